@@ -1,0 +1,25 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "mcpd",
+    products: [
+        .executable(name: "mcpd", targets: ["mcpd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .target(name: "Reactor", dependencies: ["CUV"]),
+        .target(name: "Gateway", dependencies: ["Reactor", "CYAML"]),
+        .executableTarget(
+            name: "mcpd",
+            dependencies: ["Gateway", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CUV"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Reactor"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,410 @@
+import Reactor
+
+/// Collects the answers to one JSON-RPC batch (protocol 2025-03-26) and writes them as one
+/// array once every request in it is answered.
+final class BatchCollector {
+    unowned let session: ClientSession
+    var responses: [ByteBuffer] = []
+    /// Requests forwarded and not yet answered.
+    var outstanding = 0
+    /// True once every element has been dispatched.
+    var sealed = false
+
+    init(session: ClientSession) { self.session = session }
+
+    func add(_ response: ByteBuffer) {
+        responses.append(response)
+        finishIfDone()
+    }
+
+    func finishIfDone() {
+        guard sealed, outstanding == 0 else { return }
+        sealed = false
+        guard !responses.isEmpty else { return }
+        var out = ByteBuffer(capacity: responses.reduce(2) { $0 + $1.readableBytes + 1 })
+        out.appendByte(UInt8(ascii: "["))
+        for (index, response) in responses.enumerated() {
+            if index > 0 { out.appendByte(UInt8(ascii: ",")) }
+            out.append(response)
+        }
+        out.append(string: "]\n")
+        session.output.write(out)
+    }
+}
+
+/// One client conversation over a byte stream (the stdio client).
+///
+/// mcpd answers `initialize`, `ping` and `tools/list` itself; `tools/call` goes to the backend
+/// that owns the tool, with the id rewritten and the name spliced back to the backend's own,
+/// and the answer comes back with the client's id byte for byte. Until the gateway's start-up
+/// has settled (every backend ready or failed), frames are held so that the first
+/// `tools/list` sees every tool.
+public final class ClientSession {
+    unowned let gateway: Gateway
+    let input: IOStream
+    let output: IOStream
+    private var framer: LineFramer
+    private var discardingLongLine = false
+
+    /// The protocol version agreed in `initialize`, if any.
+    public private(set) var negotiatedVersion: String?
+    /// True after `notifications/initialized`.
+    public private(set) var isInitialized = false
+    /// The client's name from `initialize`, for logs.
+    public private(set) var clientName = "client"
+
+    /// Frames received before start-up settled.
+    private var held: [ByteBuffer] = []
+    private static let maxHeldFrames = 1024
+    /// Forwarded requests not yet answered.
+    private(set) var inFlight = 0
+    private var inputEnded = false
+    private var finished = false
+    /// The batch being dispatched, if any: answers go to it instead of the output.
+    private var currentBatch: BatchCollector?
+
+    init(gateway: Gateway, input: IOStream, output: IOStream) {
+        self.gateway = gateway
+        self.input = input
+        self.output = output
+        self.framer = LineFramer(maxLineLength: gateway.config.gateway.maxMessageSize)
+    }
+
+    func start() {
+        input.onRead = { [unowned self] buffer in readFrames(&buffer) }
+        input.onReadEnd = { [unowned self] error in inputDidEnd(error) }
+        output.onWriteError = { [unowned self] error in
+            gateway.log.info("the client stopped reading mcpd's output (\(error)); ending the session")
+            finish(abandon: true)
+        }
+        output.onWritable = { [unowned self] in
+            if !inputEnded && !finished { input.startReading() }
+        }
+        input.startReading()
+    }
+
+    // MARK: Input
+
+    private func readFrames(_ buffer: inout ByteBuffer) {
+        while !finished {
+            switch framer.next(&buffer) {
+            case .needMore:
+                applyBackPressure()
+                return
+            case .tooLong:
+                if !discardingLongLine {
+                    sendError(id: .null, code: ErrorCode.invalidRequest,
+                              message: "message longer than \(framer.maxLineLength) bytes (gateway.max_message_size); dropped")
+                }
+                discardingLongLine = true
+                buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                framer.reset()
+                return
+            case .line(let frame):
+                if discardingLongLine {
+                    discardingLongLine = false
+                    continue
+                }
+                receive(frame)
+            }
+        }
+    }
+
+    private func applyBackPressure() {
+        if !output.isWritable || held.count >= ClientSession.maxHeldFrames { input.stopReading() }
+    }
+
+    private func inputDidEnd(_ error: UVError) {
+        if error != .eof { gateway.log.warning("reading the client's input failed: \(error)") }
+        // A last line without a newline still counts.
+        if input.inbound.readableBytes > 0 && !discardingLongLine {
+            let last = input.inbound.slice(from: 0, length: input.inbound.readableBytes)
+            input.inbound.moveReaderIndex(forwardBy: last.readableBytes)
+            receive(last)
+        }
+        inputEnded = true
+        gateway.log.debug("the client closed its input; \(inFlight) requests in flight")
+        finishIfDrained()
+    }
+
+    private func receive(_ frame: ByteBuffer) {
+        if !gateway.isStartupSettled || !held.isEmpty {
+            if !isBlank(frame) { held.append(frame) }
+            return
+        }
+        handle(frame)
+    }
+
+    /// Processes frames held during start-up.
+    func startupSettled() {
+        let frames = held
+        held.removeAll()
+        for frame in frames where !finished { handle(frame) }
+        if !inputEnded && !finished { input.startReading() }
+        finishIfDrained()
+    }
+
+    private func isBlank(_ frame: ByteBuffer) -> Bool {
+        frame.readablePointer.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+    }
+
+    private func handle(_ frame: ByteBuffer) {
+        if isBlank(frame) { return }
+        let scan: MessageScan
+        do {
+            scan = try gateway.scanner.scan(frame)
+        } catch {
+            switch error {
+            case .invalidJSON:
+                sendError(id: .null, code: ErrorCode.parseError, message: "Parse error: \(error)")
+            case .invalidRequest:
+                sendError(id: .null, code: ErrorCode.invalidRequest, message: "Invalid request: \(error)")
+            }
+            return
+        }
+        dispatch(frame, scan)
+    }
+
+    private func dispatch(_ frame: ByteBuffer, _ scan: MessageScan) {
+        switch scan.kind {
+        case .request: handleRequest(frame, scan)
+        case .notification: handleNotification(frame, scan)
+        case .response: gateway.log.debug("ignoring a response from the client: mcpd sent it no request")
+        case .batch: handleBatch(frame, scan)
+        }
+    }
+
+    private func handleRequest(_ frame: ByteBuffer, _ scan: MessageScan) {
+        let idRange = scan.id!
+        let method = scan.method!
+        frame.withUnsafeReadableBytes { raw in
+            if rangeEquals(raw, method, "\"tools/call\"") {
+                callTool(frame, raw, scan)
+            } else if rangeEquals(raw, method, "\"ping\"") {
+                sendResult(frame, idRange, literal: "{}")
+            } else if rangeEquals(raw, method, "\"tools/list\"") {
+                if let cursor = scan.paramsCursor, !rangeEquals(raw, cursor, "null") {
+                    sendError(frame, idRange, code: ErrorCode.invalidParams, message: "Invalid cursor: mcpd lists every tool in one page")
+                } else {
+                    sendResult(frame, idRange, buffer: gateway.toolsListResult)
+                }
+            } else if rangeEquals(raw, method, "\"initialize\"") {
+                initialize(frame, scan)
+            } else {
+                let name = (try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[method]))) ?? "?"
+                sendError(frame, idRange, code: ErrorCode.methodNotFound, message: "Method not found: \(name)")
+            }
+        }
+    }
+
+    private func initialize(_ frame: ByteBuffer, _ scan: MessageScan) {
+        let idRange = scan.id!
+        if currentBatch != nil {
+            sendError(frame, idRange, code: ErrorCode.invalidRequest, message: "initialize cannot be part of a batch")
+            return
+        }
+        guard let paramsRange = scan.params, let params = try? JSONParser.parse(frame.slice(paramsRange)),
+              let requested = params["protocolVersion"]?.stringValue
+        else {
+            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "initialize needs params.protocolVersion (a string)")
+            return
+        }
+        let version = ProtocolVersion.negotiate(requested)
+        negotiatedVersion = version
+        if let name = params["clientInfo"]?["name"]?.stringValue { clientName = name }
+        gateway.log.info("client \"\(clientName)\" initialized with protocol \(version)\(version == requested ? "" : " (it asked for \(requested))")")
+        let result: JSONValue = [
+            "protocolVersion": .string(version),
+            "capabilities": gateway.capabilities,
+            "serverInfo": ["name": "mcpd", "version": .string(GatewayVersion.string)],
+        ]
+        sendResult(frame, idRange, buffer: result.serialized)
+    }
+
+    private func callTool(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        let idRange = scan.id!
+        guard let nameRange = scan.paramsName, raw[nameRange.lowerBound] == UInt8(ascii: "\"") else {
+            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "tools/call needs params.name (a string)")
+            return
+        }
+        let literal = UnsafeRawBufferPointer(rebasing: raw[nameRange])
+        guard let route = gateway.router.route(literal: literal) else {
+            let name = (try? JSONParser.parseString(literal)) ?? String(decoding: literal, as: UTF8.self)
+            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "Unknown tool: \"\(name)\" (mcpd lists its tools in tools/list)")
+            return
+        }
+        let backend = gateway.backends[route.backendIndex]
+        if let failure = backend.forward(frame, scan: scan, method: "tools/call", route: route, session: self, batch: currentBatch) {
+            sendError(frame, idRange, code: failure.code, message: failure.message)
+            return
+        }
+        inFlight += 1
+        currentBatch?.outstanding += 1
+    }
+
+    private func handleNotification(_ frame: ByteBuffer, _ scan: MessageScan) {
+        frame.withUnsafeReadableBytes { raw in
+            let method = scan.method!
+            if rangeEquals(raw, method, "\"notifications/initialized\"") {
+                isInitialized = true
+            } else if rangeEquals(raw, method, "\"notifications/cancelled\"") {
+                guard let requestID = scan.paramsRequestID else { return }
+                for backend in gateway.backends {
+                    if let gatewayID = backend.pendingID(session: self, clientID: raw, range: requestID) {
+                        backend.forwardCancel(frame, requestIDRange: requestID, gatewayID: gatewayID)
+                        requestEnded(batch: nil)
+                        return
+                    }
+                }
+            }
+            // Other notifications (progress from the client, roots changes) have no backend yet.
+        }
+    }
+
+    private func handleBatch(_ frame: ByteBuffer, _ scan: MessageScan) {
+        guard negotiatedVersion == ProtocolVersion.batching else {
+            sendError(id: .null, code: ErrorCode.invalidRequest,
+                      message: "Invalid request: batches are accepted only under protocol \(ProtocolVersion.batching) (negotiated: \(negotiatedVersion ?? "none"))")
+            return
+        }
+        guard !scan.batchElements.isEmpty else {
+            sendError(id: .null, code: ErrorCode.invalidRequest, message: "Invalid request: empty batch")
+            return
+        }
+        let batch = BatchCollector(session: self)
+        currentBatch = batch
+        for range in scan.batchElements {
+            let element = frame.slice(range)
+            do {
+                let elementScan = try gateway.scanner.scan(element)
+                if elementScan.kind == .batch {
+                    sendError(id: .null, code: ErrorCode.invalidRequest, message: "Invalid request: nested batch")
+                } else {
+                    dispatch(element, elementScan)
+                }
+            } catch {
+                sendError(id: .null, code: ErrorCode.invalidRequest, message: "Invalid request: \(error)")
+            }
+        }
+        currentBatch = nil
+        batch.sealed = true
+        batch.finishIfDone()
+    }
+
+    // MARK: Output
+
+    /// Sends `{"jsonrpc":"2.0","id":<id from frame>,"result":<literal>}`.
+    private func sendResult(_ frame: ByteBuffer, _ idRange: Range<Int>, literal: StaticString) {
+        var result = ByteBuffer(capacity: literal.utf8CodeUnitCount)
+        result.append(UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+        sendResult(frame, idRange, buffer: result)
+    }
+
+    private func sendResult(_ frame: ByteBuffer, _ idRange: Range<Int>, buffer result: ByteBuffer) {
+        var message = ByteBuffer(capacity: result.readableBytes + 64)
+        message.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
+        message.append(frame.slice(idRange))
+        message.append(string: ",\"result\":")
+        message.append(result)
+        message.appendByte(UInt8(ascii: "}"))
+        emit(message)
+    }
+
+    private func sendError(_ frame: ByteBuffer, _ idRange: Range<Int>, code: Int, message: String) {
+        sendError(id: RawValue(frame, idRange), code: code, message: message, batch: currentBatch)
+    }
+
+    /// Sends a JSON-RPC error with `id` (`RawValue.null` when the id is unknown).
+    func sendError(id: RawValue, code: Int, message text: String, batch: BatchCollector? = nil) {
+        var message = ByteBuffer(capacity: 128 + text.utf8.count)
+        message.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
+        id.withBytes { message.append($0) }
+        message.append(string: ",\"error\":{\"code\":")
+        message.append(decimal: code)
+        message.append(string: ",\"message\":")
+        writeJSONString(text, to: &message)
+        message.append(string: "}}")
+        if let batch = batch ?? currentBatch {
+            batch.add(message)
+        } else {
+            message.appendByte(0x0A)
+            output.write(message)
+        }
+    }
+
+    /// Writes one message (without newline) to the current batch or the output.
+    private func emit(_ message: ByteBuffer) {
+        if let batch = currentBatch {
+            batch.add(message)
+        } else {
+            output.write(message)
+            newlineByte.withUnsafeBytes { output.write($0) }
+        }
+    }
+
+    /// Delivers a backend's answer to a forwarded request, with the client's id put back.
+    func requestSucceeded(_ frame: ByteBuffer, replacing range: Range<Int>, with id: RawValue, batch: BatchCollector?) {
+        if let batch {
+            var message = ByteBuffer(capacity: frame.readableBytes + id.withBytes { $0.count })
+            message.append(frame.slice(0..<range.lowerBound))
+            id.withBytes { message.append($0) }
+            message.append(frame.slice(range.upperBound..<frame.readableBytes))
+            batch.outstanding -= 1
+            batch.add(message)
+        } else {
+            var splice = Splice()
+            splice.add(range, .raw(id))
+            splice.write(frame, to: output)
+        }
+        requestEnded(batch: nil)
+    }
+
+    /// Fails a forwarded request with an error.
+    func requestFailed(id: RawValue, code: Int, message: String, batch: BatchCollector?) {
+        batch?.outstanding -= 1
+        sendError(id: id, code: code, message: message, batch: batch)
+        requestEnded(batch: nil)
+    }
+
+    /// Relays a backend notification tied to one of this session's requests (progress), with
+    /// the client's own token put back.
+    func relayNotification(_ frame: ByteBuffer, replacing range: Range<Int>, with token: RawValue) {
+        var splice = Splice()
+        splice.add(range, .raw(token))
+        splice.write(frame, to: output)
+    }
+
+    /// Sends a notification mcpd makes itself (list_changed).
+    func sendNotification(_ method: String) {
+        guard isInitialized, !finished else { return }
+        output.write(string: "{\"jsonrpc\":\"2.0\",\"method\":\"\(method)\"}\n")
+    }
+
+    private func requestEnded(batch: BatchCollector?) {
+        inFlight -= 1
+        finishIfDrained()
+    }
+
+    private func finishIfDrained() {
+        if inputEnded && held.isEmpty && inFlight == 0 && currentBatch == nil { finish(abandon: false) }
+    }
+
+    /// Ends the session: the gateway shuts down when its stdio client is done.
+    private func finish(abandon: Bool) {
+        guard !finished else { return }
+        finished = true
+        input.stopReading()
+        if abandon {
+            for backend in gateway.backends { backend.forgetSession(self) }
+            inFlight = 0
+        }
+        gateway.sessionFinished(self)
+    }
+
+    /// Closes the session's streams (after flushing what is queued).
+    func close() {
+        finished = true
+        input.close()
+        output.closeAfterFlush()
+    }
+}

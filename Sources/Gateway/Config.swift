@@ -1,0 +1,488 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A configuration error, printed as `file:line:column: message`.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public var message: String
+
+    public init(file: String, line: Int = 0, column: Int = 0, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
+    public var description: String {
+        line > 0 ? "\(file):\(line):\(column): \(message)" : "\(file): \(message)"
+    }
+}
+
+/// One configured backend.
+public struct ServerConfig: Sendable {
+    public var name: String
+    /// The program (stdio backends).
+    public var command: String?
+    public var args: [String] = []
+    /// Variables added to mcpd's environment for this backend, in config order.
+    public var env: [(key: String, value: String)] = []
+    public var cwd: String?
+    public var enabled = true
+    public var description: String?
+    /// Request deadline in milliseconds (nil: the gateway's `request_timeout`).
+    public var timeoutMs: UInt64?
+    /// A remote backend's URL (not served by this version; such servers are skipped with a warning).
+    public var url: String?
+    public var lazy = false
+    public var idleTimeoutMs: UInt64?
+    public var isolation = "shared"
+    /// Where the server was defined.
+    public var line = 0
+
+    public init(name: String) { self.name = name }
+}
+
+/// The `gateway:` section.
+public struct GatewaySettings: Sendable {
+    public var stateDir: String?
+    public var separator = "__"
+    public var mode = "direct"
+    public var requestTimeoutMs: UInt64 = 60_000
+    public var idleTimeoutMs: UInt64 = 300_000
+    public var maxMessageSize = 16 << 20
+    /// Grace after closing a backend's stdin before SIGTERM, and after SIGTERM before SIGKILL.
+    public var stopGraceMs: UInt64 = 2_000
+
+    public init() {}
+}
+
+/// A loaded configuration.
+public struct Config: Sendable {
+    /// The file it came from.
+    public var path: String
+    public var gateway = GatewaySettings()
+    /// Servers in file order.
+    public var servers: [ServerConfig] = []
+    /// Non-fatal findings (unset variables, skipped servers), for the log.
+    public var warnings: [String] = []
+
+    public init(path: String) { self.path = path }
+
+    /// The most servers one file may configure.
+    public static let maxServers = 10_000
+
+    /// Loads and validates a file. `environment` supplies `${VAR}` values.
+    public static func load(path: String, environment: [String: String]) throws(ConfigError) -> Config {
+        guard let text = readTextFile(path) else {
+            throw ConfigError(file: path, message: "cannot read the file: \(String(cString: strerror(errno)))")
+        }
+        return try parse(text, path: path, environment: environment)
+    }
+
+    /// Parses configuration text (YAML or JSON).
+    public static func parse(_ text: String, path: String, environment: [String: String]) throws(ConfigError) -> Config {
+        let root: YAMLNode?
+        do {
+            root = try parseYAML(text)
+        } catch {
+            throw ConfigError(file: path, line: error.line, column: error.column, message: error.message)
+        }
+        var loader = ConfigLoader(path: path, environment: environment)
+        return try loader.load(root)
+    }
+
+    /// Finds the configuration file: `--config`, then `$MCPD_CONFIG`, then `./mcpd.yaml`, then
+    /// `$XDG_CONFIG_HOME/mcpd/mcpd.yaml` (default `~/.config`). Returns the path and what it
+    /// tried, for the error when nothing is found.
+    public static func discover(explicit: String?, environment: [String: String]) -> (path: String?, tried: [String]) {
+        if let explicit { return (explicit, [explicit]) }
+        if let fromEnv = environment["MCPD_CONFIG"], !fromEnv.isEmpty { return (fromEnv, [fromEnv]) }
+        var tried = ["./mcpd.yaml"]
+        if access("mcpd.yaml", R_OK) == 0 { return ("mcpd.yaml", tried) }
+        let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? environment["HOME"].map { "\($0)/.config" }
+        if let base {
+            let candidate = "\(base)/mcpd/mcpd.yaml"
+            tried.append(candidate)
+            if access(candidate, R_OK) == 0 { return (candidate, tried) }
+        }
+        return (nil, tried)
+    }
+}
+
+/// Reads a whole file as UTF-8 text, or nil with `errno` set.
+func readTextFile(_ path: String) -> String? {
+    guard let file = fopen(path, "rb") else { return nil }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = fread(&chunk, 1, chunk.count, file)
+        if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
+        if n < chunk.count {
+            if ferror(file) != 0 { return nil }
+            break
+        }
+        if bytes.count > 16 << 20 {
+            errno = EFBIG
+            return nil
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Parses `30s`, `500ms`, `2m`, `1h` or a bare number of seconds into milliseconds.
+public func parseDuration(_ text: String) -> UInt64? {
+    let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+    let trimmed = text.trimmingSpaces
+    for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+        let number = trimmed.dropLast(suffix.count).trimmingSpaces
+        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
+        return UInt64(value * factor)
+    }
+    guard let value = Double(trimmed), value >= 0, value.isFinite else { return nil }
+    return UInt64(value * 1000)
+}
+
+/// Parses `16MiB`, `64KiB`, `1GiB` (also `KB`/`MB`/`GB`, taken as binary) or a bare byte count.
+public func parseSize(_ text: String) -> Int? {
+    let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1 << 10), ("MB", 1 << 20),
+                                  ("GB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("B", 1)]
+    let trimmed = text.trimmingSpaces
+    for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+        guard let value = Int(trimmed.dropLast(suffix.count).trimmingSpaces), value >= 0 else { return nil }
+        return value.multipliedReportingOverflow(by: factor).overflow ? nil : value * factor
+    }
+    return Int(trimmed).flatMap { $0 >= 0 ? $0 : nil }
+}
+
+/// Splits a command line into words the way a POSIX shell would for plain words, single and
+/// double quotes and backslashes (no expansion). Nil when a quote is left open.
+public func splitCommandLine(_ text: String) -> [String]? {
+    var words: [String] = []
+    var current = ""
+    var inWord = false
+    var quote: Character?
+    var escaped = false
+    for char in text {
+        if escaped {
+            current.append(char)
+            escaped = false
+            continue
+        }
+        if let open = quote {
+            if char == open {
+                quote = nil
+            } else if char == "\\" && open == "\"" {
+                escaped = true
+            } else {
+                current.append(char)
+            }
+            continue
+        }
+        switch char {
+        case "\\":
+            escaped = true
+            inWord = true
+        case "'", "\"":
+            quote = char
+            inWord = true
+        case " ", "\t", "\n":
+            if inWord {
+                words.append(current)
+                current = ""
+                inWord = false
+            }
+        default:
+            current.append(char)
+            inWord = true
+        }
+    }
+    if quote != nil || escaped { return nil }
+    if inWord { words.append(current) }
+    return words
+}
+
+extension StringProtocol {
+    var trimmingSpaces: String {
+        var slice = Substring(self)
+        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
+        return String(slice)
+    }
+}
+
+/// Turns the YAML tree into a `Config`, with errors naming file, line and column.
+private struct ConfigLoader {
+    let path: String
+    let environment: [String: String]
+    var config: Config
+
+    init(path: String, environment: [String: String]) {
+        self.path = path
+        self.environment = environment
+        self.config = Config(path: path)
+    }
+
+    func error(_ node: YAMLNode, _ message: String) -> ConfigError {
+        ConfigError(file: path, line: node.line, column: node.column, message: message)
+    }
+
+    mutating func load(_ root: YAMLNode?) throws(ConfigError) -> Config {
+        guard let root, !root.isNull else {
+            throw ConfigError(file: path, message: "the file is empty: add a \"servers:\" section (see examples/mcpd.yaml)")
+        }
+        guard case .mapping(let members) = root.value else {
+            throw error(root, "the top level must be a mapping with a \"servers:\" section, found \(root.kindName)")
+        }
+        var sawServers = false
+        for (key, value) in members {
+            switch key.scalar! {
+            case "gateway": try loadGateway(value)
+            case "servers":
+                sawServers = true
+                try loadServers(value, form: .servers)
+            case "backends":
+                sawServers = true
+                try loadServers(value, form: .backends)
+            case "mcpServers":
+                sawServers = true
+                try loadServers(value, form: .mcpServers)
+            case "http", "auth", "roles":
+                // Sections of the HTTP front and policy; accepted so one file serves every mode.
+                break
+            default:
+                throw error(key, "unknown top-level key \"\(key.scalar!)\" (expected gateway, servers, backends, mcpServers, http, auth or roles)")
+            }
+        }
+        if !sawServers {
+            throw error(root, "no \"servers:\" section (also accepted: \"backends:\" or \"mcpServers\")")
+        }
+        return config
+    }
+
+    // MARK: Scalars
+
+    /// A scalar with `${VAR}` and `${VAR:-default}` expanded; `$$` is a literal `$`.
+    mutating func string(_ node: YAMLNode, _ what: String) throws(ConfigError) -> String {
+        guard let text = node.scalar else { throw error(node, "\(what) must be a string, found \(node.kindName)") }
+        return try expand(text, node)
+    }
+
+    mutating func expand(_ text: String, _ node: YAMLNode) throws(ConfigError) -> String {
+        guard text.contains("$") else { return text }
+        var result = ""
+        var index = text.startIndex
+        while index < text.endIndex {
+            let char = text[index]
+            guard char == "$" else {
+                result.append(char)
+                index = text.index(after: index)
+                continue
+            }
+            let next = text.index(after: index)
+            if next < text.endIndex && text[next] == "$" {
+                result.append("$")
+                index = text.index(after: next)
+                continue
+            }
+            guard next < text.endIndex && text[next] == "{" else {
+                result.append("$")
+                index = next
+                continue
+            }
+            guard let close = text[next...].firstIndex(of: "}") else {
+                throw error(node, "unterminated \"${\" in \"\(text)\"")
+            }
+            let body = String(text[text.index(after: next)..<close])
+            var name = body
+            var fallback: String?
+            if let colon = body.firstIndex(of: ":"), body[body.index(after: colon)...].hasPrefix("-") {
+                name = String(body[..<colon])
+                fallback = String(body[body.index(colon, offsetBy: 2)...])
+            }
+            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                throw error(node, "invalid variable reference \"${\(body)}\": a name is letters, digits and _")
+            }
+            if let value = environment[name], !(value.isEmpty && fallback != nil) {
+                result += value
+            } else if let fallback {
+                result += fallback
+            } else {
+                config.warnings.append("\(path):\(node.line):\(node.column): ${\(name)} is not set; using an empty string")
+            }
+            index = text.index(after: close)
+        }
+        return result
+    }
+
+    mutating func bool(_ node: YAMLNode, _ what: String) throws(ConfigError) -> Bool {
+        switch try string(node, what).lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw error(node, "\(what) must be true or false")
+        }
+    }
+
+    mutating func duration(_ node: YAMLNode, _ what: String) throws(ConfigError) -> UInt64 {
+        let text = try string(node, what)
+        guard let value = parseDuration(text) else {
+            throw error(node, "\(what) \"\(text)\" is not a duration (examples: 500ms, 30s, 5m, 1h)")
+        }
+        return value
+    }
+
+    mutating func stringList(_ node: YAMLNode, _ what: String) throws(ConfigError) -> [String] {
+        guard case .sequence(let items) = node.value else { throw error(node, "\(what) must be a list, found \(node.kindName)") }
+        var result: [String] = []
+        for item in items { result.append(try string(item, "each entry of \(what)")) }
+        return result
+    }
+
+    mutating func stringMap(_ node: YAMLNode, _ what: String) throws(ConfigError) -> [(key: String, value: String)] {
+        if node.isNull { return [] }
+        guard case .mapping(let members) = node.value else { throw error(node, "\(what) must be a mapping, found \(node.kindName)") }
+        var result: [(key: String, value: String)] = []
+        for (key, value) in members {
+            result.append((key.scalar!, value.isNull ? "" : try string(value, "\(what).\(key.scalar!)")))
+        }
+        return result
+    }
+
+    // MARK: Sections
+
+    mutating func loadGateway(_ node: YAMLNode) throws(ConfigError) {
+        if node.isNull { return }
+        guard case .mapping(let members) = node.value else { throw error(node, "gateway must be a mapping, found \(node.kindName)") }
+        for (key, value) in members {
+            switch key.scalar! {
+            case "state_dir": config.gateway.stateDir = try string(value, "gateway.state_dir")
+            case "separator":
+                let separator = try string(value, "gateway.separator")
+                guard !separator.isEmpty, separator.count <= 4, separator.allSatisfy({ $0 == "_" || $0 == "-" || $0 == "." }) else {
+                    throw error(value, "gateway.separator must be 1-4 of the characters _ - . (default \"__\")")
+                }
+                config.gateway.separator = separator
+            case "mode":
+                let mode = try string(value, "gateway.mode")
+                guard ["direct", "meta", "hybrid"].contains(mode) else { throw error(value, "gateway.mode must be direct, meta or hybrid") }
+                config.gateway.mode = mode
+            case "request_timeout":
+                config.gateway.requestTimeoutMs = try positiveDuration(value, "gateway.request_timeout")
+            case "idle_timeout": config.gateway.idleTimeoutMs = try duration(value, "gateway.idle_timeout")
+            case "stop_grace": config.gateway.stopGraceMs = try duration(value, "gateway.stop_grace")
+            case "max_message_size":
+                let text = try string(value, "gateway.max_message_size")
+                guard let size = parseSize(text), size >= 1024, size <= 1 << 30 else {
+                    throw error(value, "gateway.max_message_size \"\(text)\" must be a size between 1KiB and 1GiB (example: 16MiB)")
+                }
+                config.gateway.maxMessageSize = size
+            default:
+                throw error(key, "unknown key gateway.\(key.scalar!) (expected state_dir, separator, mode, request_timeout, idle_timeout, stop_grace or max_message_size)")
+            }
+        }
+    }
+
+    mutating func positiveDuration(_ node: YAMLNode, _ what: String) throws(ConfigError) -> UInt64 {
+        let value = try duration(node, what)
+        guard value > 0 else { throw error(node, "\(what) must be more than 0") }
+        return value
+    }
+
+    enum Form { case servers, backends, mcpServers }
+
+    mutating func loadServers(_ node: YAMLNode, form: Form) throws(ConfigError) {
+        if node.isNull { return }
+        guard case .mapping(let members) = node.value else {
+            throw error(node, "the servers section must be a mapping of server names, found \(node.kindName)")
+        }
+        for (key, value) in members {
+            let name = key.scalar!
+            try checkServerName(name, key)
+            if config.servers.contains(where: { $0.name == name }) {
+                throw error(key, "server \"\(name)\" is defined twice")
+            }
+            guard config.servers.count < Config.maxServers else { throw error(key, "more than \(Config.maxServers) servers") }
+            if let server = try loadServer(name: name, key: key, node: value, form: form) {
+                config.servers.append(server)
+            }
+        }
+    }
+
+    func checkServerName(_ name: String, _ node: YAMLNode) throws(ConfigError) {
+        let separator = config.gateway.separator
+        let valid = !name.isEmpty && name.count <= 48
+            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F || $0 == 0x2D }
+        guard valid else {
+            throw error(node, "server name \"\(name)\" must be 1-48 letters, digits, _ or - (it prefixes tool names)")
+        }
+        // With no separator inside and none of its characters at either end, a server name is
+        // recovered unambiguously from <server><separator><tool>: names cannot collide.
+        if name.contains(separator) || separator.contains(name.first!) || separator.contains(name.last!) {
+            throw error(node, "server name \"\(name)\" must not contain \"\(separator)\" or begin or end with its characters (it separates server and tool names)")
+        }
+    }
+
+    mutating func loadServer(name: String, key: YAMLNode, node: YAMLNode, form: Form) throws(ConfigError) -> ServerConfig? {
+        guard case .mapping(let members) = node.value else {
+            throw error(node, "server \"\(name)\" must be a mapping with at least \"command\", found \(node.kindName)")
+        }
+        var server = ServerConfig(name: name)
+        server.line = key.line
+        var commandNode: YAMLNode?
+        for (field, value) in members {
+            let what = "servers.\(name).\(field.scalar!)"
+            switch field.scalar! {
+            case "command":
+                commandNode = value
+                let command = try string(value, what)
+                if form == .backends {
+                    // The backends: form takes one command line.
+                    guard let words = splitCommandLine(command), let first = words.first else {
+                        throw error(value, "\(what) \"\(command)\" is not a valid command line (check its quotes)")
+                    }
+                    server.command = first
+                    server.args = Array(words.dropFirst()) + server.args
+                } else {
+                    server.command = command
+                }
+            case "args": server.args += try stringList(value, what)
+            case "env": server.env = try stringMap(value, what)
+            case "cwd": server.cwd = try string(value, what)
+            case "enabled": server.enabled = try bool(value, what)
+            case "disabled": server.enabled = !(try bool(value, what))
+            case "description": server.description = try string(value, what)
+            case "timeout": server.timeoutMs = try positiveDuration(value, what)
+            case "url": server.url = try string(value, what)
+            case "type", "transport":
+                let kind = try string(value, what)
+                guard ["stdio", "http", "sse", "streamable-http", "streamableHttp"].contains(kind) else {
+                    throw error(value, "\(what) must be stdio, http or sse")
+                }
+            case "headers": _ = try stringMap(value, what)
+            case "lazy": server.lazy = try bool(value, what)
+            case "idle_timeout": server.idleTimeoutMs = try duration(value, what)
+            case "isolation":
+                let isolation = try string(value, what)
+                guard ["shared", "session"].contains(isolation) else { throw error(value, "\(what) must be shared or session") }
+                server.isolation = isolation
+            case "tools":
+                guard case .mapping = value.value else { throw error(value, "\(what) must be a mapping with allow and deny lists") }
+            default:
+                throw error(field, "unknown key \"\(field.scalar!)\" in server \"\(name)\" (expected command, args, env, cwd, enabled, description, timeout, url, lazy, idle_timeout, isolation, tools)")
+            }
+        }
+        if server.url != nil && server.command == nil {
+            config.warnings.append("\(path):\(key.line):\(key.column): server \"\(name)\" uses url, and remote backends are not supported by this version of mcpd; it is skipped")
+            return nil
+        }
+        guard let command = server.command else {
+            throw error(key, "server \"\(name)\" has no \"command\" (the program to run, e.g. command: npx)")
+        }
+        if command.isEmpty { throw error(commandNode ?? key, "server \"\(name)\" has an empty \"command\"") }
+        return server
+    }
+}

@@ -1,0 +1,609 @@
+import Reactor
+
+/// Where the members mcpd routes on sit inside one JSON-RPC message, as byte offsets into the
+/// frame. Offsets cover the raw JSON value: a string range includes its quotes.
+public struct MessageScan {
+    /// What the message is.
+    public enum Kind: Equatable {
+        case request, notification, response
+        /// A JSON array: a batch (served only when 2025-03-26 was negotiated).
+        case batch
+    }
+
+    public var kind: Kind = .notification
+    public var jsonrpc: Range<Int>?
+    public var id: Range<Int>?
+    public var method: Range<Int>?
+    public var params: Range<Int>?
+    public var result: Range<Int>?
+    public var error: Range<Int>?
+    /// `params.name` (tools/call, prompts/get).
+    public var paramsName: Range<Int>?
+    /// `params.uri` (resources/read, resources/subscribe).
+    public var paramsURI: Range<Int>?
+    /// `params._meta.progressToken` (a request's token).
+    public var metaProgressToken: Range<Int>?
+    /// `params.progressToken` (in `notifications/progress`).
+    public var paramsProgressToken: Range<Int>?
+    /// `params.requestId` (in `notifications/cancelled`).
+    public var paramsRequestID: Range<Int>?
+    /// `params.cursor` (list methods).
+    public var paramsCursor: Range<Int>?
+    /// Top-level element ranges of a batch.
+    public var batchElements: [Range<Int>] = []
+
+    public init() {}
+}
+
+/// Why a frame was refused.
+public enum ScanError: Error, Equatable, CustomStringConvertible {
+    /// Not JSON (answered with -32700).
+    case invalidJSON(offset: Int, reason: String)
+    /// JSON, but not a JSON-RPC message (answered with -32600).
+    case invalidRequest(String)
+
+    public var description: String {
+        switch self {
+        case .invalidJSON(let offset, let reason): return "\(reason) at byte \(offset)"
+        case .invalidRequest(let reason): return reason
+        }
+    }
+}
+
+/// A validating single-pass scanner for JSON-RPC frames that builds no tree.
+///
+/// It checks the whole frame (UTF-8, string escapes with paired surrogates, number grammar,
+/// nesting depth, no trailing bytes) and records the byte ranges of the members mcpd routes
+/// on. Duplicate keys are refused at the top level and for every member recorded inside
+/// `params`: what mcpd checked must be what the backend reads. String bodies are scanned eight
+/// bytes at a time.
+public struct JSONScanner {
+    /// The deepest nesting accepted.
+    public var maxDepth: Int
+
+    public init(maxDepth: Int = 128) {
+        self.maxDepth = maxDepth
+    }
+
+    /// Scans one frame.
+    public func scan(_ frame: UnsafeRawBufferPointer) throws(ScanError) -> MessageScan {
+        var cursor = Cursor(bytes: frame.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!,
+                            count: frame.count, maxDepth: maxDepth)
+        var scan = MessageScan()
+        cursor.skipWhitespace()
+        guard cursor.index < cursor.count else { throw .invalidJSON(offset: 0, reason: "empty message") }
+        let first = cursor.peek
+        if first == UInt8(ascii: "{") {
+            try cursor.scanMessageObject(into: &scan)
+        } else if first == UInt8(ascii: "[") {
+            try cursor.scanBatch(into: &scan)
+        } else {
+            try cursor.skipValue(depth: 0)
+            cursor.skipWhitespace()
+            if cursor.index != cursor.count { throw .invalidJSON(offset: cursor.index, reason: "trailing bytes after the JSON value") }
+            throw .invalidRequest("a JSON-RPC message must be an object")
+        }
+        cursor.skipWhitespace()
+        if cursor.index != cursor.count { throw .invalidJSON(offset: cursor.index, reason: "trailing bytes after the JSON value") }
+        if scan.kind != .batch { try classify(&scan, frame: frame) }
+        return scan
+    }
+
+    /// Scans the readable bytes of a buffer.
+    public func scan(_ buffer: ByteBuffer) throws(ScanError) -> MessageScan {
+        try withExtendedLifetime(buffer) { () throws(ScanError) in try scan(UnsafeRawBufferPointer(buffer.readablePointer)) }
+    }
+
+    /// Validates a whole value (any JSON) with nothing after it.
+    public func validate(_ bytes: UnsafeRawBufferPointer) throws(ScanError) {
+        var cursor = Cursor(bytes: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!,
+                            count: bytes.count, maxDepth: maxDepth)
+        cursor.skipWhitespace()
+        try cursor.skipValue(depth: 0)
+        cursor.skipWhitespace()
+        if cursor.index != cursor.count { throw .invalidJSON(offset: cursor.index, reason: "trailing bytes after the JSON value") }
+    }
+
+    private func classify(_ scan: inout MessageScan, frame: UnsafeRawBufferPointer) throws(ScanError) {
+        guard let jsonrpc = scan.jsonrpc, rangeEquals(frame, jsonrpc, "\"2.0\"") else {
+            throw .invalidRequest("\"jsonrpc\" must be \"2.0\"")
+        }
+        if let method = scan.method {
+            guard frame[method.lowerBound] == UInt8(ascii: "\"") else { throw .invalidRequest("\"method\" must be a string") }
+            if let params = scan.params {
+                let first = frame[params.lowerBound]
+                guard first == UInt8(ascii: "{") || first == UInt8(ascii: "[") else {
+                    throw .invalidRequest("\"params\" must be an object or an array")
+                }
+            }
+            if let id = scan.id {
+                let first = frame[id.lowerBound]
+                guard first == UInt8(ascii: "\"") || first == UInt8(ascii: "-") || (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) else {
+                    throw .invalidRequest("\"id\" must be a string or a number")
+                }
+                scan.kind = .request
+            } else {
+                scan.kind = .notification
+            }
+            if scan.result != nil || scan.error != nil { throw .invalidRequest("a request cannot carry \"result\" or \"error\"") }
+        } else if scan.result != nil || scan.error != nil {
+            guard scan.id != nil else { throw .invalidRequest("a response needs an \"id\"") }
+            if scan.result != nil && scan.error != nil { throw .invalidRequest("a response cannot carry both \"result\" and \"error\"") }
+            scan.kind = .response
+        } else {
+            throw .invalidRequest("no \"method\", \"result\" or \"error\"")
+        }
+    }
+}
+
+/// True when the bytes in `range` equal the ASCII literal.
+@inline(__always)
+func rangeEquals(_ frame: UnsafeRawBufferPointer, _ range: Range<Int>, _ literal: StaticString) -> Bool {
+    guard range.count == literal.utf8CodeUnitCount else { return false }
+    return memcmp(frame.baseAddress! + range.lowerBound, literal.utf8Start, range.count) == 0
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private struct Cursor {
+    let bytes: UnsafePointer<UInt8>
+    let count: Int
+    let maxDepth: Int
+    var index = 0
+
+    init(bytes: UnsafePointer<UInt8>, count: Int, maxDepth: Int) {
+        self.bytes = bytes
+        self.count = count
+        self.maxDepth = maxDepth
+    }
+
+    @inline(__always) var peek: UInt8 { bytes[index] }
+
+    @inline(__always) mutating func skipWhitespace() {
+        while index < count {
+            let byte = bytes[index]
+            if byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { index += 1 } else { return }
+        }
+    }
+
+    func fail(_ reason: String) -> ScanError { .invalidJSON(offset: index, reason: reason) }
+
+    @inline(__always) mutating func expect(_ byte: UInt8, _ what: String) throws(ScanError) {
+        skipWhitespace()
+        guard index < count, bytes[index] == byte else { throw fail("expected \(what)") }
+        index += 1
+    }
+
+    // MARK: Messages
+
+    /// Keys mcpd records at the top level, as bits for duplicate detection.
+    enum TopKey: Int { case jsonrpc = 0, id, method, params, result, error }
+
+    mutating func scanMessageObject(into scan: inout MessageScan) throws(ScanError) {
+        index += 1  // {
+        skipWhitespace()
+        if index < count && bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        var seen: UInt32 = 0
+        // Unknown top-level keys, for duplicate detection without a heap allocation.
+        try withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: 64) { (others) throws(ScanError) in
+            var otherCount = 0
+            while true {
+                skipWhitespace()
+                guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+                let keyStart = index
+                let hasEscape = try skipString()
+                let key = (keyStart + 1)..<(index - 1)
+                try expect(UInt8(ascii: ":"), "':' after a member name")
+                skipWhitespace()
+                let valueStart = index
+                let top = hasEscape ? nil : topKey(key)
+                if top == .params && index < count && bytes[index] == UInt8(ascii: "{") {
+                    try scanParams(into: &scan)
+                } else {
+                    try skipValue(depth: 1)
+                }
+                let value = valueStart..<index
+                if let top {
+                    let bit: UInt32 = 1 << UInt32(top.rawValue)
+                    if seen & bit != 0 { throw ScanError.invalidRequest("duplicate member \"\(String(decoding: UnsafeBufferPointer(start: bytes + key.lowerBound, count: key.count), as: UTF8.self))\"") }
+                    seen |= bit
+                    switch top {
+                    case .jsonrpc: scan.jsonrpc = value
+                    case .id: scan.id = value
+                    case .method: scan.method = value
+                    case .params: scan.params = value
+                    case .result: scan.result = value
+                    case .error: scan.error = value
+                    }
+                } else {
+                    if hasEscape {
+                        // An escaped name may spell a routed key ("\u0069d"): refuse rather than guess.
+                        let decoded = decodeKey(key)
+                        if ["jsonrpc", "id", "method", "params", "result", "error"].contains(decoded) {
+                            throw ScanError.invalidRequest("member name \"\(decoded)\" must not be escaped")
+                        }
+                    }
+                    for other in 0..<otherCount where others[other].count == key.count
+                        && memcmp(bytes + others[other].lowerBound, bytes + key.lowerBound, key.count) == 0
+                    {
+                        throw ScanError.invalidRequest("duplicate member \"\(String(decoding: UnsafeBufferPointer(start: bytes + key.lowerBound, count: key.count), as: UTF8.self))\"")
+                    }
+                    guard otherCount < 64 else { throw ScanError.invalidRequest("too many members in a message (over 64)") }
+                    others[otherCount] = key
+                    otherCount += 1
+                }
+                skipWhitespace()
+                guard index < count else { throw fail("unterminated object") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                if bytes[index] == UInt8(ascii: "}") {
+                    index += 1
+                    return
+                }
+                throw fail("expected ',' or '}'")
+            }
+        }
+    }
+
+    func topKey(_ key: Range<Int>) -> TopKey? {
+        let p = bytes + key.lowerBound
+        switch key.count {
+        case 2: return p[0] == UInt8(ascii: "i") && p[1] == UInt8(ascii: "d") ? .id : nil
+        case 5:
+            if memcmp(p, "error", 5) == 0 { return .error }
+            return nil
+        case 6:
+            if memcmp(p, "method", 6) == 0 { return .method }
+            if memcmp(p, "params", 6) == 0 { return .params }
+            if memcmp(p, "result", 6) == 0 { return .result }
+            return nil
+        case 7: return memcmp(p, "jsonrpc", 7) == 0 ? .jsonrpc : nil
+        default: return nil
+        }
+    }
+
+    mutating func scanParams(into scan: inout MessageScan) throws(ScanError) {
+        index += 1  // {
+        skipWhitespace()
+        if index < count && bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        var seen: UInt32 = 0
+        while true {
+            skipWhitespace()
+            guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+            let keyStart = index
+            let hasEscape = try skipString()
+            let key = (keyStart + 1)..<(index - 1)
+            try expect(UInt8(ascii: ":"), "':' after a member name")
+            skipWhitespace()
+            let valueStart = index
+            let p = bytes + key.lowerBound
+            var slot = -1
+            if !hasEscape {
+                switch key.count {
+                case 3 where memcmp(p, "uri", 3) == 0: slot = 1
+                case 4 where memcmp(p, "name", 4) == 0: slot = 0
+                case 5 where memcmp(p, "_meta", 5) == 0: slot = 5
+                case 6 where memcmp(p, "cursor", 6) == 0: slot = 4
+                case 9 where memcmp(p, "requestId", 9) == 0: slot = 3
+                case 13 where memcmp(p, "progressToken", 13) == 0: slot = 2
+                default: break
+                }
+            } else {
+                let decoded = decodeKey(key)
+                if ["name", "uri", "_meta", "cursor", "requestId", "progressToken"].contains(decoded) {
+                    throw ScanError.invalidRequest("params member name \"\(decoded)\" must not be escaped")
+                }
+            }
+            if slot == 5 && index < count && bytes[index] == UInt8(ascii: "{") {
+                scan.metaProgressToken = try scanMeta()
+            } else {
+                try skipValue(depth: 2)
+            }
+            if slot >= 0 {
+                let bit: UInt32 = 1 << UInt32(slot)
+                if seen & bit != 0 { throw ScanError.invalidRequest("duplicate params member \"\(String(decoding: UnsafeBufferPointer(start: p, count: key.count), as: UTF8.self))\"") }
+                seen |= bit
+                let value = valueStart..<index
+                switch slot {
+                case 0: scan.paramsName = value
+                case 1: scan.paramsURI = value
+                case 2: scan.paramsProgressToken = value
+                case 3: scan.paramsRequestID = value
+                case 4: scan.paramsCursor = value
+                default: break
+                }
+            }
+            skipWhitespace()
+            guard index < count else { throw fail("unterminated object") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return
+            }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    /// Scans `params._meta`, returning the range of its `progressToken`.
+    mutating func scanMeta() throws(ScanError) -> Range<Int>? {
+        index += 1  // {
+        var token: Range<Int>?
+        skipWhitespace()
+        if index < count && bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return nil
+        }
+        while true {
+            skipWhitespace()
+            guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+            let keyStart = index
+            let hasEscape = try skipString()
+            let key = (keyStart + 1)..<(index - 1)
+            try expect(UInt8(ascii: ":"), "':' after a member name")
+            skipWhitespace()
+            let valueStart = index
+            try skipValue(depth: 3)
+            let isToken = !hasEscape && key.count == 13 && memcmp(bytes + key.lowerBound, "progressToken", 13) == 0
+            if hasEscape && decodeKey(key) == "progressToken" {
+                throw ScanError.invalidRequest("_meta member name \"progressToken\" must not be escaped")
+            }
+            if isToken {
+                if token != nil { throw ScanError.invalidRequest("duplicate _meta member \"progressToken\"") }
+                token = valueStart..<index
+            }
+            skipWhitespace()
+            guard index < count else { throw fail("unterminated object") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return token
+            }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    mutating func scanBatch(into scan: inout MessageScan) throws(ScanError) {
+        scan.kind = .batch
+        index += 1  // [
+        skipWhitespace()
+        if index < count && bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            let start = index
+            try skipValue(depth: 1)
+            scan.batchElements.append(start..<index)
+            skipWhitespace()
+            guard index < count else { throw fail("unterminated array") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return
+            }
+            throw fail("expected ',' or ']'")
+        }
+    }
+
+    func decodeKey(_ key: Range<Int>) -> String {
+        let literal = UnsafeRawBufferPointer(start: bytes + key.lowerBound - 1, count: key.count + 2)
+        return (try? JSONParser.parseString(literal)) ?? ""
+    }
+
+    // MARK: Values
+
+    mutating func skipValue(depth: Int) throws(ScanError) {
+        skipWhitespace()
+        guard index < count else { throw fail("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "\""):
+            _ = try skipString()
+        case UInt8(ascii: "{"):
+            guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+            index += 1
+            skipWhitespace()
+            if index < count && bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return
+            }
+            while true {
+                skipWhitespace()
+                guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+                _ = try skipString()
+                try expect(UInt8(ascii: ":"), "':' after a member name")
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard index < count else { throw fail("unterminated object") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                if bytes[index] == UInt8(ascii: "}") {
+                    index += 1
+                    return
+                }
+                throw fail("expected ',' or '}'")
+            }
+        case UInt8(ascii: "["):
+            guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+            index += 1
+            skipWhitespace()
+            if index < count && bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return
+            }
+            while true {
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard index < count else { throw fail("unterminated array") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                if bytes[index] == UInt8(ascii: "]") {
+                    index += 1
+                    return
+                }
+                throw fail("expected ',' or ']'")
+            }
+        case UInt8(ascii: "t"): try skipLiteral("true")
+        case UInt8(ascii: "f"): try skipLiteral("false")
+        case UInt8(ascii: "n"): try skipLiteral("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try skipNumber()
+        default: throw fail("unexpected byte 0x\(String(bytes[index], radix: 16))")
+        }
+    }
+
+    mutating func skipLiteral(_ literal: StaticString) throws(ScanError) {
+        let length = literal.utf8CodeUnitCount
+        guard count - index >= length, memcmp(bytes + index, literal.utf8Start, length) == 0 else { throw fail("invalid literal") }
+        index += length
+    }
+
+    @inline(__always) func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+    mutating func skipNumber() throws(ScanError) {
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < count, isDigit(bytes[index]) else { throw fail("invalid number") }
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+        } else {
+            while index < count && isDigit(bytes[index]) { index += 1 }
+        }
+        if index < count && bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard index < count, isDigit(bytes[index]) else { throw fail("invalid number: digit expected after '.'") }
+            while index < count && isDigit(bytes[index]) { index += 1 }
+        }
+        if index < count && (bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E")) {
+            index += 1
+            if index < count && (bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-")) { index += 1 }
+            guard index < count, isDigit(bytes[index]) else { throw fail("invalid number: digit expected in exponent") }
+            while index < count && isDigit(bytes[index]) { index += 1 }
+        }
+    }
+
+    /// Skips a string literal starting at its opening quote; returns whether it had escapes.
+    mutating func skipString() throws(ScanError) -> Bool {
+        index += 1  // opening quote
+        var hadEscape = false
+        while true {
+            // Eight plain ASCII bytes at a time: none of '"', '\\', a control byte, or >= 0x80.
+            while count - index >= 8 {
+                let word = UnsafeRawPointer(bytes + index).loadUnaligned(as: UInt64.self)
+                let ones: UInt64 = 0x0101_0101_0101_0101
+                let highs: UInt64 = 0x8080_8080_8080_8080
+                let quote = word ^ (ones &* 0x22)
+                let backslash = word ^ (ones &* 0x5C)
+                let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (word &- ones &* 0x20) | word
+                if special & highs != 0 { break }
+                index += 8
+            }
+            guard index < count else { throw fail("unterminated string") }
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return hadEscape
+            }
+            if byte == UInt8(ascii: "\\") {
+                hadEscape = true
+                try skipEscape()
+            } else if byte < 0x20 {
+                throw fail("control character in string")
+            } else if byte < 0x80 {
+                index += 1
+            } else {
+                try skipUTF8Sequence()
+            }
+        }
+    }
+
+    mutating func skipEscape() throws(ScanError) {
+        index += 1
+        guard index < count else { throw fail("unterminated escape") }
+        switch bytes[index] {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+             UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            index += 1
+        case UInt8(ascii: "u"):
+            index += 1
+            let unit = try hex4()
+            if unit >= 0xD800 && unit <= 0xDBFF {
+                guard count - index >= 6, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                    throw fail("lone high surrogate in \\u escape")
+                }
+                index += 2
+                let low = try hex4()
+                guard low >= 0xDC00 && low <= 0xDFFF else { throw fail("high surrogate not followed by a low surrogate") }
+            } else if unit >= 0xDC00 && unit <= 0xDFFF {
+                throw fail("lone low surrogate in \\u escape")
+            }
+        default:
+            throw fail("invalid escape")
+        }
+    }
+
+    mutating func hex4() throws(ScanError) -> UInt32 {
+        guard count - index >= 4 else { throw fail("truncated \\u escape") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt32
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+            default: throw fail("invalid hex digit in \\u escape")
+            }
+            value = value << 4 | digit
+            index += 1
+        }
+        return value
+    }
+
+    /// Validates one multi-byte UTF-8 sequence (no overlongs, no surrogates, at most U+10FFFF).
+    mutating func skipUTF8Sequence() throws(ScanError) {
+        let lead = bytes[index]
+        let length: Int
+        var lower: UInt8 = 0x80
+        var upper: UInt8 = 0xBF
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; lower = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; upper = 0x9F
+        case 0xF0: length = 4; lower = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; upper = 0x8F
+        default: throw fail("invalid UTF-8 lead byte")
+        }
+        guard count - index >= length else { throw fail("truncated UTF-8 sequence") }
+        let second = bytes[index + 1]
+        guard second >= lower && second <= upper else { throw fail("invalid UTF-8 sequence") }
+        for offset in 2..<max(length, 2) {
+            let next = bytes[index + offset]
+            guard next >= 0x80 && next <= 0xBF else { throw fail("invalid UTF-8 continuation byte") }
+        }
+        index += length
+    }
+}

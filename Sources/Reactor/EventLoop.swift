@@ -1,0 +1,184 @@
+import CUV
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libuv loop on one thread. Every handle in Reactor belongs to exactly one `EventLoop` and is
+/// touched only from the thread that runs it.
+///
+/// Besides the `uv_loop_t`, the loop owns a `uv_prepare_t` that runs right before libuv blocks for
+/// I/O. Streams queue their output during a loop turn and the prepare callback flushes every
+/// stream once, so a burst of messages costs one `writev` per stream instead of one per message:
+///
+///     timers -> pending -> idle -> prepare (flush streams, run deferred work) -> poll -> check -> close
+public final class EventLoop {
+    /// The libuv loop. Exposed for Reactor's own handle types.
+    public let raw: UnsafeMutablePointer<uv_loop_t>
+    private let prepare: UnsafeMutablePointer<uv_prepare_t>
+    private let ownerThread: pthread_t
+    private var isClosed = false
+
+    /// Streams that queued output during this loop turn.
+    private var streamsToFlush: [IOStream] = []
+    /// Work deferred to a safe point: the next prepare phase, outside any user callback.
+    private var deferred: [() -> Void] = []
+
+    /// Creates a loop with its own `uv_loop_t` (never `uv_default_loop()`).
+    public init() throws(UVError) {
+        raw = zeroedAllocation(uv_loop_t.self)
+        let rc = uv_loop_init(raw)
+        if rc < 0 {
+            raw.deallocate()
+            throw UVError(rc)
+        }
+        prepare = zeroedAllocation(uv_prepare_t.self)
+        ownerThread = pthread_self()
+        uv_prepare_init(raw, prepare)
+        prepare.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        uv_prepare_start(prepare) { handle in
+            let loop = Unmanaged<EventLoop>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
+            loop.runPreparePhase()
+        }
+        // The prepare handle keeps the loop alive only while it has work queued.
+        uv_unref(UnsafeMutableRawPointer(prepare).assumingMemoryBound(to: uv_handle_t.self))
+    }
+
+    deinit {
+        assert(isClosed, "EventLoop deallocated without close()")
+    }
+
+    /// Asserts (in debug builds) that the caller runs on the loop's thread.
+    @inline(__always)
+    public func assertInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        assert(pthread_equal(pthread_self(), ownerThread) != 0, "called off the event loop thread", file: file, line: line)
+    }
+
+    /// Runs the loop until no referenced handle or request is left, or `stop()` is called.
+    public func run() {
+        assertInLoop()
+        uv_run(raw, UV_RUN_DEFAULT)
+    }
+
+    /// Runs one loop iteration, blocking for I/O if nothing is ready.
+    @discardableResult
+    public func runOnce() -> Bool {
+        assertInLoop()
+        return uv_run(raw, UV_RUN_ONCE) != 0
+    }
+
+    /// Makes `run()` return after the current iteration.
+    public func stop() {
+        uv_stop(raw)
+    }
+
+    /// The loop's cached monotonic clock in milliseconds.
+    public var now: UInt64 { uv_now(raw) }
+
+    /// Refreshes the cached clock (for measurements inside long callbacks).
+    public func updateTime() { uv_update_time(raw) }
+
+    /// The monotonic high-resolution clock in nanoseconds.
+    public static func hrtime() -> UInt64 { uv_hrtime() }
+
+    /// Runs `work` at the next safe point (the next prepare phase), never re-entrantly from the
+    /// caller's stack.
+    public func execute(_ work: @escaping () -> Void) {
+        assertInLoop()
+        deferred.append(work)
+        keepAliveForPendingWork()
+    }
+
+    func scheduleFlush(_ stream: IOStream) {
+        streamsToFlush.append(stream)
+        keepAliveForPendingWork()
+    }
+
+    private func keepAliveForPendingWork() {
+        uv_ref(UnsafeMutableRawPointer(prepare).assumingMemoryBound(to: uv_handle_t.self))
+    }
+
+    private func runPreparePhase() {
+        // Deferred work first: it often queues output that the flush below then sends.
+        while !deferred.isEmpty {
+            let work = deferred
+            deferred.removeAll(keepingCapacity: true)
+            for item in work { item() }
+        }
+        if !streamsToFlush.isEmpty {
+            let streams = streamsToFlush
+            streamsToFlush.removeAll(keepingCapacity: true)
+            for stream in streams { stream.flush() }
+        }
+        if deferred.isEmpty && streamsToFlush.isEmpty {
+            uv_unref(UnsafeMutableRawPointer(prepare).assumingMemoryBound(to: uv_handle_t.self))
+        }
+    }
+
+    /// Closes the loop: closes its own prepare handle, runs until every close callback has fired,
+    /// and calls `uv_loop_close`. Throws `EBUSY` when a handle is still open (a leak).
+    public func close() throws(UVError) {
+        assertInLoop()
+        precondition(!isClosed, "EventLoop closed twice")
+        uv_prepare_stop(prepare)
+        let handle = UnsafeMutableRawPointer(prepare).assumingMemoryBound(to: uv_handle_t.self)
+        uv_close(handle) { handle in handle!.deallocate() }
+        streamsToFlush.removeAll()
+        deferred.removeAll()
+        uv_run(raw, UV_RUN_NOWAIT)
+        let rc = uv_loop_close(raw)
+        if rc < 0 {
+            // Leave the loop allocated: open handles still point into it.
+            throw UVError(rc)
+        }
+        isClosed = true
+        raw.deallocate()
+    }
+
+    /// The number of handles still open on the loop, for tests and shutdown diagnostics.
+    public var openHandleCount: Int {
+        var count = 0
+        withUnsafeMutablePointer(to: &count) { counter in
+            uv_walk(raw, { handle, arg in
+                if uv_is_closing(handle) == 0 {
+                    arg!.assumingMemoryBound(to: Int.self).pointee += 1
+                }
+            }, counter)
+        }
+        // Our own prepare handle is not the caller's.
+        return count - 1
+    }
+}
+
+/// Allocates zeroed memory for a libuv struct: libuv never initialises `data`, and `uv_walk` on
+/// garbage crashed an earlier prototype.
+func zeroedAllocation<T>(_ type: T.Type) -> UnsafeMutablePointer<T> {
+    let pointer = UnsafeMutablePointer<T>.allocate(capacity: 1)
+    UnsafeMutableRawPointer(pointer).initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<T>.size)
+    return pointer
+}
+
+/// Process-wide settings a daemon that spawns children needs before its first `uv_spawn`:
+/// SIGPIPE ignored (a dead reader becomes `EPIPE`, not death) and inherited descriptors marked
+/// close-on-exec so backends never receive mcpd's sockets.
+public enum ProcessSetup {
+    public static func configure() {
+        signal(SIGPIPE, SIG_IGN)
+        uv_disable_stdio_inheritance()
+    }
+}
+
+extension ProcessSetup {
+    /// mcpd's environment as name/value pairs, in order.
+    public static func environment() -> [(name: String, value: String)] {
+        var result: [(name: String, value: String)] = []
+        guard var entry = mcpd_environ() else { return result }
+        while let pointer = entry.pointee {
+            let text = String(cString: pointer)
+            if let equals = text.firstIndex(of: "=") {
+                result.append((String(text[..<equals]), String(text[text.index(after: equals)...])))
+            }
+            entry += 1
+        }
+        return result
+    }
+}

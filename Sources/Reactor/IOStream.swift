@@ -1,0 +1,473 @@
+import CUV
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A byte stream on the loop: a pipe (a child's stdio, or mcpd's own stdin/stdout when they are
+/// pipes), a TTY, or a regular file standing in for stdin/stdout (`mcpd stdio < requests.jsonl`),
+/// which epoll cannot watch and which is therefore read with `uv_fs_read`.
+///
+/// Reading: bytes land in place in `inbound`'s writable tail and `onRead` gets the buffer to
+/// consume from. Writing: `write` queues slices without copying them (small ones are copied into
+/// a scratch buffer so a message is one iovec, not five); the loop flushes each stream once per
+/// turn with `uv_try_write`, and hands what the kernel did not take to `uv_write`, pinning the
+/// storage until the callback. `queuedBytes` against the watermarks is the back-pressure signal.
+public final class IOStream {
+    /// What the stream is connected to.
+    public enum Kind: Sendable { case pipe, tty, file }
+
+    /// Lifecycle: open until `close()`, closing until libuv's close callback, then closed.
+    public enum State: Sendable { case open, closing, closed }
+
+    /// The loop the stream belongs to.
+    public let loop: EventLoop
+    /// What the stream is connected to.
+    public let kind: Kind
+    /// `open`, `closing` or `closed`.
+    public private(set) var state: State = .open
+
+    /// Bytes read and not yet consumed. `onRead` consumes from it.
+    public var inbound: ByteBuffer
+    /// The smallest tail offered to a read; the buffer grows or compacts below it.
+    public var minimumReadSize = 4096
+
+    /// Called after each read with the inbound buffer; consume from its reader index.
+    /// The callback may close the stream.
+    public var onRead: ((inout ByteBuffer) -> Void)?
+    /// Called once when reading ends: `UVError.eof` on end of stream, another error otherwise.
+    public var onReadEnd: ((UVError) -> Void)?
+    /// Called when a write fails (`EPIPE` when the reader is gone). Queued output is dropped.
+    public var onWriteError: ((UVError) -> Void)?
+    /// Called when queued output drops below `lowWatermark` after exceeding `highWatermark`.
+    public var onWritable: (() -> Void)?
+    /// Called once the stream is closed.
+    public var onClose: (() -> Void)?
+
+    /// Above this many queued bytes the stream reports itself not writable.
+    public var highWatermark = 4 << 20
+    /// Below this many queued bytes a stream that was over the high watermark is writable again.
+    public var lowWatermark = 1 << 20
+
+    /// Bytes accepted by `write` and not yet taken by the kernel.
+    public var queuedBytes: Int { pendingBytes + inFlightBytes }
+    /// False while `queuedBytes` exceeds the high watermark (until it drops below the low one).
+    public private(set) var isWritable = true
+
+    /// Total bytes handed to the kernel (a counter for status and tests).
+    public private(set) var bytesWritten: UInt64 = 0
+
+    // The C handle (nil for files). handle.data holds one retained reference to self,
+    // released in the close callback.
+    let handle: UnsafeMutablePointer<uv_stream_t>?
+    private let fd: Int32
+    private var isReading = false
+
+    private struct Piece {
+        var storage: ByteStorage
+        var offset: Int
+        var length: Int
+    }
+
+    /// Output queued this loop turn, in order.
+    private var pieces: [Piece] = []
+    private var pendingBytes = 0
+    private var inFlightBytes = 0
+    private var inFlightWrites = 0
+    /// Small writes are copied here so that one message is one iovec.
+    private var scratch = ByteBuffer(capacity: 0)
+    private var iovecs: [uv_buf_t] = []
+    private var requestPool: [WriteRequest] = []
+    private var flushScheduled = false
+    private var closeWhenFlushed = false
+
+    // File streams: one read request at a time.
+    private var fileRead: UnsafeMutablePointer<uv_fs_t>?
+    private var fileOffset: Int64 = 0
+
+    /// Slices shorter than this are copied into the scratch buffer instead of referenced.
+    static let copyThreshold = 2048
+
+    private init(loop: EventLoop, kind: Kind, handle: UnsafeMutablePointer<uv_stream_t>?, fd: Int32, readCapacity: Int) {
+        self.loop = loop
+        self.kind = kind
+        self.handle = handle
+        self.fd = fd
+        self.inbound = ByteBuffer(capacity: readCapacity)
+        if let handle {
+            handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        }
+    }
+
+    deinit {
+        // A libuv-backed stream is retained by its handle until the close callback.
+        assert(state == .closed || handle == nil, "IOStream deallocated while open")
+    }
+
+    /// A pipe not yet connected, for a child's stdio (`ChildProcess` connects it).
+    static func unconnectedPipe(loop: EventLoop, readCapacity: Int) -> IOStream {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: uv_handle_size(UV_NAMED_PIPE), alignment: 16)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: uv_handle_size(UV_NAMED_PIPE))
+        uv_pipe_init(loop.raw, raw.assumingMemoryBound(to: uv_pipe_t.self), 0)
+        return IOStream(loop: loop, kind: .pipe, handle: raw.assumingMemoryBound(to: uv_stream_t.self), fd: -1,
+                        readCapacity: readCapacity)
+    }
+
+    /// Opens an existing descriptor (0, 1, ...) as the right kind of stream: a pipe or socket,
+    /// a TTY, or a file read with `uv_fs_read` when epoll cannot watch it.
+    public static func open(loop: EventLoop, fd: Int32, readCapacity: Int = 64 << 10) throws(UVError) -> IOStream {
+        loop.assertInLoop()
+        switch uv_guess_handle(fd) {
+        case UV_NAMED_PIPE, UV_TCP, UV_UDP:
+            let size = uv_handle_size(UV_NAMED_PIPE)
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+            raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+            let pipe = raw.assumingMemoryBound(to: uv_pipe_t.self)
+            uv_pipe_init(loop.raw, pipe, 0)
+            let stream = IOStream(loop: loop, kind: .pipe, handle: raw.assumingMemoryBound(to: uv_stream_t.self), fd: fd,
+                                  readCapacity: readCapacity)
+            let rc = uv_pipe_open(pipe, fd)
+            if rc < 0 {
+                stream.close()
+                throw UVError(rc)
+            }
+            return stream
+        case UV_TTY:
+            let size = uv_handle_size(UV_TTY)
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+            raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+            let stream = IOStream(loop: loop, kind: .tty, handle: raw.assumingMemoryBound(to: uv_stream_t.self), fd: fd,
+                                  readCapacity: readCapacity)
+            let rc = uv_tty_init(loop.raw, raw.assumingMemoryBound(to: uv_tty_t.self), fd, 0)
+            if rc < 0 {
+                // uv_tty_init failed before registering the handle: nothing to close in libuv.
+                Unmanaged<IOStream>.fromOpaque(stream.handle!.pointee.data).release()
+                stream.state = .closed
+                raw.deallocate()
+                throw UVError(rc)
+            }
+            return stream
+        case UV_FILE:
+            return IOStream(loop: loop, kind: .file, handle: nil, fd: fd, readCapacity: readCapacity)
+        default:
+            throw UVError(UV_EINVAL.rawValue)
+        }
+    }
+
+    // MARK: Reading
+
+    /// Starts delivering reads to `onRead`.
+    public func startReading() {
+        loop.assertInLoop()
+        guard state == .open, !isReading else { return }
+        isReading = true
+        if let handle {
+            let rc = uv_read_start(handle, { handle, _, buf in
+                let stream = Unmanaged<IOStream>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
+                stream.inbound.reserveWritable(stream.minimumReadSize)
+                buf!.pointee = uv_buf_t(base: UnsafeMutableRawPointer(stream.inbound.writablePointer)
+                    .assumingMemoryBound(to: CChar.self), len: stream.inbound.writableBytes)
+            }, { handle, nread, _ in
+                let stream = Unmanaged<IOStream>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
+                stream.didRead(nread)
+            })
+            if rc < 0 {
+                isReading = false
+                let error = UVError(rc)
+                loop.execute { [weak self] in self?.onReadEnd?(error) }
+            }
+        } else {
+            startFileRead()
+        }
+    }
+
+    /// Stops delivering reads (back-pressure on the peer).
+    public func stopReading() {
+        loop.assertInLoop()
+        guard isReading else { return }
+        isReading = false
+        if let handle, state == .open { uv_read_stop(handle) }
+    }
+
+    private func didRead(_ nread: Int) {
+        if nread > 0 {
+            inbound.moveWriterIndex(forwardBy: nread)
+            onRead?(&inbound)
+        } else if nread < 0 {
+            stopReading()
+            let callback = onReadEnd
+            onReadEnd = nil
+            callback?(UVError(Int32(nread)))
+        }
+    }
+
+    private func startFileRead() {
+        guard state == .open, isReading, fileRead == nil else { return }
+        let request = zeroedAllocation(uv_fs_t.self)
+        request.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        fileRead = request
+        inbound.reserveWritable(max(minimumReadSize, 64 << 10))
+        var buffer = uv_buf_t(base: UnsafeMutableRawPointer(inbound.writablePointer).assumingMemoryBound(to: CChar.self),
+                              len: inbound.writableBytes)
+        let rc = uv_fs_read(loop.raw, request, fd, &buffer, 1, fileOffset) { request in
+            let stream = Unmanaged<IOStream>.fromOpaque(request!.pointee.data).takeRetainedValue()
+            let result = request!.pointee.result
+            uv_fs_req_cleanup(request)
+            request!.deallocate()
+            stream.fileRead = nil
+            guard stream.state == .open, stream.isReading else { return }
+            if result > 0 { stream.fileOffset += Int64(result) }
+            stream.didRead(result == 0 ? Int(UV_EOF.rawValue) : result)
+            stream.startFileRead()
+        }
+        if rc < 0 {
+            Unmanaged<IOStream>.fromOpaque(request.pointee.data).release()
+            request.deallocate()
+            fileRead = nil
+            let error = UVError(rc)
+            loop.execute { [weak self] in self?.onReadEnd?(error) }
+        }
+    }
+
+    // MARK: Writing
+
+    /// Queues the readable bytes of `buffer`. Large buffers are sent from their own storage
+    /// (pinned until written); small ones are copied.
+    public func write(_ buffer: ByteBuffer) {
+        loop.assertInLoop()
+        let length = buffer.readableBytes
+        guard state == .open, !closeWhenFlushed, length > 0 else { return }
+        if length < IOStream.copyThreshold {
+            buffer.withUnsafeReadableBytes { appendToScratch($0) }
+        } else {
+            pieces.append(Piece(storage: buffer.storage, offset: buffer.readerIndex, length: length))
+            pendingBytes += length
+        }
+        didQueue()
+    }
+
+    /// Queues a copy of `bytes`.
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        loop.assertInLoop()
+        guard state == .open, !closeWhenFlushed, bytes.count > 0 else { return }
+        appendToScratch(bytes)
+        didQueue()
+    }
+
+    /// Queues the UTF-8 of `string`.
+    public func write(string: String) {
+        var copy = string
+        copy.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+    }
+
+    private func appendToScratch(_ bytes: UnsafeRawBufferPointer) {
+        let before = scratch.writerIndex
+        let storageBefore = scratch.storage
+        scratch.append(bytes)
+        if scratch.storage === storageBefore, let last = pieces.last, last.storage === storageBefore,
+           last.offset + last.length == before
+        {
+            pieces[pieces.count - 1].length += bytes.count
+        } else {
+            pieces.append(Piece(storage: scratch.storage, offset: scratch.writerIndex - bytes.count, length: bytes.count))
+        }
+        pendingBytes += bytes.count
+    }
+
+    private func didQueue() {
+        if !flushScheduled {
+            flushScheduled = true
+            loop.scheduleFlush(self)
+        }
+        if isWritable && queuedBytes > highWatermark { isWritable = false }
+    }
+
+    /// Sends everything queued: `uv_try_write` first, `uv_write` for the rest. Called by the loop
+    /// once per turn; callers never need to.
+    func flush() {
+        flushScheduled = false
+        guard state == .open, !pieces.isEmpty else {
+            finishCloseIfFlushed()
+            return
+        }
+        iovecs.removeAll(keepingCapacity: true)
+        for piece in pieces {
+            iovecs.append(uv_buf_t(base: UnsafeMutableRawPointer(piece.storage.base + piece.offset)
+                .assumingMemoryBound(to: CChar.self), len: piece.length))
+        }
+        var written = 0
+        if inFlightWrites == 0 {
+            let result: Int
+            if let handle {
+                result = Int(uv_try_write(handle, iovecs, UInt32(iovecs.count)))
+            } else {
+                result = writeFileBlocking()
+            }
+            if result < 0 && result != Int(UV_EAGAIN.rawValue) {
+                failWrites(UVError(Int32(result)))
+                return
+            }
+            written = max(result, 0)
+        }
+        bytesWritten += UInt64(written)
+        pendingBytes -= written
+        if pendingBytes == 0 {
+            pieces.removeAll(keepingCapacity: true)
+            scratch.clear()
+            checkWritable()
+            finishCloseIfFlushed()
+            return
+        }
+        // Hand the remainder to uv_write; its storage stays pinned by the request.
+        let request = requestPool.popLast() ?? WriteRequest()
+        var skip = written
+        for piece in pieces {
+            if skip >= piece.length {
+                skip -= piece.length
+                continue
+            }
+            request.pins.append(piece.storage)
+            request.bufs.append(uv_buf_t(base: UnsafeMutableRawPointer(piece.storage.base + piece.offset + skip)
+                .assumingMemoryBound(to: CChar.self), len: piece.length - skip))
+            skip = 0
+        }
+        request.bytes = pendingBytes
+        inFlightBytes += pendingBytes
+        inFlightWrites += 1
+        pendingBytes = 0
+        pieces.removeAll(keepingCapacity: true)
+        scratch = ByteBuffer(capacity: scratch.storage.capacity)
+        request.request.pointee.data = Unmanaged.passRetained(request).toOpaque()
+        let rc = uv_write(request.request, handle!, request.bufs, UInt32(request.bufs.count)) { request, status in
+            let write = Unmanaged<WriteRequest>.fromOpaque(request!.pointee.data).takeRetainedValue()
+            let stream = Unmanaged<IOStream>.fromOpaque(request!.pointee.handle.pointee.data).takeUnretainedValue()
+            stream.didWrite(write, status: status)
+        }
+        if rc < 0 {
+            let write = Unmanaged<WriteRequest>.fromOpaque(request.request.pointee.data).takeRetainedValue()
+            didWrite(write, status: rc)
+        }
+    }
+
+    private func writeFileBlocking() -> Int {
+        var total = 0
+        for buf in iovecs {
+            var offset = 0
+            while offset < buf.len {
+                let n = Glibc.write(fd, buf.base! + offset, buf.len - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return total > 0 ? total : -Int(errno)
+                }
+                offset += n
+                total += n
+            }
+        }
+        return total
+    }
+
+    private func didWrite(_ request: WriteRequest, status: Int32) {
+        inFlightBytes -= request.bytes
+        inFlightWrites -= 1
+        if status >= 0 { bytesWritten += UInt64(request.bytes) }
+        request.reset()
+        if requestPool.count < 8 { requestPool.append(request) }
+        if status < 0 && status != UV_ECANCELED.rawValue && state == .open {
+            failWrites(UVError(status))
+            return
+        }
+        checkWritable()
+        if !pieces.isEmpty && !flushScheduled {
+            flushScheduled = true
+            loop.scheduleFlush(self)
+        }
+        finishCloseIfFlushed()
+    }
+
+    private func failWrites(_ error: UVError) {
+        pieces.removeAll()
+        pendingBytes = 0
+        scratch.clear()
+        let callback = onWriteError
+        onWriteError = nil
+        callback?(error)
+        if closeWhenFlushed { close() }
+    }
+
+    private func checkWritable() {
+        if !isWritable && queuedBytes <= lowWatermark {
+            isWritable = true
+            onWritable?()
+        }
+    }
+
+    // MARK: Closing
+
+    /// Closes after everything queued has been written (or has failed).
+    public func closeAfterFlush() {
+        loop.assertInLoop()
+        guard state == .open else { return }
+        closeWhenFlushed = true
+        finishCloseIfFlushed()
+    }
+
+    private func finishCloseIfFlushed() {
+        if closeWhenFlushed && pieces.isEmpty && inFlightWrites == 0 && !flushScheduled { close() }
+    }
+
+    /// Closes the stream. Idempotent. Drops the read and write callbacks at once; queued output
+    /// is discarded; `onClose` fires from libuv's close callback.
+    public func close() {
+        loop.assertInLoop()
+        guard state == .open else { return }
+        state = .closing
+        onRead = nil
+        onReadEnd = nil
+        onWriteError = nil
+        onWritable = nil
+        pieces.removeAll()
+        pendingBytes = 0
+        isReading = false
+        if let handle {
+            uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) { handle in
+                let stream = Unmanaged<IOStream>.fromOpaque(handle!.pointee.data).takeRetainedValue()
+                stream.state = .closed
+                let callback = stream.onClose
+                stream.onClose = nil
+                UnsafeMutableRawPointer(handle!).deallocate()
+                callback?()
+            }
+        } else {
+            // A file has no libuv handle; a read in flight finds the stream closed and stops.
+            loop.execute { [self] in
+                state = .closed
+                let callback = onClose
+                onClose = nil
+                callback?()
+            }
+        }
+    }
+
+    /// The file descriptor under the stream, or -1.
+    public var fileDescriptor: Int32 {
+        guard let handle, state == .open else { return fd }
+        var result: uv_os_fd_t = -1
+        uv_fileno(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self), &result)
+        return result
+    }
+}
+
+/// One `uv_write` in flight: the request, its iovecs and the storage they point into.
+private final class WriteRequest {
+    let request: UnsafeMutablePointer<uv_write_t> = zeroedAllocation(uv_write_t.self)
+    var bufs: [uv_buf_t] = []
+    var pins: [ByteStorage] = []
+    var bytes = 0
+
+    func reset() {
+        bufs.removeAll(keepingCapacity: true)
+        pins.removeAll(keepingCapacity: true)
+        bytes = 0
+    }
+
+    deinit { request.deallocate() }
+}

@@ -383,12 +383,14 @@ public final class Backend {
         return nil
     }
 
-    /// Drops every pending request of a session that went away.
-    func forgetSession(_ session: ClientSession) {
-        for (gatewayID, entry) in pending {
+    /// Cancels every pending request of a session that is going away; with `message`, the
+    /// client is also answered with that error (it may still be reading).
+    func forgetSession(_ session: ClientSession, message: String?) {
+        for (gatewayID, entry) in pending.sorted(by: { $0.key < $1.key }) {
             if case .client(let owner, _, _, _) = entry.origin, owner === session {
                 pending.removeValue(forKey: gatewayID)
-                sendCancel(gatewayID: gatewayID, reason: "the client disconnected")
+                sendCancel(gatewayID: gatewayID, reason: message ?? "the client disconnected")
+                if let message { complete(entry, with: BackendFailure(code: ErrorCode.internalError, message: message)) }
             }
         }
     }

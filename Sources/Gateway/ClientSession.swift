@@ -59,6 +59,7 @@ public final class ClientSession {
     /// Forwarded requests not yet answered.
     private(set) var inFlight = 0
     private var inputEnded = false
+    private var drainTimer: LoopTimer?
     private var finished = false
     /// The batch being dispatched, if any: answers go to it instead of the output.
     private var currentBatch: BatchCollector?
@@ -75,7 +76,7 @@ public final class ClientSession {
         input.onReadEnd = { [unowned self] error in inputDidEnd(error) }
         output.onWriteError = { [unowned self] error in
             gateway.log.info("the client stopped reading mcpd's output (\(error)); ending the session")
-            finish(abandon: true)
+            finish(abandon: true, reason: nil)
         }
         output.onWritable = { [unowned self] in
             if !inputEnded && !finished { input.startReading() }
@@ -123,8 +124,17 @@ public final class ClientSession {
             receive(last)
         }
         inputEnded = true
-        gateway.log.debug("the client closed its input; \(inFlight) requests in flight")
         finishIfDrained()
+        if !finished {
+            // Answers still on their way get a bounded grace, then mcpd stops regardless.
+            let grace = gateway.config.gateway.drainTimeoutMs
+            gateway.log.info("the client closed its input; waiting up to \(formatSeconds(grace)) for \(inFlight) requests in flight")
+            let timer = LoopTimer(loop: gateway.loop)
+            drainTimer = timer
+            timer.start(timeout: grace) { [unowned self] in
+                finish(abandon: true, reason: "mcpd is shutting down: the client closed its input \(formatSeconds(grace)) ago")
+            }
+        }
     }
 
     private func receive(_ frame: ByteBuffer) {
@@ -386,16 +396,19 @@ public final class ClientSession {
     }
 
     private func finishIfDrained() {
-        if inputEnded && held.isEmpty && inFlight == 0 && currentBatch == nil { finish(abandon: false) }
+        if inputEnded && held.isEmpty && inFlight == 0 && currentBatch == nil { finish(abandon: false, reason: nil) }
     }
 
-    /// Ends the session: the gateway shuts down when its stdio client is done.
-    private func finish(abandon: Bool) {
+    /// Ends the session: the gateway shuts down when its stdio client is done. `abandon` cancels
+    /// what is still in flight, answering the client with `reason` if there is one.
+    private func finish(abandon: Bool, reason: String?) {
         guard !finished else { return }
         finished = true
+        drainTimer?.close()
+        drainTimer = nil
         input.stopReading()
         if abandon {
-            for backend in gateway.backends { backend.forgetSession(self) }
+            for backend in gateway.backends { backend.forgetSession(self, message: reason) }
             inFlight = 0
         }
         gateway.sessionFinished(self)
@@ -404,6 +417,8 @@ public final class ClientSession {
     /// Closes the session's streams (after flushing what is queued).
     func close() {
         finished = true
+        drainTimer?.close()
+        drainTimer = nil
         input.close()
         output.closeAfterFlush()
     }

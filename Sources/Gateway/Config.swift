@@ -55,6 +55,8 @@ public struct GatewaySettings: Sendable {
     public var maxMessageSize = 16 << 20
     /// Grace after closing a backend's stdin before SIGTERM, and after SIGTERM before SIGKILL.
     public var stopGraceMs: UInt64 = 2_000
+    /// How long requests in flight may finish after the client closed its input.
+    public var drainTimeoutMs: UInt64 = 3_000
 
     public init() {}
 }
@@ -374,6 +376,7 @@ private struct ConfigLoader {
                 config.gateway.requestTimeoutMs = try positiveDuration(value, "gateway.request_timeout")
             case "idle_timeout": config.gateway.idleTimeoutMs = try duration(value, "gateway.idle_timeout")
             case "stop_grace": config.gateway.stopGraceMs = try duration(value, "gateway.stop_grace")
+            case "drain_timeout": config.gateway.drainTimeoutMs = try duration(value, "gateway.drain_timeout")
             case "max_message_size":
                 let text = try string(value, "gateway.max_message_size")
                 guard let size = parseSize(text), size >= 1024, size <= 1 << 30 else {
@@ -381,7 +384,7 @@ private struct ConfigLoader {
                 }
                 config.gateway.maxMessageSize = size
             default:
-                throw error(key, "unknown key gateway.\(key.scalar!) (expected state_dir, separator, mode, request_timeout, idle_timeout, stop_grace or max_message_size)")
+                throw error(key, "unknown key gateway.\(key.scalar!) (expected state_dir, separator, mode, request_timeout, idle_timeout, stop_grace, drain_timeout or max_message_size)")
             }
         }
     }

@@ -1,0 +1,172 @@
+"""The mcpd command line: --version, list, check, the accepted config forms and ${VAR} expansion."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcpd_helpers import ALPHA_TOOLS, BETA_TOOLS, backend_script, server_entry
+
+
+def run_mcpd(mcpd_bin: str, *args: str, env: dict[str, str] | None = None, timeout: float = 30):
+    try:
+        return subprocess.run(
+            [mcpd_bin, *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            start_new_session=True,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"`mcpd {' '.join(args)}` did not finish within {timeout}s: {exc}") from None
+
+
+def describe(proc: subprocess.CompletedProcess) -> str:
+    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
+
+
+def test_version(mcpd_bin):
+    proc = run_mcpd(mcpd_bin, "--version", timeout=10)
+    assert proc.returncode == 0, describe(proc)
+    assert re.search(r"\d+\.\d+", proc.stdout), describe(proc)
+
+
+def test_unknown_subcommand_fails(mcpd_bin):
+    proc = run_mcpd(mcpd_bin, "no-such-subcommand", timeout=10)
+    assert proc.returncode != 0, describe(proc)
+    assert proc.stdout.strip() == "" or "no-such-subcommand" in proc.stdout + proc.stderr
+
+
+def test_list_prints_servers_and_exposed_tools(mcpd_bin, standard_config, mcpd_env, assert_backends_dead):
+    proc = run_mcpd(mcpd_bin, "list", "--config", str(standard_config), env=mcpd_env)
+    assert proc.returncode == 0, describe(proc)
+    for name in [f"alpha__{t}" for t in ALPHA_TOOLS] + [f"beta__{t}" for t in BETA_TOOLS]:
+        assert name in proc.stdout, f"{name} missing from `mcpd list` output\n{describe(proc)}"
+    assert "alpha" in proc.stdout and "beta" in proc.stdout
+    pids = assert_backends_dead(expect_at_least=2)
+    assert sorted(pids.values()) == ["alpha", "beta"]
+
+
+def test_check_accepts_good_config(mcpd_bin, standard_config, mcpd_env, assert_backends_dead):
+    proc = run_mcpd(mcpd_bin, "check", "--config", str(standard_config), env=mcpd_env)
+    assert proc.returncode == 0, describe(proc)
+    assert_backends_dead()
+
+
+# (config text, the line the error must point at, or None when any line number will do)
+BAD_CONFIGS = {
+    "bad-yaml-indent": ("servers:\n  alpha:\n    command: python3\n   args: [x]\n", None),
+    "bad-yaml-unclosed": ('servers:\n  alpha:\n    command: "python3\n    args: [x]\n', None),
+    "missing-command": ('servers:\n  alpha:\n    args: ["x.py"]\n', (2, 3)),
+    "args-not-a-list": ("servers:\n  alpha:\n    command: python3\n    args: 42\n", (4,)),
+    "enabled-not-bool": ("servers:\n  alpha:\n    command: python3\n    enabled: maybe\n", (4,)),
+    "env-not-a-map": ("servers:\n  alpha:\n    command: python3\n    env: [1, 2]\n", (4,)),
+    "servers-not-a-map": ("servers: 5\n", (1,)),
+    "unknown-key": ("servers:\n  alpha:\n    command: python3\n    colour: blue\n", (4,)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_check_rejects_bad_config_with_file_and_line(mcpd_bin, write_config, mcpd_env, case):
+    text, lines = BAD_CONFIGS[case]
+    path = write_config(text, name="mcpd.yaml")
+    proc = run_mcpd(mcpd_bin, "check", "--config", str(path), env=mcpd_env, timeout=10)
+    assert proc.returncode != 0, describe(proc)
+    positions = [int(m) for m in re.findall(r"mcpd\.yaml:(\d+)", proc.stderr)]
+    assert positions, f"error does not name the file and a line (want `mcpd.yaml:LINE:...`)\n{describe(proc)}"
+    if lines is not None:
+        assert positions[0] in lines, f"error points at line {positions[0]}, expected {lines}\n{describe(proc)}"
+
+
+def test_check_rejects_bad_json_config(mcpd_bin, write_config, mcpd_env):
+    path = write_config('{\n  "mcpServers": {\n    "beta": {"command": "python3"\n  }\n', name="desktop.json")
+    proc = run_mcpd(mcpd_bin, "check", "--config", str(path), env=mcpd_env, timeout=10)
+    assert proc.returncode != 0, describe(proc)
+    assert re.search(r"desktop\.json:\d+", proc.stderr), describe(proc)
+
+
+def test_check_missing_file(mcpd_bin, tmp_path, mcpd_env):
+    path = tmp_path / "does-not-exist.yaml"
+    proc = run_mcpd(mcpd_bin, "check", "--config", str(path), env=mcpd_env, timeout=10)
+    assert proc.returncode != 0, describe(proc)
+    assert "does-not-exist.yaml" in proc.stderr, describe(proc)
+
+
+def _config_form(form: str, piddir: Path, write_config) -> Path:
+    python, script = sys.executable, backend_script("beta")
+    if form == "servers":
+        return write_config({"servers": {"beta": server_entry("beta", piddir)}})
+    if form == "backends-one-string":
+        assert " " not in python + script, "paths with spaces cannot be used in a one-string command"
+        return write_config(
+            f"backends:\n  beta:\n    command: {json.dumps(python + ' ' + script)}\n"
+            f"    env:\n      MCPD_TEST_PIDDIR: {json.dumps(str(piddir))}\n"
+        )
+    if form == "mcpServers-json":
+        return write_config(
+            {"mcpServers": {"beta": {"command": python, "args": [script], "env": {"MCPD_TEST_PIDDIR": str(piddir)}}}},
+            name="claude_desktop_config.json",
+        )
+    raise AssertionError(form)
+
+
+@pytest.mark.parametrize("form", ["servers", "backends-one-string", "mcpServers-json"])
+def test_config_forms(mcpd_bin, write_config, piddir, mcpd_env, form, assert_backends_dead):
+    config = _config_form(form, piddir, write_config)
+
+    check = run_mcpd(mcpd_bin, "check", "--config", str(config), env=mcpd_env)
+    assert check.returncode == 0, describe(check)
+
+    listing = run_mcpd(mcpd_bin, "list", "--config", str(config), env=mcpd_env)
+    assert listing.returncode == 0, describe(listing)
+    assert "beta__upper" in listing.stdout, describe(listing)
+
+    assert_backends_dead(expect_at_least=1)
+
+
+def test_env_expansion_and_cwd_reach_the_backend(mcpd_bin, write_config, piddir, tmp_path, mcpd_env, raw_mcpd):
+    workdir = tmp_path / "work dir"
+    workdir.mkdir()
+    config = write_config(
+        "servers:\n"
+        "  beta:\n"
+        f"    command: {json.dumps(sys.executable)}\n"
+        f"    args: [{json.dumps(backend_script('beta'))}]\n"
+        f"    cwd: {json.dumps(str(workdir))}\n"
+        "    env:\n"
+        f"      MCPD_TEST_PIDDIR: {json.dumps(str(piddir))}\n"
+        '      PLAIN: "${MCPD_TEST_GREETING}"\n'
+        '      EMBEDDED: "<${MCPD_TEST_GREETING}>/${MCPD_TEST_SET}"\n'
+        '      DEFAULTED: "${MCPD_TEST_SURELY_UNSET_1234:-fallback value}"\n'
+        '      NOT_DEFAULTED: "${MCPD_TEST_SET:-unused}"\n'
+        "      LITERAL: just text\n"
+    )
+    env = dict(mcpd_env, MCPD_TEST_GREETING="hello world", MCPD_TEST_SET="set-value")
+    env.pop("MCPD_TEST_SURELY_UNSET_1234", None)
+
+    check = run_mcpd(mcpd_bin, "check", "--config", str(config), env=env)
+    assert check.returncode == 0, describe(check)
+
+    p = raw_mcpd(config, env=env)
+    p.initialize()
+    expected = {
+        "PLAIN": "hello world",
+        "EMBEDDED": "<hello world>/set-value",
+        "DEFAULTED": "fallback value",
+        "NOT_DEFAULTED": "set-value",
+        "LITERAL": "just text",
+    }
+    got = {}
+    for name in expected:
+        _, msg, _ = p.request("tools/call", {"name": "beta__getenv", "arguments": {"name": name}})
+        got[name] = msg["result"]["content"][0]["text"]
+    assert got == expected
+    _, msg, _ = p.request("tools/call", {"name": "beta__cwd", "arguments": {}})
+    assert os.path.realpath(msg["result"]["content"][0]["text"]) == os.path.realpath(workdir)

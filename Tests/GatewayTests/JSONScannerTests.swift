@@ -1,0 +1,154 @@
+import Gateway
+import Reactor
+import XCTest
+
+final class JSONScannerTests: XCTestCase {
+    let scanner = JSONScanner()
+
+    private func scan(_ text: String) throws -> MessageScan {
+        try scanner.scan(ByteBuffer(string: text))
+    }
+
+    private func text(_ message: String, _ range: Range<Int>?) -> String? {
+        guard let range else { return nil }
+        return String(decoding: Array(message.utf8)[range], as: UTF8.self)
+    }
+
+    func testRequestRanges() throws {
+        let message = #"{"jsonrpc":"2.0","id":"a\"b","method":"tools/call","params":{"name":"x__y","arguments":{"name":"inner","deep":[1,{"_meta":2}]},"_meta":{"progressToken":17,"other":true}}}"#
+        let result = try scan(message)
+        XCTAssertEqual(result.kind, .request)
+        XCTAssertEqual(text(message, result.id), #""a\"b""#)
+        XCTAssertEqual(text(message, result.method), #""tools/call""#)
+        XCTAssertEqual(text(message, result.paramsName), #""x__y""#, "only params.name, not arguments.name")
+        XCTAssertEqual(text(message, result.metaProgressToken), "17")
+        XCTAssertNil(result.result)
+    }
+
+    func testResponsesNotificationsAndOtherMembers() throws {
+        let response = #"{"id":9223372036854775808,"result":{"content":[]},"jsonrpc":"2.0"}"#
+        let scanned = try scan(response)
+        XCTAssertEqual(scanned.kind, .response)
+        XCTAssertEqual(text(response, scanned.id), "9223372036854775808")
+        XCTAssertEqual(text(response, scanned.result), #"{"content":[]}"#)
+
+        let progress = #"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"t-1","progress":0.5,"total":1e400}}"#
+        let notification = try scan(progress)
+        XCTAssertEqual(notification.kind, .notification)
+        XCTAssertEqual(text(progress, notification.paramsProgressToken), #""t-1""#)
+
+        let cancel = #" { "jsonrpc" : "2.0" , "method" : "notifications/cancelled" , "params" : { "requestId" : 1e400 } } "#
+        XCTAssertEqual(text(cancel, try scan(cancel).paramsRequestID), "1e400")
+    }
+
+    func testBatch() throws {
+        let batch = #"[{"jsonrpc":"2.0","id":1,"method":"ping"}, {"jsonrpc":"2.0","method":"x"}]"#
+        let result = try scan(batch)
+        XCTAssertEqual(result.kind, .batch)
+        XCTAssertEqual(result.batchElements.count, 2)
+        XCTAssertEqual(text(batch, result.batchElements[1]), #"{"jsonrpc":"2.0","method":"x"}"#)
+    }
+
+    private func assertParseError(_ text: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try scan(text), "accepted: \(text.debugDescription)", file: file, line: line) { error in
+            guard case .invalidJSON = error as? ScanError else {
+                return XCTFail("expected a parse error for \(text.debugDescription), got \(error)", file: file, line: line)
+            }
+        }
+    }
+
+    private func assertInvalidRequest(_ text: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try scan(text), "accepted: \(text.debugDescription)", file: file, line: line) { error in
+            guard case .invalidRequest = error as? ScanError else {
+                return XCTFail("expected an invalid request for \(text.debugDescription), got \(error)", file: file, line: line)
+            }
+        }
+    }
+
+    func testInvalidJSON() {
+        let cases = [
+            "", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1,]", "{\"a\":1}x", "{\"a\":01}", "{\"a\":1.}",
+            "{\"a\":.5}", "{\"a\":-}", "{\"a\":1e}", "{\"a\":tru}", "{\"a\":nul}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}",
+            "{\"a\":\"tab\there\"}", "{'a':1}", "{\"a\":1 \"b\":2}", "{\"a\":NaN}", "{\"a\":Infinity}", "{\"a\":+1}",
+            "{\"a\":\"\u{0001}\"}", "{\"a\":[1 2]}", "\u{FEFF}{}",
+        ]
+        for text in cases { assertParseError(text) }
+    }
+
+    func testInvalidUTF8() throws {
+        let sequences: [[UInt8]] = [
+            [0xC0, 0x80], [0xE0, 0x80, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xFF], [0xC3], [0x80], [0xF0, 0x9F, 0x98],
+        ]
+        for bytes in sequences {
+            let frame = ByteBuffer(bytes: Array("{\"jsonrpc\":\"2.0\",\"method\":\"".utf8) + bytes + Array("\"}".utf8))
+            XCTAssertThrowsError(try scanner.scan(frame), "accepted invalid UTF-8 \(bytes)")
+        }
+        // Valid multi-byte sequences, including one spanning the 8-byte fast path boundary.
+        let valid = "{\"jsonrpc\":\"2.0\",\"method\":\"abcdefgé😀ü€ plain ascii text of some length\"}"
+        XCTAssertNoThrow(try scan(valid))
+    }
+
+    func testLoneSurrogatesAreRefused() throws {
+        assertParseError(#"{"a":"\ud800"}"#)
+        assertParseError(#"{"a":"\udc00"}"#)
+        assertParseError(#"{"a":"\ud800\u0041"}"#)
+        let pair = ByteBuffer(string: #""\ud83d\ude00""#)
+        try pair.withUnsafeReadableBytes { raw in try scanner.validate(raw) }
+    }
+
+    func testDepthLimit() {
+        let deep = String(repeating: "[", count: 200) + String(repeating: "]", count: 200)
+        assertParseError("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":{\"a\":\(deep)}}")
+        let ok = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        XCTAssertNoThrow(try scan("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":{\"a\":\(ok)}}"))
+        // Far past any stack: refused quickly, no crash.
+        let huge = String(repeating: "[", count: 100_000)
+        assertParseError(huge)
+    }
+
+    func testHugeNumbersAndLongStringsAreAccepted() throws {
+        let digits = String(repeating: "9", count: 10_000)
+        let message = "{\"jsonrpc\":\"2.0\",\"id\":\(digits),\"result\":{\"s\":\"\(String(repeating: "x", count: 100_000))\"}}"
+        let result = try scan(message)
+        XCTAssertEqual(result.id?.count, 10_000)
+    }
+
+    func testDuplicateKeys() {
+        assertInvalidRequest(#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#)
+        assertInvalidRequest(#"{"jsonrpc":"2.0","id":1,"method":"ping","x":1,"x":2}"#)
+        assertInvalidRequest(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}"#)
+        assertInvalidRequest(#"{"jsonrpc":"2.0","id":1,"\u0069d":2,"method":"ping"}"#)
+        // Duplicates deeper inside arguments are the backend's business.
+        XCTAssertNoThrow(try scan(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"k":1,"k":2}}}"#))
+    }
+
+    func testNotJSONRPC() {
+        assertInvalidRequest("42")
+        assertInvalidRequest("\"text\"")
+        assertInvalidRequest(#"{"foo":1}"#)
+        assertInvalidRequest(#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#)
+        assertInvalidRequest(#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#)
+        assertInvalidRequest(#"{"jsonrpc":"2.0","id":1,"method":3}"#)
+        assertInvalidRequest(#"{"jsonrpc":"2.0","id":1,"method":"m","params":3}"#)
+        assertInvalidRequest(#"{"jsonrpc":"2.0","result":{}}"#)
+    }
+
+    func testEveryTruncationIsRefusedWithoutCrashing() {
+        let message = #"{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"é😀","_meta":{"progressToken":1},"arguments":{"a":[1.5e-3,true,null,"\u00e9\n"]}}}"#
+        let bytes = Array(message.utf8)
+        XCTAssertNoThrow(try scanner.scan(ByteBuffer(bytes: bytes)))
+        for length in 0..<bytes.count {
+            XCTAssertThrowsError(try scanner.scan(ByteBuffer(bytes: bytes[0..<length])), "accepted a truncation to \(length) bytes")
+        }
+    }
+
+    func testParserRoundTrip() throws {
+        let text = #"{"a":[1,-2.5e10,9223372036854775808,"\u00e9\"\\\n\u0001",true,false,null,{}],"b":{"c":"😀"}}"#
+        let value = try JSONParser.parse(text)
+        XCTAssertEqual(value["b"]?["c"]?.stringValue, "😀")
+        XCTAssertEqual(value["a"]?.arrayValue?[2], .number("9223372036854775808"))
+        let again = try JSONParser.parse(value.jsonText)
+        XCTAssertEqual(value, again)
+        XCTAssertEqual(value.jsonText, #"{"a":[1,-2.5e10,9223372036854775808,"é\"\\\n\u0001",true,false,null,{}],"b":{"c":"😀"}}"#)
+    }
+}

@@ -360,12 +360,16 @@ public final class Backend {
     }
 
     /// Forwards a client's `notifications/cancelled` for the request mcpd sent as `gatewayID`.
-    func forwardCancel(_ frame: ByteBuffer, requestIDRange: Range<Int>, gatewayID: Int) {
-        pending.removeValue(forKey: gatewayID)
-        guard let process else { return }
-        var splice = Splice()
-        splice.add(requestIDRange, .decimal(gatewayID))
-        splice.write(frame, to: process.stdin)
+    /// Returns the batch the cancelled request belonged to, if any.
+    func forwardCancel(_ frame: ByteBuffer, requestIDRange: Range<Int>, gatewayID: Int) -> BatchCollector? {
+        let entry = pending.removeValue(forKey: gatewayID)
+        if let process {
+            var splice = Splice()
+            splice.add(requestIDRange, .decimal(gatewayID))
+            splice.write(frame, to: process.stdin)
+        }
+        if case .client(_, _, _, let batch)? = entry?.origin { return batch }
+        return nil
     }
 
     /// Cancels mcpd's request `gatewayID` on the backend with a reason.
@@ -444,7 +448,7 @@ public final class Backend {
             switch framer.next(&buffer) {
             case .needMore:
                 return
-            case .tooLong:
+            case .tooLong, .skippedLongLine:
                 log.error("backend \"\(name)\" sent a line longer than \(framer.maxLineLength) bytes; stopping it (raise gateway.max_message_size if that is legitimate)")
                 buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
                 failAllPending("backend \"\(name)\" sent an oversized message")
@@ -539,6 +543,9 @@ public final class Backend {
             switch stderrFramer.next(&buffer) {
             case .needMore:
                 return
+            case .skippedLongLine(let length):
+                if !discardingStderrLine { logStderr("(a stderr line of \(length) bytes was dropped)") }
+                discardingStderrLine = false
             case .tooLong:
                 if !discardingStderrLine {
                     logStderr(String(decoding: buffer.readablePointer.prefix(4096), as: UTF8.self) + " ... (line truncated)")
@@ -691,6 +698,7 @@ func formatSeconds(_ milliseconds: UInt64) -> String {
 }
 
 /// Up to three replacements in a frame, written as one gathered sequence of slices.
+/// Plain stored fields (no optional tuples) keep this free of generic value-witness calls.
 struct Splice {
     enum Value {
         case decimal(Int)
@@ -698,42 +706,48 @@ struct Splice {
         case raw(RawValue)
     }
 
-    private var first: (Range<Int>, Value)?
-    private var second: (Range<Int>, Value)?
-    private var third: (Range<Int>, Value)?
+    struct Edit {
+        var range: Range<Int>
+        var value: Value
+    }
+
+    private var first = Edit(range: Int.max..<Int.max, value: .decimal(0))
+    private var second = Edit(range: Int.max..<Int.max, value: .decimal(0))
+    private var third = Edit(range: Int.max..<Int.max, value: .decimal(0))
+    private var count = 0
 
     mutating func add(_ range: Range<Int>, _ value: Value) {
-        let edit = (range, value)
-        if first == nil { first = edit } else if second == nil { second = edit } else { third = edit }
+        let edit = Edit(range: range, value: value)
+        switch count {
+        case 0: first = edit
+        case 1: second = edit
+        default: third = edit
+        }
+        count += 1
     }
 
     /// Writes `frame` with the replacements, then a newline.
     func write(_ frame: ByteBuffer, to stream: IOStream) {
         var a = first, b = second, c = third
-        func before(_ x: (Range<Int>, Value)?, _ y: (Range<Int>, Value)?) -> Bool {
-            guard let x else { return false }
-            guard let y else { return true }
-            return x.0.lowerBound < y.0.lowerBound
-        }
-        if before(b, a) { swap(&a, &b) }
-        if before(c, b) { swap(&b, &c) }
-        if before(b, a) { swap(&a, &b) }
+        if b.range.lowerBound < a.range.lowerBound { swap(&a, &b) }
+        if c.range.lowerBound < b.range.lowerBound { swap(&b, &c) }
+        if b.range.lowerBound < a.range.lowerBound { swap(&a, &b) }
         var position = 0
-        func emit(_ edit: (Range<Int>, Value)?) {
-            guard let (range, value) = edit else { return }
-            if range.lowerBound > position { stream.write(frame.slice(position..<range.lowerBound)) }
-            switch value {
-            case .decimal(let number): stream.write(decimal: number)
-            case .bytes(let bytes): stream.write(bytes)
-            case .raw(let raw): stream.write(raw: raw)
-            }
-            position = range.upperBound
-        }
-        emit(a)
-        emit(b)
-        emit(c)
+        Splice.emit(a, frame, stream, &position)
+        if count > 1 { Splice.emit(b, frame, stream, &position) }
+        if count > 2 { Splice.emit(c, frame, stream, &position) }
         if position < frame.readableBytes { stream.write(frame.slice(position..<frame.readableBytes)) }
         newlineByte.withUnsafeBytes { stream.write($0) }
+    }
+
+    private static func emit(_ edit: Edit, _ frame: ByteBuffer, _ stream: IOStream, _ position: inout Int) {
+        if edit.range.lowerBound > position { stream.write(frame.slice(position..<edit.range.lowerBound)) }
+        switch edit.value {
+        case .decimal(let number): stream.write(decimal: number)
+        case .bytes(let bytes): stream.write(bytes)
+        case .raw(let raw): stream.write(raw: raw)
+        }
+        position = edit.range.upperBound
     }
 }
 

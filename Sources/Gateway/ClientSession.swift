@@ -92,11 +92,12 @@ public final class ClientSession {
             case .needMore:
                 applyBackPressure()
                 return
+            case .skippedLongLine:
+                // A whole oversized line (or the tail of one already reported) was dropped.
+                if !discardingLongLine { reportLongLine() }
+                discardingLongLine = false
             case .tooLong:
-                if !discardingLongLine {
-                    sendError(id: .null, code: ErrorCode.invalidRequest,
-                              message: "message longer than \(framer.maxLineLength) bytes (gateway.max_message_size); dropped")
-                }
+                if !discardingLongLine { reportLongLine() }
                 discardingLongLine = true
                 buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
                 framer.reset()
@@ -109,6 +110,11 @@ public final class ClientSession {
                 receive(frame)
             }
         }
+    }
+
+    private func reportLongLine() {
+        sendError(id: .null, code: ErrorCode.invalidRequest,
+                  message: "Invalid request: message longer than \(framer.maxLineLength) bytes (gateway.max_message_size); dropped")
     }
 
     private func applyBackPressure() {
@@ -125,15 +131,20 @@ public final class ClientSession {
         }
         inputEnded = true
         finishIfDrained()
-        if !finished {
-            // Answers still on their way get a bounded grace, then mcpd stops regardless.
-            let grace = gateway.config.gateway.drainTimeoutMs
-            gateway.log.info("the client closed its input; waiting up to \(formatSeconds(grace)) for \(inFlight) requests in flight")
-            let timer = LoopTimer(loop: gateway.loop)
-            drainTimer = timer
-            timer.start(timeout: grace) { [unowned self] in
-                finish(abandon: true, reason: "mcpd is shutting down: the client closed its input \(formatSeconds(grace)) ago")
-            }
+        startDrainDeadline()
+    }
+
+    /// After the client closed its input, answers still on their way get a bounded grace, then
+    /// mcpd stops regardless. Frames held during start-up are served first: the grace starts
+    /// only once they have been dispatched.
+    private func startDrainDeadline() {
+        guard inputEnded, !finished, drainTimer == nil, gateway.isStartupSettled, held.isEmpty else { return }
+        let grace = gateway.config.gateway.drainTimeoutMs
+        gateway.log.info("the client closed its input; waiting up to \(formatSeconds(grace)) for \(inFlight) requests in flight")
+        let timer = LoopTimer(loop: gateway.loop)
+        drainTimer = timer
+        timer.start(timeout: grace) { [unowned self] in
+            finish(abandon: true, reason: "mcpd is shutting down: the client closed its input \(formatSeconds(grace)) ago")
         }
     }
 
@@ -152,6 +163,7 @@ public final class ClientSession {
         for frame in frames where !finished { handle(frame) }
         if !inputEnded && !finished { input.startReading() }
         finishIfDrained()
+        startDrainDeadline()
     }
 
     private func isBlank(_ frame: ByteBuffer) -> Bool {
@@ -261,7 +273,12 @@ public final class ClientSession {
                 guard let requestID = scan.paramsRequestID else { return }
                 for backend in gateway.backends {
                     if let gatewayID = backend.pendingID(session: self, clientID: raw, range: requestID) {
-                        backend.forwardCancel(frame, requestIDRange: requestID, gatewayID: gatewayID)
+                        let batch = backend.forwardCancel(frame, requestIDRange: requestID, gatewayID: gatewayID)
+                        if let batch {
+                            // A cancelled request gets no answer; the rest of its batch still does.
+                            batch.outstanding -= 1
+                            batch.finishIfDone()
+                        }
                         requestEnded(batch: nil)
                         return
                     }
@@ -415,11 +432,21 @@ public final class ClientSession {
     }
 
     /// Closes the session's streams (after flushing what is queued).
-    func close() {
+    /// Closes the session's streams, flushing what is queued for at most `flushDeadlineMs` (a
+    /// client that stopped reading cannot hold mcpd open).
+    func close(flushDeadlineMs: UInt64 = 2000) {
         finished = true
         drainTimer?.close()
         drainTimer = nil
         input.close()
+        guard output.state == .open else { return }
+        let deadline = LoopTimer(loop: gateway.loop)
+        let output = self.output
+        output.onClose = { deadline.close() }
+        deadline.start(timeout: flushDeadlineMs) {
+            output.close()
+            deadline.close()
+        }
         output.closeAfterFlush()
     }
 }

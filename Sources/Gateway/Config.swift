@@ -136,17 +136,23 @@ func readTextFile(_ path: String) -> String? {
     return String(decoding: bytes, as: UTF8.self)
 }
 
-/// Parses `30s`, `500ms`, `2m`, `1h` or a bare number of seconds into milliseconds.
+/// The longest duration a config may give (30 days), so deadlines never overflow.
+public let maxDurationMs: UInt64 = 30 * 24 * 3_600_000
+
+/// Parses `30s`, `500ms`, `2m`, `1h` or a bare number of seconds into milliseconds; nil when
+/// malformed, negative or over `maxDurationMs`.
 public func parseDuration(_ text: String) -> UInt64? {
     let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
     let trimmed = text.trimmingSpaces
-    for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
-        let number = trimmed.dropLast(suffix.count).trimmingSpaces
-        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
-        return UInt64(value * factor)
+    var number = trimmed
+    var factor = 1000.0
+    for (suffix, unitFactor) in units where trimmed.hasSuffix(suffix) {
+        number = trimmed.dropLast(suffix.count).trimmingSpaces
+        factor = unitFactor
+        break
     }
-    guard let value = Double(trimmed), value >= 0, value.isFinite else { return nil }
-    return UInt64(value * 1000)
+    guard let value = Double(number), value >= 0, value * factor <= Double(maxDurationMs) else { return nil }
+    return UInt64(value * factor)
 }
 
 /// Parses `16MiB`, `64KiB`, `1GiB` (also `KB`/`MB`/`GB`, taken as binary) or a bare byte count.
@@ -222,6 +228,8 @@ private struct ConfigLoader {
     let path: String
     let environment: [String: String]
     var config: Config
+    /// Every server name with its position, checked once the whole file is read.
+    var serverKeys: [(String, YAMLNode)] = []
 
     init(path: String, environment: [String: String]) {
         self.path = path
@@ -263,6 +271,9 @@ private struct ConfigLoader {
         if !sawServers {
             throw error(root, "no \"servers:\" section (also accepted: \"backends:\" or \"mcpServers\")")
         }
+        // Names are checked against the separator once the gateway section has been read,
+        // wherever it sits in the file.
+        for (name, key) in serverKeys { try checkServerName(name, key) }
         return config
     }
 
@@ -296,7 +307,22 @@ private struct ConfigLoader {
                 index = next
                 continue
             }
-            guard let close = text[next...].firstIndex(of: "}") else {
+            // The matching brace, so a default may itself hold ${...}.
+            var depth = 0
+            var closeIndex: String.Index?
+            var scan = next
+            while scan < text.endIndex {
+                if text[scan] == "{" { depth += 1 }
+                if text[scan] == "}" {
+                    depth -= 1
+                    if depth == 0 {
+                        closeIndex = scan
+                        break
+                    }
+                }
+                scan = text.index(after: scan)
+            }
+            guard let close = closeIndex else {
                 throw error(node, "unterminated \"${\" in \"\(text)\"")
             }
             let body = String(text[text.index(after: next)..<close])
@@ -312,7 +338,7 @@ private struct ConfigLoader {
             if let value = environment[name], !(value.isEmpty && fallback != nil) {
                 result += value
             } else if let fallback {
-                result += fallback
+                result += try expand(fallback, node)
             } else {
                 config.warnings.append("\(path):\(node.line):\(node.column): ${\(name)} is not set; using an empty string")
             }
@@ -332,7 +358,7 @@ private struct ConfigLoader {
     mutating func duration(_ node: YAMLNode, _ what: String) throws(ConfigError) -> UInt64 {
         let text = try string(node, what)
         guard let value = parseDuration(text) else {
-            throw error(node, "\(what) \"\(text)\" is not a duration (examples: 500ms, 30s, 5m, 1h)")
+            throw error(node, "\(what) \"\(text)\" is not a duration of at most 30 days (examples: 500ms, 30s, 5m, 1h)")
         }
         return value
     }
@@ -404,7 +430,7 @@ private struct ConfigLoader {
         }
         for (key, value) in members {
             let name = key.scalar!
-            try checkServerName(name, key)
+            serverKeys.append((name, key))
             if config.servers.contains(where: { $0.name == name }) {
                 throw error(key, "server \"\(name)\" is defined twice")
             }

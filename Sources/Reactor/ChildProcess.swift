@@ -191,7 +191,8 @@ public final class ChildProcess {
     /// `termGrace` more ms SIGKILL to the group. `onExit` fires when the child is gone.
     public func stop(closeGrace: UInt64 = 2000, termGrace: UInt64 = 2000) {
         loop.assertInLoop()
-        stdin.close()
+        // Flush first: what was queued (a cancellation, say) is the child's last input.
+        stdin.closeAfterFlush()
         guard exitStatus == nil, stopTimer == nil else { return }
         let timer = LoopTimer(loop: loop)
         stopTimer = timer

@@ -98,20 +98,22 @@ public final class EventLoop {
     }
 
     private func runPreparePhase() {
-        // Deferred work first: it often queues output that the flush below then sends.
-        while !deferred.isEmpty {
-            let work = deferred
-            deferred.removeAll(keepingCapacity: true)
-            for item in work { item() }
-        }
-        if !streamsToFlush.isEmpty {
-            let streams = streamsToFlush
-            streamsToFlush.removeAll(keepingCapacity: true)
-            for stream in streams { stream.flush() }
-        }
-        if deferred.isEmpty && streamsToFlush.isEmpty {
-            uv_unref(UnsafeMutableRawPointer(prepare).assumingMemoryBound(to: uv_handle_t.self))
-        }
+        // libuv computes the poll timeout after this phase: anything queued here must be done
+        // here, or the loop could block with work pending. Deferred work goes first, since it
+        // often queues output that the flush then sends; a flush may defer work (a close).
+        repeat {
+            while !deferred.isEmpty {
+                let work = deferred
+                deferred.removeAll(keepingCapacity: true)
+                for item in work { item() }
+            }
+            if !streamsToFlush.isEmpty {
+                let streams = streamsToFlush
+                streamsToFlush.removeAll(keepingCapacity: true)
+                for stream in streams { stream.flush() }
+            }
+        } while !deferred.isEmpty || !streamsToFlush.isEmpty
+        uv_unref(UnsafeMutableRawPointer(prepare).assumingMemoryBound(to: uv_handle_t.self))
     }
 
     /// Closes the loop: closes its own prepare handle, runs until every close callback has fired,

@@ -82,7 +82,8 @@ public final class IOStream {
 
     // File streams: one read request at a time.
     private var fileRead: UnsafeMutablePointer<uv_fs_t>?
-    private var fileOffset: Int64 = 0
+    private var fileDataUndelivered = false
+    private var fileEnd: UVError?
 
     /// Slices shorter than this are copied into the scratch buffer instead of referenced.
     static let copyThreshold = 2048
@@ -200,31 +201,47 @@ public final class IOStream {
         }
     }
 
+    /// Reads a file with `uv_fs_read` (on libuv's thread pool), one request at a time, into the
+    /// inbound tail. Data that arrives while reading is paused is kept and delivered on resume.
     private func startFileRead() {
         guard state == .open, isReading, fileRead == nil else { return }
+        if inbound.readableBytes > 0 && fileDataUndelivered {
+            fileDataUndelivered = false
+            onRead?(&inbound)
+            guard state == .open, isReading else { return }
+        }
+        if let end = fileEnd {
+            didRead(Int(end.code))
+            return
+        }
         let request = zeroedAllocation(uv_fs_t.self)
         request.pointee.data = Unmanaged.passRetained(self).toOpaque()
         fileRead = request
         inbound.reserveWritable(max(minimumReadSize, 64 << 10))
         var buffer = uv_buf_t(base: UnsafeMutableRawPointer(inbound.writablePointer).assumingMemoryBound(to: CChar.self),
                               len: inbound.writableBytes)
-        let rc = uv_fs_read(loop.raw, request, fd, &buffer, 1, fileOffset) { request in
+        // Offset -1: read(2) from the current position (the shell may have consumed a prefix).
+        let rc = uv_fs_read(loop.raw, request, fd, &buffer, 1, -1) { request in
             let stream = Unmanaged<IOStream>.fromOpaque(request!.pointee.data).takeRetainedValue()
             let result = request!.pointee.result
             uv_fs_req_cleanup(request)
             request!.deallocate()
             stream.fileRead = nil
-            guard stream.state == .open, stream.isReading else { return }
-            if result > 0 { stream.fileOffset += Int64(result) }
-            stream.didRead(result == 0 ? Int(UV_EOF.rawValue) : result)
+            guard stream.state == .open else { return }
+            if result > 0 {
+                stream.inbound.moveWriterIndex(forwardBy: result)
+                stream.fileDataUndelivered = true
+            } else {
+                stream.fileEnd = result == 0 ? .eof : UVError(Int32(result))
+            }
             stream.startFileRead()
         }
         if rc < 0 {
             Unmanaged<IOStream>.fromOpaque(request.pointee.data).release()
             request.deallocate()
             fileRead = nil
-            let error = UVError(rc)
-            loop.execute { [weak self] in self?.onReadEnd?(error) }
+            fileEnd = UVError(rc)
+            loop.execute { [weak self] in self?.startFileRead() }
         }
     }
 
@@ -295,13 +312,22 @@ public final class IOStream {
                 .assumingMemoryBound(to: CChar.self), len: piece.length))
         }
         var written = 0
-        if inFlightWrites == 0 {
-            let result: Int
-            if let handle {
-                result = Int(uv_try_write(handle, iovecs, UInt32(iovecs.count)))
+        guard let handle else {
+            // A file: written synchronously, all or nothing.
+            let (count, error) = writeFileBlocking()
+            bytesWritten += UInt64(count)
+            if let error {
+                failWrites(error)
             } else {
-                result = writeFileBlocking()
+                pendingBytes = 0
+                pieces.removeAll(keepingCapacity: true)
+                scratch.clear()
+                finishCloseIfFlushed()
             }
+            return
+        }
+        if inFlightWrites == 0 {
+            let result = Int(uv_try_write(handle, iovecs, UInt32(iovecs.count)))
             if result < 0 && result != Int(UV_EAGAIN.rawValue) {
                 failWrites(UVError(Int32(result)))
                 return
@@ -337,7 +363,7 @@ public final class IOStream {
         pieces.removeAll(keepingCapacity: true)
         scratch = ByteBuffer(capacity: scratch.storage.capacity)
         request.request.pointee.data = Unmanaged.passRetained(request).toOpaque()
-        let rc = uv_write(request.request, handle!, request.bufs, UInt32(request.bufs.count)) { request, status in
+        let rc = uv_write(request.request, handle, request.bufs, UInt32(request.bufs.count)) { request, status in
             let write = Unmanaged<WriteRequest>.fromOpaque(request!.pointee.data).takeRetainedValue()
             let stream = Unmanaged<IOStream>.fromOpaque(request!.pointee.handle.pointee.data).takeUnretainedValue()
             stream.didWrite(write, status: status)
@@ -348,7 +374,9 @@ public final class IOStream {
         }
     }
 
-    private func writeFileBlocking() -> Int {
+    /// Writes every queued iovec to a file descriptor; returns the bytes written and the error
+    /// that stopped it, if any.
+    private func writeFileBlocking() -> (Int, UVError?) {
         var total = 0
         for buf in iovecs {
             var offset = 0
@@ -356,13 +384,13 @@ public final class IOStream {
                 let n = Glibc.write(fd, buf.base! + offset, buf.len - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    return total > 0 ? total : -Int(errno)
+                    return (total, UVError.fromErrno(errno))
                 }
                 offset += n
                 total += n
             }
         }
-        return total
+        return (total, nil)
     }
 
     private func didWrite(_ request: WriteRequest, status: Int32) {

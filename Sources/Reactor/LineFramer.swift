@@ -17,7 +17,11 @@ public struct LineFramer {
         case line(ByteBuffer)
         /// No complete line yet.
         case needMore
-        /// The current line exceeds `maxLineLength`; the stream cannot be resynchronised.
+        /// A complete line longer than `maxLineLength` was consumed and dropped; framing goes on
+        /// with the next line.
+        case skippedLongLine(length: Int)
+        /// The current line exceeds `maxLineLength` and its newline has not arrived: the caller
+        /// drops what is buffered and, if it wants to go on, skips up to the next newline.
         case tooLong
     }
 
@@ -34,7 +38,10 @@ public struct LineFramer {
             if let hit = memchr(start, Int32(UInt8(ascii: "\n")), readable - scanned) {
                 let newline = scanned + (UnsafeRawPointer(hit) - UnsafeRawPointer(start))
                 scanned = 0
-                if newline > maxLineLength { return .tooLong }
+                if newline > maxLineLength {
+                    buffer.moveReaderIndex(forwardBy: newline + 1)
+                    return .skippedLongLine(length: newline)
+                }
                 var length = newline
                 if length > 0 && buffer[length - 1] == UInt8(ascii: "\r") { length -= 1 }
                 let line = buffer.slice(from: 0, length: length)

@@ -82,10 +82,10 @@ final class ConfigTests: XCTestCase {
             servers:
               a:
                 command: "${MISSING}run"
-                args: ["${EMPTY:-fallback}", "${MISSING:-}"]
+                args: ["${EMPTY:-fallback}", "${MISSING:-}", "${MISSING:-${TOKEN}}", "${MISSING:-{x}}"]
             """)
         XCTAssertEqual(config.servers[0].command, "run")
-        XCTAssertEqual(config.servers[0].args, ["fallback", ""])
+        XCTAssertEqual(config.servers[0].args, ["fallback", "", "s3cret", "{x}"])
         XCTAssertEqual(config.warnings.count, 1)
         XCTAssertTrue(config.warnings[0].contains("${MISSING} is not set"), config.warnings[0])
         XCTAssertTrue(config.warnings[0].hasPrefix("mcpd.yaml:3:"), config.warnings[0])
@@ -112,6 +112,9 @@ final class ConfigTests: XCTestCase {
         assertError("gateway:\n  mode: turbo\nservers: {}\n", line: 2, contains: "direct, meta or hybrid")
         assertError("servers:\n  a:\n    command: \"${BAD NAME}\"\n", line: 3, contains: "invalid variable reference")
         assertError("- just\n- a list\n", line: 1, contains: "top level must be a mapping")
+        assertError("servers:\n  a:\n    command: x\n    timeout: 1e20\n", line: 4, contains: "at most 30 days")
+        // The separator is read before names are checked, wherever the gateway section sits.
+        assertError("servers:\n  a-b:\n    command: x\ngateway:\n  separator: \"-\"\n", line: 2, contains: "must not contain")
     }
 
     func testEmptyFileIsAnError() {

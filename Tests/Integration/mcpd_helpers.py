@@ -25,7 +25,7 @@ REPO_ROOT = HERE.parent.parent
 BACKENDS = HERE / "backends"
 PROTOCOL_VERSION = "2025-11-25"
 
-ALPHA_TOOLS = {"echo", "add", "image", "mixed", "fail", "crash", "slow", "sleep", "stats", "shout"}
+ALPHA_TOOLS = {"echo", "add", "image", "mixed", "fail", "crash", "slow", "sleep", "stats", "shout", "linger", "spawn_child"}
 BETA_TOOLS = {"echo", "upper", "getenv", "cwd"}
 
 

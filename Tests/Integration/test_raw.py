@@ -7,7 +7,7 @@ import time
 import uuid
 
 import pytest
-from mcpd_helpers import PROTOCOL_VERSION, raw_members, recorded_pids, server_entry
+from mcpd_helpers import ALPHA_TOOLS, BETA_TOOLS, PROTOCOL_VERSION, raw_members, recorded_pids, server_entry
 
 ALL_VERSIONS = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
 
@@ -283,12 +283,17 @@ def test_backend_exit_mid_call_answers_fast(raw_mcpd, standard_config):
 # --------------------------------------------------------------------------- shutdown and stderr
 
 
-def test_stdin_close_exits_zero_and_stops_backends(raw_mcpd, standard_config, assert_backends_dead):
+def test_stdin_close_exits_zero_and_stops_backends(raw_mcpd, standard_config, piddir, assert_backends_dead):
     p = raw_mcpd(standard_config)
     p.initialize()
     _, msg, _ = p.request("tools/list")
-    assert len(msg["result"]["tools"]) == 14
-    # Leave a call in flight on alpha: shutdown must not wait for it.
+    assert len(msg["result"]["tools"]) == len(ALPHA_TOOLS) + len(BETA_TOOLS)
+    # alpha now ignores SIGTERM and survives its stdin closing (only SIGKILL ends it), and has a
+    # grandchild in its process group; beta is well-behaved.
+    assert text_of(call_tool(p, "alpha__linger", {})[1]) == "lingering"
+    child_pid = int(text_of(call_tool(p, "alpha__spawn_child", {})[1]))
+    assert recorded_pids(piddir).get(child_pid) == "alphachild"
+    # Leave a call in flight on beta's neighbour: shutdown must not wait for it.
     p.send_raw('{"jsonrpc":"2.0","id":"inflight","method":"tools/call","params":{"name":"alpha__sleep","arguments":{"seconds":60}}}')
     p.close_stdin()
     started = time.monotonic()
@@ -304,8 +309,8 @@ def test_stdin_close_exits_zero_and_stops_backends(raw_mcpd, standard_config, as
             assert "closed stdout" in str(exc), exc
             break
         assert json.loads(line)["jsonrpc"] == "2.0", line
-    pids = assert_backends_dead(expect_at_least=2)
-    assert sorted(pids.values()) == ["alpha", "beta"]
+    pids = assert_backends_dead(expect_at_least=3)
+    assert sorted(pids.values()) == ["alpha", "alphachild", "beta"]
 
 
 def test_stdin_close_right_away_exits_zero(raw_mcpd, standard_config, assert_backends_dead):

@@ -228,6 +228,12 @@ async def test_cancellation_reaches_the_backend(mcpd_bin, standard_config, tmp_p
     with anyio.fail_after(30):
         async with mcpd_client(mcpd_bin, standard_config, tmp_path, mcpd_env) as (session, handle):
             await session.list_tools()
+            # Move the client's request ids away from alpha's own id sequence, so that forwarding
+            # the client's requestId unchanged cannot cancel the right request by coincidence.
+            for _ in range(7):
+                await session.send_ping()
+            for _ in range(3):
+                await session.call_tool("beta__upper", {"text": "x"})
             async with anyio.create_task_group() as tg:
                 scope = anyio.CancelScope()
 

@@ -31,7 +31,7 @@ final class LineFramerTests: XCTestCase {
                 switch framer.next(&buffer) {
                 case .line(let line): out.append(line.string)
                 case .needMore: break loop
-                case .tooLong: return (out, true)
+                case .tooLong, .skippedLongLine: return (out, true)
                 }
             }
         }
@@ -69,6 +69,15 @@ final class LineFramerTests: XCTestCase {
         }
         XCTAssertEqual(first.string, "a")
         XCTAssertEqual(second.string, "b")
+    }
+
+    func testLineAfterAnOversizedLineSurvives() {
+        var framer = LineFramer(maxLineLength: 8)
+        var buffer = ByteBuffer(string: "0123456789abc\nok\n")
+        guard case .skippedLongLine(let length) = framer.next(&buffer) else { return XCTFail("expected the long line to be skipped") }
+        XCTAssertEqual(length, 13)
+        guard case .line(let line) = framer.next(&buffer) else { return XCTFail("the next line was lost") }
+        XCTAssertEqual(line.string, "ok")
     }
 
     func testTooLong() {

@@ -12,12 +12,30 @@ Tools:
   sleep(seconds)    -> sleeps (to be cancelled); counts starts and cancellations
   stats()           -> JSON text {"sleep_started": n, "sleep_cancelled": n, ...}
   shout(line)       -> writes `line` to stderr, returns "ok"
+  linger()          -> from now on the process ignores SIGTERM and stays alive after its stdin
+                       closes (only SIGKILL ends it): tests mcpd's shutdown escalation
+  spawn_child()     -> starts a grandchild process (same process group) that sleeps; it records
+                       its pid as `alphachild-<pid>.pid`: tests that mcpd signals the whole group
+
+`alpha.py --child` is the grandchild: it records its pid and sleeps.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import sys
+import time
+
+if __name__ == "__main__" and sys.argv[1:] == ["--child"]:
+    from _common import record_pid
+
+    record_pid("alphachild")
+    time.sleep(120)
+    sys.exit(0)
+
+import json
+import signal
+import subprocess
 
 import anyio
 from _common import record_pid, say
@@ -43,6 +61,8 @@ WAV_B64 = "UklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQgAAACAgICAgICAg
 TRICKY = 'h\u00e9llo / "quoted" \\ back \u2028 sep \U0001f680 end'
 
 STATS = {"sleep_started": 0, "sleep_cancelled": 0, "sleep_finished": 0}
+LINGER = False
+CHILDREN: list[subprocess.Popen] = []
 
 mcp = MCPServer(name="alpha", version="1.0.0", log_level="WARNING")
 
@@ -148,7 +168,39 @@ def shout(line: str) -> str:
     return "ok"
 
 
+@mcp.tool(description="Ignore SIGTERM and stay alive after stdin closes.")
+async def linger() -> str:  # async: runs on the main thread, where signal() is allowed
+    global LINGER
+    LINGER = True
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return "lingering"
+
+
+@mcp.tool(description="Start a sleeping grandchild process; returns its pid.")
+def spawn_child() -> str:
+    child = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "--child"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    CHILDREN.append(child)
+    piddir = os.environ.get("MCPD_TEST_PIDDIR")
+    if piddir:  # wait until the child has recorded itself, so the test can rely on the file
+        deadline = time.monotonic() + 10
+        while not os.path.exists(os.path.join(piddir, f"alphachild-{child.pid}.pid")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return str(child.pid)
+
+
 if __name__ == "__main__":
     record_pid("alpha")
     say("alpha backend ready")
     mcp.run("stdio")
+    if LINGER:
+        try:
+            say("alpha stdin closed; lingering until SIGKILL")
+        except OSError:
+            pass  # mcpd may have closed our stderr already; keep lingering regardless
+        while True:
+            time.sleep(60)

@@ -75,7 +75,7 @@ public final class Backend {
     public let index: Int
     public let config: ServerConfig
     public var name: String { config.name }
-    unowned let gateway: Gateway
+    unowned(unsafe) let gateway: Gateway
     let loop: EventLoop
     let log: Logger
 
@@ -176,7 +176,7 @@ public final class Backend {
         process = child
         log.info("backend \"\(name)\" started (pid \(child.pid)): \(commandLine)")
         child.onExit = { [unowned self] status in processExited(status) }
-        child.stdout.onRead = { [unowned self] buffer in readFrames(&buffer) }
+        child.stdout.onRead = { [unowned(unsafe) self] buffer in readFrames(&buffer) }
         child.stdout.onReadEnd = { [unowned self] error in stdoutDidEnd(error) }
         child.stderr.onRead = { [unowned self] buffer in readStderr(&buffer) }
         child.stderr.onReadEnd = { _ in }
@@ -728,19 +728,35 @@ struct Splice {
 
     /// Writes `frame` with the replacements, then a newline.
     func write(_ frame: ByteBuffer, to stream: IOStream) {
-        var a = first, b = second, c = third
-        if b.range.lowerBound < a.range.lowerBound { swap(&a, &b) }
-        if c.range.lowerBound < b.range.lowerBound { swap(&b, &c) }
-        if b.range.lowerBound < a.range.lowerBound { swap(&a, &b) }
+        // Order the edits by position without copying them.
+        var order = (0, 1, 2)
+        func start(_ slot: Int) -> Int {
+            switch slot {
+            case 0: return first.range.lowerBound
+            case 1: return second.range.lowerBound
+            default: return third.range.lowerBound
+            }
+        }
+        if start(order.1) < start(order.0) { swap(&order.0, &order.1) }
+        if start(order.2) < start(order.1) { swap(&order.1, &order.2) }
+        if start(order.1) < start(order.0) { swap(&order.0, &order.1) }
         var position = 0
-        Splice.emit(a, frame, stream, &position)
-        if count > 1 { Splice.emit(b, frame, stream, &position) }
-        if count > 2 { Splice.emit(c, frame, stream, &position) }
+        emit(order.0, frame, stream, &position)
+        if count > 1 { emit(order.1, frame, stream, &position) }
+        if count > 2 { emit(order.2, frame, stream, &position) }
         if position < frame.readableBytes { stream.write(frame.slice(position..<frame.readableBytes)) }
         newlineByte.withUnsafeBytes { stream.write($0) }
     }
 
-    private static func emit(_ edit: Edit, _ frame: ByteBuffer, _ stream: IOStream, _ position: inout Int) {
+    private func emit(_ slot: Int, _ frame: ByteBuffer, _ stream: IOStream, _ position: inout Int) {
+        switch slot {
+        case 0: Splice.emit(first, frame, stream, &position)
+        case 1: Splice.emit(second, frame, stream, &position)
+        default: Splice.emit(third, frame, stream, &position)
+        }
+    }
+
+    private static func emit(_ edit: borrowing Edit, _ frame: ByteBuffer, _ stream: IOStream, _ position: inout Int) {
         if edit.range.lowerBound > position { stream.write(frame.slice(position..<edit.range.lowerBound)) }
         switch edit.value {
         case .decimal(let number): stream.write(decimal: number)

@@ -40,7 +40,7 @@ final class BatchCollector {
 /// has settled (every backend ready or failed), frames are held so that the first
 /// `tools/list` sees every tool.
 public final class ClientSession {
-    unowned let gateway: Gateway
+    unowned(unsafe) let gateway: Gateway
     let input: IOStream
     let output: IOStream
     private var framer: LineFramer
@@ -72,7 +72,7 @@ public final class ClientSession {
     }
 
     func start() {
-        input.onRead = { [unowned self] buffer in readFrames(&buffer) }
+        input.onRead = { [unowned(unsafe) self] buffer in readFrames(&buffer) }
         input.onReadEnd = { [unowned self] error in inputDidEnd(error) }
         output.onWriteError = { [unowned self] error in
             gateway.log.info("the client stopped reading mcpd's output (\(error)); ending the session")

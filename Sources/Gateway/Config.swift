@@ -56,7 +56,7 @@ public struct GatewaySettings: Sendable {
     /// Grace after closing a backend's stdin before SIGTERM, and after SIGTERM before SIGKILL.
     public var stopGraceMs: UInt64 = 2_000
     /// How long requests in flight may finish after the client closed its input.
-    public var drainTimeoutMs: UInt64 = 3_000
+    public var drainTimeoutMs: UInt64 = 2_000
 
     public init() {}
 }

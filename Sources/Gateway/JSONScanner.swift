@@ -189,67 +189,67 @@ private struct Cursor {
             return
         }
         var seen: UInt32 = 0
-        // Unknown top-level keys, for duplicate detection without a heap allocation.
-        try withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: 64) { (others) throws(ScanError) in
-            var otherCount = 0
-            while true {
-                skipWhitespace()
-                guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-                let keyStart = index
-                let hasEscape = try skipString()
-                let key = (keyStart + 1)..<(index - 1)
-                try expect(UInt8(ascii: ":"), "':' after a member name")
-                skipWhitespace()
-                let valueStart = index
-                let top = hasEscape ? nil : topKey(key)
-                if top == .params && index < count && bytes[index] == UInt8(ascii: "{") {
-                    try scanParams(into: &scan)
-                } else {
-                    try skipValue(depth: 1)
-                }
-                let value = valueStart..<index
-                if let top {
-                    let bit: UInt32 = 1 << UInt32(top.rawValue)
-                    if seen & bit != 0 { throw ScanError.invalidRequest("duplicate member \"\(String(decoding: UnsafeBufferPointer(start: bytes + key.lowerBound, count: key.count), as: UTF8.self))\"") }
-                    seen |= bit
-                    switch top {
-                    case .jsonrpc: scan.jsonrpc = value
-                    case .id: scan.id = value
-                    case .method: scan.method = value
-                    case .params: scan.params = value
-                    case .result: scan.result = value
-                    case .error: scan.error = value
-                    }
-                } else {
-                    if hasEscape {
-                        // An escaped name may spell a routed key ("\u0069d"): refuse rather than guess.
-                        let decoded = decodeKey(key)
-                        if ["jsonrpc", "id", "method", "params", "result", "error"].contains(decoded) {
-                            throw ScanError.invalidRequest("member name \"\(decoded)\" must not be escaped")
-                        }
-                    }
-                    for other in 0..<otherCount where others[other].count == key.count
-                        && memcmp(bytes + others[other].lowerBound, bytes + key.lowerBound, key.count) == 0
-                    {
-                        throw ScanError.invalidRequest("duplicate member \"\(String(decoding: UnsafeBufferPointer(start: bytes + key.lowerBound, count: key.count), as: UTF8.self))\"")
-                    }
-                    guard otherCount < 64 else { throw ScanError.invalidRequest("too many members in a message (over 64)") }
-                    others[otherCount] = key
-                    otherCount += 1
-                }
-                skipWhitespace()
-                guard index < count else { throw fail("unterminated object") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                if bytes[index] == UInt8(ascii: "}") {
-                    index += 1
-                    return
-                }
-                throw fail("expected ',' or '}'")
+        // Other top-level keys, for duplicate detection; most messages have none, so the array
+        // is allocated only when one appears.
+        var others: [Range<Int>] = []
+        while true {
+            skipWhitespace()
+            guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+            let keyStart = index
+            let hasEscape = try skipString()
+            let key = (keyStart + 1)..<(index - 1)
+            try expect(UInt8(ascii: ":"), "':' after a member name")
+            skipWhitespace()
+            let valueStart = index
+            let top = hasEscape ? nil : topKey(key)
+            if top == .params && index < count && bytes[index] == UInt8(ascii: "{") {
+                try scanParams(into: &scan)
+            } else {
+                try skipValue(depth: 1)
             }
+            let value = valueStart..<index
+            if let top {
+                let bit: UInt32 = 1 << UInt32(top.rawValue)
+                if seen & bit != 0 { throw ScanError.invalidRequest("duplicate member \"\(keyText(key))\"") }
+                seen |= bit
+                switch top {
+                case .jsonrpc: scan.jsonrpc = value
+                case .id: scan.id = value
+                case .method: scan.method = value
+                case .params: scan.params = value
+                case .result: scan.result = value
+                case .error: scan.error = value
+                }
+            } else {
+                if hasEscape {
+                    // An escaped name may spell a routed key ("\u0069d"): refuse rather than guess.
+                    let decoded = decodeKey(key)
+                    if ["jsonrpc", "id", "method", "params", "result", "error"].contains(decoded) {
+                        throw ScanError.invalidRequest("member name \"\(decoded)\" must not be escaped")
+                    }
+                }
+                for other in others where other.count == key.count && memcmp(bytes + other.lowerBound, bytes + key.lowerBound, key.count) == 0 {
+                    throw ScanError.invalidRequest("duplicate member \"\(keyText(key))\"")
+                }
+                guard others.count < 64 else { throw ScanError.invalidRequest("too many members in a message (over 64)") }
+                others.append(key)
+            }
+            skipWhitespace()
+            guard index < count else { throw fail("unterminated object") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return
+            }
+            throw fail("expected ',' or '}'")
         }
+    }
+
+    func keyText(_ key: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(start: bytes + key.lowerBound, count: key.count), as: UTF8.self)
     }
 
     func topKey(_ key: Range<Int>) -> TopKey? {
@@ -474,6 +474,7 @@ private struct Cursor {
         }
     }
 
+    @inline(__always)
     mutating func skipLiteral(_ literal: StaticString) throws(ScanError) {
         let length = literal.utf8CodeUnitCount
         guard count - index >= length, memcmp(bytes + index, literal.utf8Start, length) == 0 else { throw fail("invalid literal") }
@@ -482,6 +483,7 @@ private struct Cursor {
 
     @inline(__always) func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 
+    @inline(__always)
     mutating func skipNumber() throws(ScanError) {
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < count, isDigit(bytes[index]) else { throw fail("invalid number") }
@@ -515,8 +517,13 @@ private struct Cursor {
                 let highs: UInt64 = 0x8080_8080_8080_8080
                 let quote = word ^ (ones &* 0x22)
                 let backslash = word ^ (ones &* 0x5C)
-                let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (word &- ones &* 0x20) | word
-                if special & highs != 0 { break }
+                let special = (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (word &- ones &* 0x20) | word) & highs
+                if special != 0 {
+                    // The lowest flagged byte is exact (borrows only flag bytes above a real
+                    // hit): jump straight to it.
+                    index += special.trailingZeroBitCount >> 3
+                    break
+                }
                 index += 8
             }
             guard index < count else { throw fail("unterminated string") }
@@ -538,6 +545,7 @@ private struct Cursor {
         }
     }
 
+    @inline(__always)
     mutating func skipEscape() throws(ScanError) {
         index += 1
         guard index < count else { throw fail("unterminated escape") }
@@ -563,6 +571,7 @@ private struct Cursor {
         }
     }
 
+    @inline(__always)
     mutating func hex4() throws(ScanError) -> UInt32 {
         guard count - index >= 4 else { throw fail("truncated \\u escape") }
         var value: UInt32 = 0
@@ -582,6 +591,7 @@ private struct Cursor {
     }
 
     /// Validates one multi-byte UTF-8 sequence (no overlongs, no surrogates, at most U+10FFFF).
+    @inline(__always)
     mutating func skipUTF8Sequence() throws(ScanError) {
         let lead = bytes[index]
         let length: Int

@@ -1,4 +1,7 @@
 import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where an exposed tool name leads.
 public struct ToolRoute {
@@ -23,6 +26,13 @@ public struct Router {
 
     public let separator: String
     private var routes: [String: ToolRoute] = [:]
+    /// The last name looked up from a literal and its route: consecutive calls to one tool
+    /// skip building a String and hashing it.
+    private final class LastHit {
+        var literal: [UInt8] = []
+        var route: ToolRoute?
+    }
+    private let lastHit = LastHit()
 
     public init(separator: String) {
         self.separator = separator
@@ -34,6 +44,21 @@ public struct Router {
     /// Looks a name up from its raw JSON string literal without decoding it in the common case.
     public func route(literal: UnsafeRawBufferPointer) -> ToolRoute? {
         guard literal.count >= 2 else { return nil }
+        if let route = lastHit.route, lastHit.literal.count == literal.count,
+           lastHit.literal.withUnsafeBytes({ memcmp($0.baseAddress!, literal.baseAddress!, literal.count) == 0 })
+        {
+            return route
+        }
+        let route = lookUp(literal: literal)
+        if let route {
+            lastHit.literal.removeAll(keepingCapacity: true)
+            lastHit.literal.append(contentsOf: literal)
+            lastHit.route = route
+        }
+        return route
+    }
+
+    private func lookUp(literal: UnsafeRawBufferPointer) -> ToolRoute? {
         let body = UnsafeRawBufferPointer(rebasing: literal[1..<(literal.count - 1)])
         if !body.contains(UInt8(ascii: "\\")) {
             return routes[String(decoding: body, as: UTF8.self)]

@@ -165,7 +165,7 @@ public struct ByteBuffer {
     /// Appends raw bytes.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
-        reserveWritable(bytes.count)
+        if writerIndex != storage.fill || storage.capacity - writerIndex < bytes.count { reserveWritable(bytes.count) }
         (storage.base + writerIndex).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: bytes.count)
         writerIndex += bytes.count
         storage.fill = writerIndex

@@ -20,8 +20,10 @@ public final class EventLoop {
 
     /// Streams that queued output during this loop turn.
     private var streamsToFlush: [IOStream] = []
+    private var flushingStreams: [IOStream] = []
     /// Work deferred to a safe point: the next prepare phase, outside any user callback.
     private var deferred: [() -> Void] = []
+    private var runningWork: [() -> Void] = []
 
     /// Creates a loop with its own `uv_loop_t` (never `uv_default_loop()`).
     public init() throws(UVError) {
@@ -101,16 +103,18 @@ public final class EventLoop {
         // libuv computes the poll timeout after this phase: anything queued here must be done
         // here, or the loop could block with work pending. Deferred work goes first, since it
         // often queues output that the flush then sends; a flush may defer work (a close).
+        // The queues are swapped with spares, not copied: a copy would make the next append
+        // reallocate, once per loop turn.
         repeat {
             while !deferred.isEmpty {
-                let work = deferred
-                deferred.removeAll(keepingCapacity: true)
-                for item in work { item() }
+                swap(&deferred, &runningWork)
+                for item in runningWork { item() }
+                runningWork.removeAll(keepingCapacity: true)
             }
             if !streamsToFlush.isEmpty {
-                let streams = streamsToFlush
-                streamsToFlush.removeAll(keepingCapacity: true)
-                for stream in streams { stream.flush() }
+                swap(&streamsToFlush, &flushingStreams)
+                for stream in flushingStreams { stream.flush() }
+                flushingStreams.removeAll(keepingCapacity: true)
             }
         } while !deferred.isEmpty || !streamsToFlush.isEmpty
         uv_unref(UnsafeMutableRawPointer(prepare).assumingMemoryBound(to: uv_handle_t.self))

@@ -68,8 +68,10 @@ public final class IOStream {
         var length: Int
     }
 
-    /// Output queued this loop turn, in order.
+    /// Output queued this loop turn, in order: large slices by reference, and sealed runs of
+    /// the scratch buffer. The scratch bytes after `scratchSealed` are the last, open run.
     private var pieces: [Piece] = []
+    private var scratchSealed = 0
     private var pendingBytes = 0
     private var inFlightBytes = 0
     private var inFlightWrites = 0
@@ -254,11 +256,12 @@ public final class IOStream {
         let length = buffer.readableBytes
         guard state == .open, !closeWhenFlushed, length > 0 else { return }
         if length < IOStream.copyThreshold {
-            buffer.withUnsafeReadableBytes { appendToScratch($0) }
+            scratch.append(UnsafeRawBufferPointer(buffer.readablePointer))
         } else {
+            sealScratch()
             pieces.append(Piece(storage: buffer.storage, offset: buffer.readerIndex, length: length))
-            pendingBytes += length
         }
+        pendingBytes += length
         didQueue()
     }
 
@@ -266,7 +269,8 @@ public final class IOStream {
     public func write(_ bytes: UnsafeRawBufferPointer) {
         loop.assertInLoop()
         guard state == .open, !closeWhenFlushed, bytes.count > 0 else { return }
-        appendToScratch(bytes)
+        scratch.append(bytes)
+        pendingBytes += bytes.count
         didQueue()
     }
 
@@ -276,18 +280,14 @@ public final class IOStream {
         copy.withUTF8 { write(UnsafeRawBufferPointer($0)) }
     }
 
-    private func appendToScratch(_ bytes: UnsafeRawBufferPointer) {
-        let before = scratch.writerIndex
-        let storageBefore = scratch.storage
-        scratch.append(bytes)
-        if scratch.storage === storageBefore, let last = pieces.last, last.storage === storageBefore,
-           last.offset + last.length == before
-        {
-            pieces[pieces.count - 1].length += bytes.count
-        } else {
-            pieces.append(Piece(storage: scratch.storage, offset: scratch.writerIndex - bytes.count, length: bytes.count))
+    /// Closes the open run of scratch bytes into a piece (before a large slice, and at flush).
+    /// The scratch reader index stays 0, so when an append moves it to larger storage every
+    /// offset is kept: sealed pieces hold the old storage, the open run is in the new one.
+    private func sealScratch() {
+        if scratch.writerIndex > scratchSealed {
+            pieces.append(Piece(storage: scratch.storage, offset: scratchSealed, length: scratch.writerIndex - scratchSealed))
         }
-        pendingBytes += bytes.count
+        scratchSealed = scratch.writerIndex
     }
 
     private func didQueue() {
@@ -302,6 +302,7 @@ public final class IOStream {
     /// once per turn; callers never need to.
     func flush() {
         flushScheduled = false
+        sealScratch()
         guard state == .open, !pieces.isEmpty else {
             finishCloseIfFlushed()
             return
@@ -322,6 +323,7 @@ public final class IOStream {
                 pendingBytes = 0
                 pieces.removeAll(keepingCapacity: true)
                 scratch.clear()
+                scratchSealed = 0
                 finishCloseIfFlushed()
             }
             return
@@ -339,6 +341,7 @@ public final class IOStream {
         if pendingBytes == 0 {
             pieces.removeAll(keepingCapacity: true)
             scratch.clear()
+            scratchSealed = 0
             checkWritable()
             finishCloseIfFlushed()
             return
@@ -362,6 +365,7 @@ public final class IOStream {
         pendingBytes = 0
         pieces.removeAll(keepingCapacity: true)
         scratch = ByteBuffer(capacity: scratch.storage.capacity)
+        scratchSealed = 0
         request.request.pointee.data = Unmanaged.passRetained(request).toOpaque()
         let rc = uv_write(request.request, handle, request.bufs, UInt32(request.bufs.count)) { request, status in
             let write = Unmanaged<WriteRequest>.fromOpaque(request!.pointee.data).takeRetainedValue()
@@ -415,6 +419,7 @@ public final class IOStream {
         pieces.removeAll()
         pendingBytes = 0
         scratch.clear()
+        scratchSealed = 0
         let callback = onWriteError
         onWriteError = nil
         callback?(error)

@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 CONFIG ?= examples/mcpd.yaml
 APT_PACKAGES := libuv1-dev libyaml-dev libhttp-parser-dev pkg-config valgrind
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-BENCH_TOOLS := Benchmarks/.build-bench/loadgen Benchmarks/.build-bench/relay Benchmarks/.build-bench/echo_backend
+BENCH_TOOLS := Benchmarks/.build-bench/loadgen Benchmarks/.build-bench/relay Benchmarks/.build-bench/echo_backend \
+	Benchmarks/.build-bench/coldstart Benchmarks/.build-bench/malloc_count.so
 
 .PHONY: all deps apt-deps py-deps build release run test unit integration bench bench-tools clean
 
@@ -60,6 +61,10 @@ bench-tools: $(BENCH_TOOLS)
 Benchmarks/.build-bench/%: Benchmarks/%.c
 	@mkdir -p Benchmarks/.build-bench
 	gcc -O2 -Wall -Wextra -std=gnu11 -o $@ $<
+
+Benchmarks/.build-bench/malloc_count.so: Benchmarks/malloc_count.c
+	@mkdir -p Benchmarks/.build-bench
+	gcc -shared -fPIC -O2 -Wall -Wextra -std=gnu11 -o $@ $< -ldl
 
 clean:
 	rm -rf .build Benchmarks/.build-bench

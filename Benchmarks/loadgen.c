@@ -1,8 +1,8 @@
 /*
  * loadgen: closed-loop MCP load generator over a child's stdio.
  *
- *   loadgen --depth D --payload BYTES --count N [--tool NAME] [--warmup W]
- *           [--duration SECS] -- CMD ARGS...
+ *   loadgen --depth D --payload BYTES --count N [--tool NAME | --tools A,B,...]
+ *           [--warmup W] [--duration SECS] -- CMD ARGS...
  *
  * Spawns CMD with pipes on its stdin/stdout (stderr inherited), performs the MCP
  * handshake (initialize, wait for the response, notifications/initialized),
@@ -11,6 +11,9 @@
  * one loop turn goes out in one write). Both pipe ends are nonblocking, driven by poll().
  * With --duration, no new request is issued once SECS have elapsed in the measured
  * phase (N is then only an upper bound); in-flight calls are drained and counted.
+ *
+ * --tools A,B,...: round-robin over n tool names: request id k calls tool k mod n
+ * (validation is the same for every tool: each must echo the text back).
  *
  * Payload: the JSON string literal of arguments.text is exactly BYTES bytes long
  * as raw JSON, quotes included. It contains the request id (so every request is
@@ -242,6 +245,22 @@ static void payload_set_id(uint64_t id) {
 static int to_child = -1, from_child = -1;
 static buf_t outq, inq;
 static const char *tool = "echo";
+static char **tools;        /* --tools: n_tools names, request id k uses tools[k % n_tools] */
+static size_t n_tools;
+
+static void parse_tools(const char *list) {
+    char *copy = strdup(list);
+    if (!copy) fail(1, "out of memory");
+    n_tools = 0;
+    for (char *p = copy; *p; p++) if (*p == ',') n_tools++;
+    n_tools++;
+    tools = calloc(n_tools, sizeof *tools);
+    if (!tools) fail(1, "out of memory");
+    size_t k = 0;
+    for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) tools[k++] = t;
+    n_tools = k;
+    if (n_tools == 0) fail(1, "--tools needs at least one name");
+}
 
 static uint64_t *send_ns;   /* indexed by id; 0 = not outstanding */
 static uint32_t *lat_ns;    /* measured latencies, capped at ~4.29 s */
@@ -267,9 +286,10 @@ static void queue_call(uint64_t id) {
                      "{\"jsonrpc\":\"2.0\",\"id\":%" PRIu64
                      ",\"method\":\"tools/call\",\"params\":{\"name\":\"",
                      id);
-    buf_reserve(&outq, (size_t)n + strlen(tool) + payload_len + 64);
+    const char *name = n_tools ? tools[id % n_tools] : tool;
+    buf_reserve(&outq, (size_t)n + strlen(name) + payload_len + 64);
     buf_put(&outq, head, (size_t)n);
-    buf_puts(&outq, tool);
+    buf_puts(&outq, name);
     buf_puts(&outq, "\",\"arguments\":{\"text\":");
     payload_set_id(id);
     buf_put(&outq, payload, payload_len);
@@ -526,8 +546,8 @@ static double pct_us(double q) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen --depth D --payload BYTES --count N [--tool NAME] [--warmup W]\n"
-            "               [--duration SECS] -- CMD ARGS...\n");
+            "usage: loadgen --depth D --payload BYTES --count N [--tool NAME | --tools A,B,...]\n"
+            "               [--warmup W] [--duration SECS] -- CMD ARGS...\n");
     exit(1);
 }
 
@@ -600,6 +620,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--count") == 0) count = parse_u64(argv[++i], a);
         else if (strcmp(a, "--warmup") == 0) warmup = parse_u64(argv[++i], a);
         else if (strcmp(a, "--tool") == 0) tool = argv[++i];
+        else if (strcmp(a, "--tools") == 0) parse_tools(argv[++i]);
         else if (strcmp(a, "--duration") == 0) {
             char *e;
             duration = strtod(argv[++i], &e);

@@ -27,8 +27,26 @@ The last line is machine-readable:
 where relay_ratio_* = mcpd calls/s (MB/s for p100k) / relay's in the same case, and
 rss_mb = the largest mcpd VmHWM seen in any run, in MiB.
 
+Further sections of the same run (see README.md), printed after the table:
+  scale       mcpd with 1, 10, 50, 100 echo backends running (tool of the last one), depth 1,
+              100 B; round-robin over 10 backends (loadgen --tools) at depth 1 and 16, beside the
+              same 10 backends with one tool at depth 16. Per row: calls/s (median of
+              --scale-reps, interleaved), mcpd's own peak RSS (VmHWM of mcpd only, max over reps),
+              instructions per call of mcpd under callgrind ((Ir at the long count - Ir at the
+              short count) / (long - short); start-up cancels), heap allocation calls per
+              forwarded request+response pair (malloc_count.so, same difference).
+              "1000 configured, none running" is printed as n/a until mcpd has lazy start.
+  allocations heap allocation calls per forwarded pair, 1 backend, the four main cases
+  cold start  exec of mcpd -> answer of its first tools/list (10 backends configured; the client
+              sends initialize, notifications/initialized, tools/list right after spawning),
+              beside the slowest of 10 echo_backends spawned together (spawn -> initialize
+              answer), medians of --coldstart-runs, interleaved.
+The line before the last one is machine-readable too (scale_* / coldstart_* / allocs_*).
+
 Plain python3, no dependencies. Builds nothing: `make bench` builds the C tools
-(gcc -O2 -Wall -Wextra -o Benchmarks/.build-bench/X Benchmarks/X.c) and mcpd first.
+(gcc -O2 -Wall -Wextra -std=gnu11 -o Benchmarks/.build-bench/X Benchmarks/X.c, X in loadgen relay
+echo_backend coldstart; gcc -shared -fPIC -O2 -o Benchmarks/.build-bench/malloc_count.so
+Benchmarks/malloc_count.c -ldl) and mcpd first.
 """
 
 from __future__ import annotations
@@ -37,6 +55,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,6 +68,7 @@ ROOT = HERE.parent
 
 ALL_SYSTEMS = ("direct", "relay", "mcpd")
 DEFAULT_CASES = "1x100,16x100,1x100000,16x100000"
+ALL_SECTIONS = ("main", "scale", "callgrind", "allocs", "coldstart")
 
 
 def parse_args() -> argparse.Namespace:
@@ -75,6 +95,21 @@ def parse_args() -> argparse.Namespace:
                          "On small VMs a cross-CPU wake-up can cost more than the work itself; pinning to one CPU "
                          "measures CPU cost per call instead of wake-up latency")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds before a single run is killed")
+    ap.add_argument("--sections", default=",".join(ALL_SECTIONS),
+                    help="comma list of sections to run (default: %(default)s)")
+    ap.add_argument("--scale-backends", default="1,10,50,100",
+                    help="numbers of running echo backends for the scale rows (default: %(default)s)")
+    ap.add_argument("--scale-reps", type=int, default=5,
+                    help="repetitions of each scale row's calls/s run; medians are reported (default: %(default)s)")
+    ap.add_argument("--rr-backends", type=int, default=10,
+                    help="backends of the round-robin rows (default: %(default)s)")
+    ap.add_argument("--counts", default="2000,12000",
+                    help="SHORT,LONG calls for the callgrind and allocation differences (default: %(default)s); "
+                         "payloads >= 10 kB use a tenth of each")
+    ap.add_argument("--valgrind", default="valgrind", help="valgrind binary for the instructions/call column")
+    ap.add_argument("--coldstart-runs", type=int, default=7, help="runs of each cold-start measurement (default: %(default)s)")
+    ap.add_argument("--coldstart-backends", type=int, default=10,
+                    help="backends configured for the cold-start row (default: %(default)s)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every run's loadgen line")
     return ap.parse_args()
 
@@ -132,39 +167,162 @@ def parse_line(line: str) -> dict[str, float]:
     return out
 
 
-def run_one(args, bins, cfg: Path | None, system: str, depth: int, payload: int) -> dict[str, float]:
-    large = payload >= 10_000
-    count = args.count_p100k if large else args.count_p100
-    warmup = args.warmup_p100k if large else args.warmup_p100
-    cmd = [str(bins["loadgen"]), "--depth", str(depth), "--payload", str(payload), "--warmup", str(warmup)]
-    if count > 0:
-        cmd += ["--count", str(count)]
-    else:
-        cmd += ["--duration", str(args.duration)]
-    if system == "direct":
-        cmd += ["--", str(bins["echo_backend"])]
-    elif system == "relay":
-        cmd += ["--", str(bins["relay"]), "--", str(bins["echo_backend"])]
-    elif system == "mcpd":
-        cmd += ["--tool", args.tool, "--", str(args.mcpd), "stdio", "--config", str(cfg)]
-    else:
-        raise AssertionError(system)
+def run_tool(args, label: str, cmd: list[str], prefix: str) -> dict[str, float]:
+    """Runs one benchmark tool (loadgen or coldstart); returns its parsed last stdout line."""
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
                              preexec_fn=(lambda: os.sched_setaffinity(0, args.cpu_set)) if args.cpu_set else None)
     except subprocess.TimeoutExpired:
-        fail(f"{system} d={depth} p={payload}: timed out after {args.timeout} s\n  command: {' '.join(cmd)}")
+        fail(f"{label}: timed out after {args.timeout} s\n  command: {' '.join(cmd)}")
     line = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
-    if res.returncode != 0 or not line.startswith("calls="):
+    if res.returncode != 0 or not line.startswith(prefix):
         err = res.stderr.strip()
         if len(err) > 4000:
             err = err[:2000] + "\n...\n" + err[-2000:]
-        fail(f"{system} d={depth} p={payload}: loadgen exited {res.returncode}"
+        fail(f"{label}: {Path(cmd[0]).name} exited {res.returncode}"
              f" ({'validation failed' if res.returncode == 2 else 'see stderr'})\n"
              f"  command: {' '.join(cmd)}\n  stdout: {res.stdout.strip()}\n  stderr:\n{err}")
     if args.verbose:
-        print(f"  {system:6} d={depth:<2} p={payload_label(payload):>4}  {line}", flush=True)
+        print(f"  {label:28} {line}", flush=True)
     return parse_line(line)
+
+
+def loadgen_cmd(bins, depth: int, payload: int, warmup: int, count: int = 0, duration: float = 0.0,
+                tools: list[str] | None = None) -> list[str]:
+    cmd = [str(bins["loadgen"]), "--depth", str(depth), "--payload", str(payload), "--warmup", str(warmup)]
+    cmd += ["--count", str(count)] if count > 0 else ["--duration", str(duration)]
+    if tools:
+        cmd += ["--tools", ",".join(tools)] if len(tools) > 1 else ["--tool", tools[0]]
+    return cmd
+
+
+def mcpd_cmd(args, cfg: Path) -> list[str]:
+    return [str(args.mcpd), "stdio", "--config", str(cfg), "--log-level", "warning"]
+
+
+def run_one(args, bins, cfg: Path | None, system: str, depth: int, payload: int) -> dict[str, float]:
+    large = payload >= 10_000
+    count = args.count_p100k if large else args.count_p100
+    warmup = args.warmup_p100k if large else args.warmup_p100
+    if system == "direct":
+        cmd = loadgen_cmd(bins, depth, payload, warmup, count, args.duration) + ["--", str(bins["echo_backend"])]
+    elif system == "relay":
+        cmd = loadgen_cmd(bins, depth, payload, warmup, count, args.duration) + [
+            "--", str(bins["relay"]), "--", str(bins["echo_backend"])]
+    elif system == "mcpd":
+        cmd = loadgen_cmd(bins, depth, payload, warmup, count, args.duration, [args.tool]) + ["--"] + mcpd_cmd(args, cfg)
+    else:
+        raise AssertionError(system)
+    return run_tool(args, f"{system} d={depth} p={payload_label(payload)}", cmd, "calls=")
+
+
+# ---- scale, callgrind, allocations, cold start ----
+
+class ScaleRow:
+    """mcpd with `n` echo backends e0..e<n-1> running, calling `tools` (round-robin if several)."""
+
+    def __init__(self, label: str, n: int, tools: list[str] | None, depth: int, ref: str | None = None):
+        self.label, self.n, self.tools, self.depth, self.ref = label, n, tools, depth, ref
+        self.runs: list[dict[str, float]] = []
+        self.instr: float | None = None
+        self.allocs: float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.label}@{self.depth}"
+
+
+def write_scale_config(tmp: Path, echo: Path, n: int) -> Path:
+    cfg = tmp / f"mcpd-{n}.yaml"
+    lines = ["gateway:", f"  state_dir: {yaml_str(str(tmp / f'state-{n}'))}", "servers:"]
+    for i in range(n):
+        lines += [f"  e{i}:", f"    command: {yaml_str(str(echo))}"]
+    cfg.write_text("\n".join(lines) + "\n")
+    return cfg
+
+
+def scale_rows(args) -> list[ScaleRow]:
+    rows = []
+    for n in args.scale_ns:
+        rows.append(ScaleRow(f"{n} running", n, [f"e{n - 1}__echo"], 1))
+    rows.append(ScaleRow("1000 configured, none running", 0, None, 1))  # n/a until lazy start exists
+    r = args.rr_backends
+    rr_tools = [f"e{i}__echo" for i in range(r)]
+    rows.append(ScaleRow(f"{r} running, round-robin", r, rr_tools, 1))
+    one = ScaleRow(f"{r} running", r, [f"e{r - 1}__echo"], 16)
+    rows.append(one)
+    rows.append(ScaleRow(f"{r} running, round-robin", r, rr_tools, 16, ref=one.key))
+    base = rows[0].key
+    for row in rows:
+        if row.ref is None and row is not rows[0] and row.depth == 1:
+            row.ref = base
+    return rows
+
+
+def instr_total(path: Path) -> int:
+    """Ir of a callgrind output file: the totals: line (summary: if absent)."""
+    totals = summary = None
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("totals:"):
+            totals = int(line.split()[1])
+        elif line.startswith("summary:"):
+            summary = int(line.split()[1])
+    if totals is None and summary is None:
+        fail(f"no totals:/summary: line in callgrind output {path}")
+    return totals if totals is not None else summary
+
+
+def counts_for(args, payload: int) -> tuple[int, int]:
+    short, long_ = args.count_pair
+    return (max(1, short // 10), max(2, long_ // 10)) if payload >= 10_000 else (short, long_)
+
+
+def callgrind_per_call(args, bins, tmp: Path, cfg: Path, label: str, tools: list[str], depth: int,
+                       payload: int = 100) -> float:
+    """mcpd instructions per call: (Ir(long) - Ir(short)) / (long - short); start-up and exit cancel."""
+    short, long_ = counts_for(args, payload)
+    ir = []
+    for count in (short, long_):
+        out = tmp / f"callgrind.{len(list(tmp.glob('callgrind.*')))}.out"
+        cmd = loadgen_cmd(bins, depth, payload, 0, count, tools=tools) + [
+            "--", args.valgrind, "--tool=callgrind", "-q", f"--callgrind-out-file={out}"] + mcpd_cmd(args, cfg)
+        run_tool(args, f"callgrind {label} d={depth} n={count}", cmd, "calls=")
+        ir.append(instr_total(out))
+    return (ir[1] - ir[0]) / (long_ - short)
+
+
+def allocs_per_call(args, bins, tmp: Path, cfg: Path, label: str, tools: list[str], depth: int,
+                    payload: int = 100) -> float:
+    """Heap allocation calls of mcpd per forwarded request+response pair (malloc_count.so)."""
+    short, long_ = counts_for(args, payload)
+    counts = []
+    for count in (short, long_):
+        stem = f"malloc.{len(list(tmp.glob('malloc.*')))}"
+        cmd = loadgen_cmd(bins, depth, payload, 0, count, tools=tools) + [
+            "--", "env", f"LD_PRELOAD={bins['malloc_count.so']}", f"MALLOC_COUNT_FILE={tmp / stem}.%p"
+        ] + mcpd_cmd(args, cfg)
+        run_tool(args, f"allocs {label} d={depth} p={payload_label(payload)} n={count}", cmd, "calls=")
+        files = list(tmp.glob(stem + ".*"))
+        if len(files) != 1:
+            fail(f"malloc_count: expected one count file {tmp / stem}.<pid>, found {len(files)} "
+                 "(did mcpd exit through exit()? did LD_PRELOAD reach it?)")
+        counts.append(parse_line(files[0].read_text())["allocs"])
+    return (counts[1] - counts[0]) / (long_ - short)
+
+
+def print_table(header: list[str], rows: list[list[str]], left: int = 1, breaks: set[int] = frozenset()) -> None:
+    """Columns < `left` are left-aligned. A row of two cells is a label and a note spanning the rest."""
+    full = [r for r in rows if len(r) == len(header)]
+    widths = [max(len(h), *(len(r[i]) for r in full)) if full else len(h) for i, h in enumerate(header)]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for k, r in enumerate(rows):
+        if k in breaks:
+            print()
+        print(line(r).rstrip() if len(r) == len(header) else f"{r[0].ljust(widths[0])}  {r[1]}")
 
 
 def fmt(x: float | None, spec: str) -> str:
@@ -174,8 +332,8 @@ def fmt(x: float | None, spec: str) -> str:
 def main() -> None:
     args = parse_args()
     sys.stdout.reconfigure(line_buffering=True)
-    if args.reps < 1:
-        fail("--reps must be >= 1")
+    if args.reps < 1 or args.scale_reps < 1 or args.coldstart_runs < 1:
+        fail("--reps, --scale-reps and --coldstart-runs must be >= 1")
     cases = parse_cases(args.cases)
     try:
         args.cpu_set = {int(c) for c in args.cpus.split(",") if c.strip()}
@@ -185,17 +343,42 @@ def main() -> None:
     for s in systems:
         if s not in ALL_SYSTEMS:
             fail(f"unknown system {s!r} (known: {', '.join(ALL_SYSTEMS)})")
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    for s in sections:
+        if s not in ALL_SECTIONS:
+            fail(f"unknown section {s!r} (known: {', '.join(ALL_SECTIONS)})")
     if args.skip_mcpd:
         systems = [s for s in systems if s != "mcpd"]
+        sections = [s for s in sections if s == "main"]
+    try:
+        args.scale_ns = [int(n) for n in args.scale_backends.split(",") if n.strip()]
+        args.count_pair = tuple(int(n) for n in args.counts.split(","))
+    except ValueError:
+        fail("--scale-backends and --counts take comma lists of integers")
+    if not args.scale_ns or min(args.scale_ns) < 1 or args.rr_backends < 1 or args.coldstart_backends < 1:
+        fail("backend counts must be >= 1")
+    if len(args.count_pair) != 2 or not 0 < args.count_pair[0] < args.count_pair[1]:
+        fail("--counts must be SHORT,LONG with 0 < SHORT < LONG")
+    if "callgrind" in sections and shutil.which(args.valgrind) is None:
+        print(f"bench: warning: {args.valgrind} not found: instructions/call are reported as n/a",
+              file=sys.stderr)
+        sections.remove("callgrind")
+    if "main" not in sections:
+        systems = []
 
     bin_dir = Path(args.bin_dir).resolve()
-    bins = {n: bin_dir / n for n in ("loadgen", "relay", "echo_backend")}
-    missing = [str(p) for p in bins.values() if not os.access(p, os.X_OK)]
+    needed = ["loadgen", "relay", "echo_backend"]
+    if "coldstart" in sections:
+        needed.append("coldstart")
+    if "allocs" in sections:
+        needed.append("malloc_count.so")
+    bins = {n: bin_dir / n for n in needed}
+    missing = [str(p) for n, p in bins.items() if not (os.access(p, os.X_OK) or (n.endswith(".so") and p.exists()))]
     if missing:
         fail("missing benchmark tools: " + ", ".join(missing) +
-             "\n  build them with: make bench  (or: gcc -O2 -Wall -Wextra -o "
-             f"{bin_dir}/X {HERE}/X.c  for X in loadgen relay echo_backend)")
-    if "mcpd" in systems:
+             "\n  build them with: make bench-tools  (or: make -C Benchmarks tools)")
+    uses_mcpd = "mcpd" in systems or any(s != "main" for s in sections)
+    if uses_mcpd:
         args.mcpd = str(Path(args.mcpd).resolve())
         if not os.access(args.mcpd, os.X_OK):
             fail(f"mcpd binary not found or not executable: {args.mcpd}\n"
@@ -214,29 +397,68 @@ def main() -> None:
           + f", loadavg {load[0]:.2f}; {args.reps} reps, interleaved; "
           + (f"{args.duration:g} s per run" if not (args.count_p100 and args.count_p100k) else "fixed counts"),
           flush=True)
-    if cfg:
-        print(f"mcpd: {args.mcpd} stdio --config {cfg}  (tool {args.tool})", flush=True)
+    if uses_mcpd:
+        print(f"mcpd: {args.mcpd} stdio --config <generated> --log-level warning"
+              + (f"  (main table: tool {args.tool})" if cfg else ""), flush=True)
 
     results: dict[tuple[str, int, int], list[dict[str, float]]] = {}
+    rows_scale = scale_rows(args)
+    alloc_cases: list[tuple[int, int, float | None]] = []
+    cold: dict[str, list[dict[str, float]]] = {}
+    cfgs: dict[int, Path] = {}
+
+    def scale_cfg(n: int) -> Path:
+        if n not in cfgs:
+            cfgs[n] = write_scale_config(tmp, bins["echo_backend"], n)
+        return cfgs[n]
+
     try:
-        for rep in range(args.reps):
+        for rep in range(args.reps if systems else 0):
             rot = rep % len(systems)
             order = systems[rot:] + systems[:rot]
             for depth, payload in cases:
                 for system in order:
                     r = run_one(args, bins, cfg, system, depth, payload)
                     results.setdefault((system, depth, payload), []).append(r)
-            print(f"  rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
+            print(f"  main: rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
+
+        live = [r for r in rows_scale if r.n > 0]
+        if "scale" in sections:
+            for rep in range(args.scale_reps):
+                rot = rep % len(live)
+                for row in live[rot:] + live[:rot]:
+                    cmd = loadgen_cmd(bins, row.depth, 100, args.warmup_p100, args.count_p100, args.duration,
+                                      row.tools) + ["--"] + mcpd_cmd(args, scale_cfg(row.n))
+                    row.runs.append(run_tool(args, f"scale {row.label} d={row.depth}", cmd, "calls="))
+                print(f"  scale: rep {rep + 1}/{args.scale_reps} done", file=sys.stderr, flush=True)
+        if "callgrind" in sections:
+            for row in live:
+                row.instr = callgrind_per_call(args, bins, tmp, scale_cfg(row.n), row.label, row.tools, row.depth)
+            print("  callgrind: done", file=sys.stderr, flush=True)
+        if "allocs" in sections:
+            for row in live:
+                row.allocs = allocs_per_call(args, bins, tmp, scale_cfg(row.n), row.label, row.tools, row.depth)
+            for depth, payload in cases:
+                alloc_cases.append((depth, payload, allocs_per_call(args, bins, tmp, scale_cfg(1), "1 running",
+                                                                    ["e0__echo"], depth, payload)))
+            print("  allocs: done", file=sys.stderr, flush=True)
+        if "coldstart" in sections:
+            nb = args.coldstart_backends
+            expect = [a for i in range(nb) for a in ("--expect", f'"e{i}__echo"')]
+            kinds = {
+                "mcpd": [str(bins["coldstart"]), "--method", "tools/list"] + expect + ["--"]
+                        + mcpd_cmd(args, scale_cfg(nb)),
+                "backends": [str(bins["coldstart"]), "--parallel", str(nb), "--", str(bins["echo_backend"])],
+                "backend1": [str(bins["coldstart"]), "--", str(bins["echo_backend"])],
+            }
+            names = list(kinds)
+            for rep in range(args.coldstart_runs):
+                rot = rep % len(names)
+                for k in names[rot:] + names[:rot]:
+                    cold.setdefault(k, []).append(run_tool(args, f"coldstart {k}", kinds[k], "n="))
+            print("  coldstart: done", file=sys.stderr, flush=True)
     finally:
-        for p in sorted(tmp.rglob("*"), reverse=True):
-            try:
-                p.rmdir() if p.is_dir() else p.unlink()
-            except OSError:
-                pass
-        try:
-            tmp.rmdir()
-        except OSError:
-            pass
+        shutil.rmtree(tmp, ignore_errors=True)
 
     def med(system: str, depth: int, payload: int, key: str) -> float | None:
         runs = results.get((system, depth, payload))
@@ -248,45 +470,138 @@ def main() -> None:
         # calls/s; MB/s for large payloads (identical ratio at a fixed payload)
         return med(system, depth, payload, "mb_per_s" if payload >= 10_000 else "calls_per_s")
 
-    header = ["system", "depth", "payload", "calls/s", "MB/s", "p50 us", "p99 us",
-              "x direct", "x relay", "spread", "lg cpu%", "tree cpu%", "rss MB"]
-    rows = []
-    for depth, payload in cases:
-        for system in systems:
-            runs = results[(system, depth, payload)]
-            cps = [r["calls_per_s"] for r in runs]
-            m = statistics.median(cps)
-            mine, d, rl = rate(system, depth, payload), rate("direct", depth, payload), rate("relay", depth, payload)
-            rows.append([
-                system, str(depth), payload_label(payload),
-                fmt(m, ",.0f"),
-                fmt(med(system, depth, payload, "mb_per_s"), ",.1f"),
-                fmt(med(system, depth, payload, "p50_us"), ",.0f"),
-                fmt(med(system, depth, payload, "p99_us"), ",.0f"),
-                fmt(mine / d if d else None, ".2f"),
-                fmt(mine / rl if rl else None, ".2f"),
-                f"{100 * (max(cps) - min(cps)) / m:.0f}%" if m else "-",
-                fmt(med(system, depth, payload, "lg_cpu_pct"), ".0f"),
-                fmt(med(system, depth, payload, "child_cpu_pct"), ".0f"),
-                fmt(max(r["child_hwm_kb"] for r in runs) / 1024, ".1f"),
-            ])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    print()
-    print("  ".join(h.rjust(w) if i > 0 else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths))))
-    print("  ".join("-" * w for w in widths))
-    prev_case = None
-    for r in rows:
-        if prev_case is not None and (r[1], r[2]) != prev_case:
-            print()
-        prev_case = (r[1], r[2])
-        print("  ".join(c.rjust(w) if i > 0 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    if systems:
+        header = ["system", "depth", "payload", "calls/s", "MB/s", "p50 us", "p99 us",
+                  "x direct", "x relay", "spread", "lg cpu%", "tree cpu%", "rss MB"]
+        rows = []
+        breaks = set()
+        for depth, payload in cases:
+            if rows:
+                breaks.add(len(rows))
+            for system in systems:
+                runs = results[(system, depth, payload)]
+                cps = [r["calls_per_s"] for r in runs]
+                m = statistics.median(cps)
+                mine, d, rl = rate(system, depth, payload), rate("direct", depth, payload), rate("relay", depth, payload)
+                rows.append([
+                    system, str(depth), payload_label(payload),
+                    fmt(m, ",.0f"),
+                    fmt(med(system, depth, payload, "mb_per_s"), ",.1f"),
+                    fmt(med(system, depth, payload, "p50_us"), ",.0f"),
+                    fmt(med(system, depth, payload, "p99_us"), ",.0f"),
+                    fmt(mine / d if d else None, ".2f"),
+                    fmt(mine / rl if rl else None, ".2f"),
+                    f"{100 * (max(cps) - min(cps)) / m:.0f}%" if m else "-",
+                    fmt(med(system, depth, payload, "lg_cpu_pct"), ".0f"),
+                    fmt(med(system, depth, payload, "child_cpu_pct"), ".0f"),
+                    fmt(max(r["child_hwm_kb"] for r in runs) / 1024, ".1f"),
+                ])
+        print()
+        print_table(header, rows, breaks=breaks)
 
-    if "direct" in systems:
-        lg = [r["lg_cpu_pct"] for (s, _, _), runs in results.items() if s == "direct" for r in runs]
-        print(f"\nloadgen CPU in direct runs: max {max(lg):.0f}% of one core "
-              f"({'below 100%: the load generator is not the bottleneck' if max(lg) < 90 else 'NEAR SATURATION: direct may be loadgen-bound'})")
-    print("MB/s counts request + response payload literals (2 x payload x calls/s, 1 MB = 1e6 B); "
-          "tree cpu% = child process tree; medians of", args.reps, "reps")
+        if "direct" in systems:
+            lg = [r["lg_cpu_pct"] for (s, _, _), runs in results.items() if s == "direct" for r in runs]
+            print(f"\nloadgen CPU in direct runs: max {max(lg):.0f}% of one core "
+                  f"({'below 100%: the load generator is not the bottleneck' if max(lg) < 90 else 'NEAR SATURATION: direct may be loadgen-bound'})")
+        print("MB/s counts request + response payload literals (2 x payload x calls/s, 1 MB = 1e6 B); "
+              "tree cpu% = child process tree; medians of", args.reps, "reps")
+
+    extra: list[str] = []  # the machine-readable line before the last one
+    by_key = {r.key: r for r in rows_scale}
+
+    def scale_med(row: ScaleRow, key: str) -> float | None:
+        return statistics.median(r[key] for r in row.runs) if row.runs else None
+
+    if any(s in sections for s in ("scale", "callgrind", "allocs")):
+        print(f"\nscale: mcpd with N echo backends running, payload 100 B; calls/s = median of {args.scale_reps} "
+              f"reps, interleaved; instr/call = mcpd under callgrind, (Ir({args.count_pair[1]} calls) - "
+              f"Ir({args.count_pair[0]} calls)) / {args.count_pair[1] - args.count_pair[0]}; allocs/call = "
+              "heap allocation calls of mcpd per forwarded request+response pair (same difference)")
+        header = ["backends", "tool(s)", "depth", "calls/s", "x ref", "p50 us", "p99 us", "spread",
+                  "instr/call", "x ref", "allocs/call", "mcpd rss MB"]
+        rows = []
+        breaks = set()
+        for row in rows_scale:
+            if row.n == 0:
+                rows.append([row.label, "n/a (no lazy start yet)"])  # spans the row
+                continue
+            if rows and row.depth != rows_scale[len(rows) - 1].depth:
+                breaks.add(len(rows))
+            ref = by_key.get(row.ref) if row.ref else None
+            cps = [r["calls_per_s"] for r in row.runs]
+            m = statistics.median(cps) if cps else None
+            mref = scale_med(ref, "calls_per_s") if ref else None
+            tools = (row.tools[0] if len(row.tools) == 1
+                     else f"{row.tools[0].split('__')[0]}..{row.tools[-1]}")  # e0..e9__echo
+            rows.append([
+                row.label, tools, str(row.depth),
+                fmt(m, ",.0f"),
+                fmt(m / mref if m and mref else None, ".2f"),
+                fmt(scale_med(row, "p50_us"), ",.0f"),
+                fmt(scale_med(row, "p99_us"), ",.0f"),
+                f"{100 * (max(cps) - min(cps)) / m:.0f}%" if m else "-",
+                fmt(row.instr, ",.0f"),
+                fmt(row.instr / ref.instr if ref and row.instr and ref.instr else None, ".3f"),
+                fmt(row.allocs, ".2f"),
+                fmt(max(r["child_hwm_kb"] for r in row.runs) / 1024 if row.runs else None, ".1f"),
+            ])
+        print_table(header, rows, left=2, breaks=breaks)
+        print("x ref: ratio to the first row of the same depth (1 running for depth 1; "
+              f"{args.rr_backends} running, one tool, for depth 16); tool eK__echo is backend K's echo; "
+              "mcpd rss = VmHWM of the mcpd process only (MiB), max over reps; targets: rss with 50 running "
+              "<= 12 MB, per-call cost with 100 running within 10% of 1 running")
+        for row in rows_scale:
+            if row.n == 0 or row.depth != 1 or (row.tools and len(row.tools) > 1):
+                continue
+            if row.runs:
+                extra.append(f"scale_rss_mb_n{row.n}={max(r['child_hwm_kb'] for r in row.runs) / 1024:.1f}")
+        first, last = rows_scale[0], rows_scale[len(args.scale_ns) - 1]
+        if first.runs and last.runs and last is not first:
+            extra.append(f"scale_calls_ratio_n{last.n}="
+                         f"{scale_med(last, 'calls_per_s') / scale_med(first, 'calls_per_s'):.3f}")
+        if first.instr is not None:
+            extra.append(f"scale_instr_per_call_n{first.n}={first.instr:.0f}")
+        if first.instr and last.instr is not None and last is not first:
+            extra.append(f"scale_instr_per_call_n{last.n}={last.instr:.0f}")
+            extra.append(f"scale_instr_ratio_n{last.n}={last.instr / first.instr:.3f}")
+
+    if alloc_cases:
+        print("\nallocations: heap allocation calls (malloc, calloc, realloc, posix_memalign, aligned_alloc, valloc, "
+              "pvalloc, memalign) of mcpd per forwarded request+response pair, 1 backend; (count(long) - count(short)) / "
+              f"(long - short), {args.count_pair[0]}/{args.count_pair[1]} calls "
+              f"({args.count_pair[0] // 10}/{args.count_pair[1] // 10} for 100 kB)")
+        print_table(["depth", "payload", "allocs/call"],
+                    [[str(d), payload_label(p), fmt(a, ".2f")] for d, p, a in alloc_cases], left=0)
+        for d, p, a in alloc_cases:
+            extra.append(f"allocs_per_call_d{d}_p{payload_label(p)}={a:.2f}")
+
+    if cold:
+        def cmed(k: str, key: str = "max_ms") -> float:
+            return statistics.median(r[key] for r in cold[k])
+
+        def cmin(k: str, key: str = "max_ms") -> float:
+            return min(r[key] for r in cold[k])
+        nb = args.coldstart_backends
+        print(f"\ncold start, ms: medians (and minima) of {args.coldstart_runs} runs, interleaved. mcpd: from just "
+              "before fork/exec to the read completing the tools/list answer; the client writes initialize, "
+              "notifications/initialized and tools/list right after the fork. Backends: coldstart forks them "
+              "back to back, writes initialize to each, times each from its own fork to its answer")
+        mc, bk = cmed("mcpd"), cmed("backends")
+        rows = [
+            [f"mcpd, {nb} backends configured: exec -> first tools/list answer", f"{mc:.2f}", f"{cmin('mcpd'):.2f}"],
+            [f"{nb} echo_backends spawned together: slowest spawn -> initialize answer",
+             f"{bk:.2f}", f"{cmin('backends'):.2f}"],
+            ["1 echo_backend spawned alone: spawn -> initialize answer",
+             f"{cmed('backend1'):.2f}", f"{cmin('backend1'):.2f}"],
+            ["added by mcpd: first tools/list - slowest backend (target <= 5 ms)",
+             f"{mc - bk:.2f}", f"{cmin('mcpd') - cmin('backends'):.2f}"],
+        ]
+        print_table(["measurement", "median", "min"], rows)
+        extra += [f"coldstart_tools_list_ms={mc:.2f}", f"coldstart_slowest_backend_ms={bk:.2f}",
+                  f"coldstart_added_ms={mc - bk:.2f}"]
+
+    if extra:
+        print("\n" + " ".join(extra))
 
     def rr(depth: int, payload: int) -> str:
         m, rl = rate("mcpd", depth, payload), rate("relay", depth, payload)

@@ -35,8 +35,10 @@ $(VENV)/.installed: requirements.txt
 build: apt-deps
 	swift build
 
-## release: optimised, statically linked Swift runtime (.build/release/mcpd)
+## release: optimised, statically linked Swift runtime (.build/release/mcpd). Built from clean:
+## an incremental release build can keep code inlined across modules from before a change.
 release: apt-deps
+	rm -rf .build/*/release
 	swift build -c release --static-swift-stdlib
 
 ## run: mcpd on the example config, serving one MCP client on stdin/stdout

@@ -3,58 +3,6 @@ import Reactor
 import Glibc
 #endif
 
-/// A request mcpd sent to a backend and has not seen answered.
-struct PendingRequest {
-    enum Origin {
-        /// Forwarded for a client: the answer goes back with the client's own id and token.
-        case client(ClientSession, id: RawValue, progressToken: RawValue?, batch: BatchCollector?)
-        /// mcpd's own request (initialize, tools/list).
-        case gateway((Result<BackendReply, BackendFailure>) -> Void)
-    }
-
-    var origin: Origin
-    /// The method, for error messages.
-    var method: StaticString
-    /// The backend's tool name, for error messages.
-    var detail: String?
-    /// Loop time (ms) after which the request is cancelled.
-    var deadline: UInt64
-}
-
-/// A backend's answer to one of mcpd's own requests.
-struct BackendReply {
-    var frame: ByteBuffer
-    var scan: MessageScan
-
-    /// The `result` member parsed, or nil.
-    var result: JSONValue? {
-        guard let range = scan.result else { return nil }
-        return try? JSONParser.parse(frame.slice(range))
-    }
-
-    /// The error message of an error reply.
-    var errorMessage: String? {
-        guard let range = scan.error, let error = try? JSONParser.parse(frame.slice(range)) else { return nil }
-        return error["message"]?.stringValue ?? error.jsonText
-    }
-}
-
-/// Why a request to a backend failed without an answer.
-struct BackendFailure: Error {
-    var code: Int
-    var message: String
-}
-
-/// JSON-RPC error codes mcpd uses.
-enum ErrorCode {
-    static let parseError = -32700
-    static let invalidRequest = -32600
-    static let methodNotFound = -32601
-    static let invalidParams = -32602
-    static let internalError = -32603
-    static let requestTimeout = -32001
-}
-
 /// One configured MCP server and its process.
 ///
 ///     configured -> starting -> initializing -> ready -> stopping -> stopped
@@ -399,14 +347,6 @@ public final class Backend {
         }
     }
 
-    /// Number of requests in flight for a session.
-    func pendingCount(for session: ClientSession) -> Int {
-        pending.values.reduce(0) { count, entry in
-            if case .client(let owner, _, _, _) = entry.origin, owner === session { return count + 1 }
-            return count
-        }
-    }
-
     /// Fails requests whose deadline passed; called by the gateway's sweep timer.
     func expireRequests(now: UInt64) {
         guard !pending.isEmpty else { return }
@@ -696,75 +636,3 @@ func formatSeconds(_ milliseconds: UInt64) -> String {
     if milliseconds % 1000 == 0 { return "\(milliseconds / 1000) s" }
     return "\(Double(milliseconds) / 1000) s"
 }
-
-/// Up to three replacements in a frame, written as one gathered sequence of slices.
-/// Plain stored fields (no optional tuples) keep this free of generic value-witness calls.
-struct Splice {
-    enum Value {
-        case decimal(Int)
-        case bytes(ByteBuffer)
-        case raw(RawValue)
-    }
-
-    struct Edit {
-        var range: Range<Int>
-        var value: Value
-    }
-
-    private var first = Edit(range: Int.max..<Int.max, value: .decimal(0))
-    private var second = Edit(range: Int.max..<Int.max, value: .decimal(0))
-    private var third = Edit(range: Int.max..<Int.max, value: .decimal(0))
-    private var count = 0
-
-    mutating func add(_ range: Range<Int>, _ value: Value) {
-        let edit = Edit(range: range, value: value)
-        switch count {
-        case 0: first = edit
-        case 1: second = edit
-        default: third = edit
-        }
-        count += 1
-    }
-
-    /// Writes `frame` with the replacements, then a newline.
-    func write(_ frame: ByteBuffer, to stream: IOStream) {
-        // Order the edits by position without copying them.
-        var order = (0, 1, 2)
-        func start(_ slot: Int) -> Int {
-            switch slot {
-            case 0: return first.range.lowerBound
-            case 1: return second.range.lowerBound
-            default: return third.range.lowerBound
-            }
-        }
-        if start(order.1) < start(order.0) { swap(&order.0, &order.1) }
-        if start(order.2) < start(order.1) { swap(&order.1, &order.2) }
-        if start(order.1) < start(order.0) { swap(&order.0, &order.1) }
-        var position = 0
-        emit(order.0, frame, stream, &position)
-        if count > 1 { emit(order.1, frame, stream, &position) }
-        if count > 2 { emit(order.2, frame, stream, &position) }
-        if position < frame.readableBytes { stream.write(frame.slice(position..<frame.readableBytes)) }
-        newlineByte.withUnsafeBytes { stream.write($0) }
-    }
-
-    private func emit(_ slot: Int, _ frame: ByteBuffer, _ stream: IOStream, _ position: inout Int) {
-        switch slot {
-        case 0: Splice.emit(first, frame, stream, &position)
-        case 1: Splice.emit(second, frame, stream, &position)
-        default: Splice.emit(third, frame, stream, &position)
-        }
-    }
-
-    private static func emit(_ edit: borrowing Edit, _ frame: ByteBuffer, _ stream: IOStream, _ position: inout Int) {
-        if edit.range.lowerBound > position { stream.write(frame.slice(position..<edit.range.lowerBound)) }
-        switch edit.value {
-        case .decimal(let number): stream.write(decimal: number)
-        case .bytes(let bytes): stream.write(bytes)
-        case .raw(let raw): stream.write(raw: raw)
-        }
-        position = edit.range.upperBound
-    }
-}
-
-let newlineByte: [UInt8] = [0x0A]

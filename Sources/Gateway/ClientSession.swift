@@ -279,7 +279,7 @@ public final class ClientSession {
                             batch.outstanding -= 1
                             batch.finishIfDone()
                         }
-                        requestEnded(batch: nil)
+                        requestEnded()
                         return
                     }
                 }
@@ -383,14 +383,14 @@ public final class ClientSession {
             splice.add(range, .raw(id))
             splice.write(frame, to: output)
         }
-        requestEnded(batch: nil)
+        requestEnded()
     }
 
     /// Fails a forwarded request with an error.
     func requestFailed(id: RawValue, code: Int, message: String, batch: BatchCollector?) {
         batch?.outstanding -= 1
         sendError(id: id, code: code, message: message, batch: batch)
-        requestEnded(batch: nil)
+        requestEnded()
     }
 
     /// Relays a backend notification tied to one of this session's requests (progress), with
@@ -407,7 +407,7 @@ public final class ClientSession {
         output.write(string: "{\"jsonrpc\":\"2.0\",\"method\":\"\(method)\"}\n")
     }
 
-    private func requestEnded(batch: BatchCollector?) {
+    private func requestEnded() {
         inFlight -= 1
         finishIfDrained()
     }

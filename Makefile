@@ -31,9 +31,10 @@ $(VENV)/.installed: requirements.txt
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	@touch $@
 
-## build: debug build of mcpd (.build/debug/mcpd)
+## build: debug build of mcpd (.build/debug/mcpd); its output goes to stderr, so that the
+## stdout of `make run` carries protocol messages only
 build: apt-deps
-	swift build
+	swift build >&2
 
 ## release: optimised, statically linked Swift runtime (.build/release/mcpd). Built from clean:
 ## an incremental release build can keep code inlined across modules from before a change.

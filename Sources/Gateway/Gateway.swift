@@ -43,8 +43,6 @@ public final class Gateway {
     private var startedAt: UInt64 = 0
     /// Called once everything is closed; the loop ends after it.
     public var onStopped: (() -> Void)?
-    /// The process exit status to use when the loop ends.
-    public private(set) var exitCode: Int32 = 0
 
     /// Variables never passed to backends: they address mcpd's own supervisor.
     static let privateVariables: Set<String> = ["NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]

@@ -176,30 +176,63 @@ private struct Cursor {
         index += 1
     }
 
+    // MARK: Container steps, shared by every object and array scan
+
+    /// Consumes the opening `{` or `[` and whitespace; false (closer consumed) when empty.
+    @inline(__always)
+    mutating func openContainer(closer: UInt8) -> Bool {
+        index += 1
+        skipWhitespace()
+        if index < count && bytes[index] == closer {
+            index += 1
+            return false
+        }
+        return true
+    }
+
+    /// Reads a member name and its `:`, leaving the cursor at the value.
+    @inline(__always)
+    mutating func memberName() throws(ScanError) -> (key: Range<Int>, hasEscape: Bool) {
+        skipWhitespace()
+        guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+        let keyStart = index
+        let hasEscape = try skipString()
+        let key = (keyStart + 1)..<(index - 1)
+        try expect(UInt8(ascii: ":"), "':' after a member name")
+        skipWhitespace()
+        return (key, hasEscape)
+    }
+
+    /// After a member or element: true at `,` (another follows), false at the closer.
+    @inline(__always)
+    mutating func nextInContainer(closer: UInt8) throws(ScanError) -> Bool {
+        skipWhitespace()
+        let object = closer == UInt8(ascii: "}")
+        guard index < count else { throw fail(object ? "unterminated object" : "unterminated array") }
+        if bytes[index] == UInt8(ascii: ",") {
+            index += 1
+            return true
+        }
+        if bytes[index] == closer {
+            index += 1
+            return false
+        }
+        throw fail(object ? "expected ',' or '}'" : "expected ',' or ']'")
+    }
+
     // MARK: Messages
 
     /// Keys mcpd records at the top level, as bits for duplicate detection.
     enum TopKey: Int { case jsonrpc = 0, id, method, params, result, error }
 
     mutating func scanMessageObject(into scan: inout MessageScan) throws(ScanError) {
-        index += 1  // {
-        skipWhitespace()
-        if index < count && bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return
-        }
+        guard openContainer(closer: UInt8(ascii: "}")) else { return }
         var seen: UInt32 = 0
         // Other top-level keys, for duplicate detection; most messages have none, so the array
         // is allocated only when one appears.
         var others: [Range<Int>] = []
-        while true {
-            skipWhitespace()
-            guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-            let keyStart = index
-            let hasEscape = try skipString()
-            let key = (keyStart + 1)..<(index - 1)
-            try expect(UInt8(ascii: ":"), "':' after a member name")
-            skipWhitespace()
+        repeat {
+            let (key, hasEscape) = try memberName()
             let valueStart = index
             let top = hasEscape ? nil : topKey(key)
             if top == .params && index < count && bytes[index] == UInt8(ascii: "{") {
@@ -234,18 +267,7 @@ private struct Cursor {
                 guard others.count < 64 else { throw ScanError.invalidRequest("too many members in a message (over 64)") }
                 others.append(key)
             }
-            skipWhitespace()
-            guard index < count else { throw fail("unterminated object") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return
-            }
-            throw fail("expected ',' or '}'")
-        }
+        } while try nextInContainer(closer: UInt8(ascii: "}"))
     }
 
     func keyText(_ key: Range<Int>) -> String {
@@ -270,21 +292,10 @@ private struct Cursor {
     }
 
     mutating func scanParams(into scan: inout MessageScan) throws(ScanError) {
-        index += 1  // {
-        skipWhitespace()
-        if index < count && bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return
-        }
+        guard openContainer(closer: UInt8(ascii: "}")) else { return }
         var seen: UInt32 = 0
-        while true {
-            skipWhitespace()
-            guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-            let keyStart = index
-            let hasEscape = try skipString()
-            let key = (keyStart + 1)..<(index - 1)
-            try expect(UInt8(ascii: ":"), "':' after a member name")
-            skipWhitespace()
+        repeat {
+            let (key, hasEscape) = try memberName()
             let valueStart = index
             let p = bytes + key.lowerBound
             var slot = -1
@@ -323,37 +334,15 @@ private struct Cursor {
                 default: break
                 }
             }
-            skipWhitespace()
-            guard index < count else { throw fail("unterminated object") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return
-            }
-            throw fail("expected ',' or '}'")
-        }
+        } while try nextInContainer(closer: UInt8(ascii: "}"))
     }
 
     /// Scans `params._meta`, returning the range of its `progressToken`.
     mutating func scanMeta() throws(ScanError) -> Range<Int>? {
-        index += 1  // {
         var token: Range<Int>?
-        skipWhitespace()
-        if index < count && bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return nil
-        }
-        while true {
-            skipWhitespace()
-            guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-            let keyStart = index
-            let hasEscape = try skipString()
-            let key = (keyStart + 1)..<(index - 1)
-            try expect(UInt8(ascii: ":"), "':' after a member name")
-            skipWhitespace()
+        guard openContainer(closer: UInt8(ascii: "}")) else { return nil }
+        repeat {
+            let (key, hasEscape) = try memberName()
             let valueStart = index
             try skipValue(depth: 3)
             let isToken = !hasEscape && key.count == 13 && memcmp(bytes + key.lowerBound, "progressToken", 13) == 0
@@ -364,45 +353,19 @@ private struct Cursor {
                 if token != nil { throw ScanError.invalidRequest("duplicate _meta member \"progressToken\"") }
                 token = valueStart..<index
             }
-            skipWhitespace()
-            guard index < count else { throw fail("unterminated object") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return token
-            }
-            throw fail("expected ',' or '}'")
-        }
+        } while try nextInContainer(closer: UInt8(ascii: "}"))
+        return token
     }
 
     mutating func scanBatch(into scan: inout MessageScan) throws(ScanError) {
         scan.kind = .batch
-        index += 1  // [
-        skipWhitespace()
-        if index < count && bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return
-        }
-        while true {
+        guard openContainer(closer: UInt8(ascii: "]")) else { return }
+        repeat {
             skipWhitespace()
             let start = index
             try skipValue(depth: 1)
             scan.batchElements.append(start..<index)
-            skipWhitespace()
-            guard index < count else { throw fail("unterminated array") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            if bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return
-            }
-            throw fail("expected ',' or ']'")
-        }
+        } while try nextInContainer(closer: UInt8(ascii: "]"))
     }
 
     func decodeKey(_ key: Range<Int>) -> String {
@@ -420,52 +383,17 @@ private struct Cursor {
             _ = try skipString()
         case UInt8(ascii: "{"):
             guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
-            index += 1
-            skipWhitespace()
-            if index < count && bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return
-            }
-            while true {
-                skipWhitespace()
-                guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-                _ = try skipString()
-                try expect(UInt8(ascii: ":"), "':' after a member name")
+            guard openContainer(closer: UInt8(ascii: "}")) else { return }
+            repeat {
+                _ = try memberName()
                 try skipValue(depth: depth + 1)
-                skipWhitespace()
-                guard index < count else { throw fail("unterminated object") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                if bytes[index] == UInt8(ascii: "}") {
-                    index += 1
-                    return
-                }
-                throw fail("expected ',' or '}'")
-            }
+            } while try nextInContainer(closer: UInt8(ascii: "}"))
         case UInt8(ascii: "["):
             guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
-            index += 1
-            skipWhitespace()
-            if index < count && bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return
-            }
-            while true {
+            guard openContainer(closer: UInt8(ascii: "]")) else { return }
+            repeat {
                 try skipValue(depth: depth + 1)
-                skipWhitespace()
-                guard index < count else { throw fail("unterminated array") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                if bytes[index] == UInt8(ascii: "]") {
-                    index += 1
-                    return
-                }
-                throw fail("expected ',' or ']'")
-            }
+            } while try nextInContainer(closer: UInt8(ascii: "]"))
         case UInt8(ascii: "t"): try skipLiteral("true")
         case UInt8(ascii: "f"): try skipLiteral("false")
         case UInt8(ascii: "n"): try skipLiteral("null")

@@ -70,11 +70,6 @@ public struct Router {
     /// The number of routes.
     public var count: Int { routes.count }
 
-    /// Removes every route of one backend.
-    public mutating func removeRoutes(backendIndex: Int) {
-        routes = routes.filter { $0.value.backendIndex != backendIndex }
-    }
-
     /// Adds a route for `tool` of `server` and returns its exposed name.
     public mutating func add(server: String, tool: String, backendIndex: Int) -> String {
         let plain = server + separator + tool

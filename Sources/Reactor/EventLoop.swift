@@ -76,12 +76,6 @@ public final class EventLoop {
     /// The loop's cached monotonic clock in milliseconds.
     public var now: UInt64 { uv_now(raw) }
 
-    /// Refreshes the cached clock (for measurements inside long callbacks).
-    public func updateTime() { uv_update_time(raw) }
-
-    /// The monotonic high-resolution clock in nanoseconds.
-    public static func hrtime() -> UInt64 { uv_hrtime() }
-
     /// Runs `work` at the next safe point (the next prepare phase), never re-entrantly from the
     /// caller's stack.
     public func execute(_ work: @escaping () -> Void) {

@@ -480,13 +480,7 @@ public final class IOStream {
         }
     }
 
-    /// The file descriptor under the stream, or -1.
-    public var fileDescriptor: Int32 {
-        guard let handle, state == .open else { return fd }
-        var result: uv_os_fd_t = -1
-        uv_fileno(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self), &result)
-        return result
-    }
+
 }
 
 /// One `uv_write` in flight: the request, its iovecs and the storage they point into.

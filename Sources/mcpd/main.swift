@@ -32,10 +32,9 @@ struct Stdio: ParsableCommand {
 
     func run() throws {
         let setup = try Setup(options)
-        let code = try setup.runLoop { gateway throws(UVError) in
+        try setup.runLoop { gateway throws(UVError) in
             try gateway.serveStdio()
         }
-        throw ExitCode(code)
     }
 }
 
@@ -48,7 +47,7 @@ struct List: ParsableCommand {
     func run() throws {
         let setup = try Setup(options)
         var allReady = true
-        let code = try setup.runLoop { gateway throws(UVError) in
+        try setup.runLoop { gateway throws(UVError) in
             gateway.whenStartupSettled {
                 allReady = gateway.backends.allSatisfy { $0.state == .ready }
                 print(renderTables(gateway), terminator: "")
@@ -56,7 +55,7 @@ struct List: ParsableCommand {
                 gateway.shutdown(reason: "list printed")
             }
         }
-        throw ExitCode(code != 0 ? code : (allReady ? 0 : 1))
+        if !allReady { throw ExitCode(1) }
     }
 
     private func renderTables(_ gateway: Gateway) -> String {
@@ -126,8 +125,8 @@ struct Setup {
         }
     }
 
-    /// Runs a gateway on a fresh loop until it stops; returns the exit status.
-    func runLoop(_ body: (Gateway) throws(UVError) -> Void) throws -> Int32 {
+    /// Runs a gateway on a fresh loop until it stops (throws `ExitCode(1)` if it cannot start).
+    func runLoop(_ body: (Gateway) throws(UVError) -> Void) throws {
         ProcessSetup.configure()
         let loop: EventLoop
         do {
@@ -153,7 +152,6 @@ struct Setup {
         } catch {
             log.warning("\(loop.openHandleCount) handles were still open at exit (\(error))")
         }
-        return gateway.exitCode
     }
 }
 

@@ -101,9 +101,21 @@ public final class ChildProcess {
     /// `ENOENT` for a program not on `PATH`.
     public static func spawn(loop: EventLoop, options: SpawnOptions, outputReadCapacity: Int = 16 << 10) throws(UVError) -> ChildProcess {
         loop.assertInLoop()
-        let stdin = IOStream.unconnectedPipe(loop: loop, readCapacity: 0)
-        let stdout = IOStream.unconnectedPipe(loop: loop, readCapacity: outputReadCapacity)
-        let stderr = IOStream.unconnectedPipe(loop: loop, readCapacity: 1024)
+        // Plain pipes, as a shell or the SDKs' stdio clients give a server: libuv's own
+        // UV_CREATE_PIPE makes socketpairs, whose every write costs an skb allocation in the
+        // kernel. Both ends are created close-on-exec and blocking; libuv makes ours non-blocking
+        // (uv_pipe_open) and dup2s the child's onto 0, 1 and 2.
+        var pipes: [(parent: Int32, child: Int32)] = []
+        for index in 0..<3 {
+            var fds: (Int32, Int32) = (-1, -1)
+            let rc = withUnsafeMutableBytes(of: &fds) { uv_pipe($0.baseAddress!.assumingMemoryBound(to: uv_file.self), 0, 0) }
+            if rc < 0 {
+                for pair in pipes { Glibc.close(pair.parent); Glibc.close(pair.child) }
+                throw UVError(rc)
+            }
+            // stdin: the child reads fds.0; stdout and stderr: the child writes fds.1.
+            pipes.append(index == 0 ? (parent: fds.1, child: fds.0) : (parent: fds.0, child: fds.1))
+        }
         let handle = zeroedAllocation(uv_process_t.self)
 
         let argv = [options.executable] + options.arguments
@@ -119,12 +131,10 @@ public final class ChildProcess {
         }
 
         var stdio = [uv_stdio_container_t](repeating: uv_stdio_container_t(), count: 3)
-        stdio[0].flags = uv_stdio_flags(UV_CREATE_PIPE.rawValue | UV_READABLE_PIPE.rawValue)
-        stdio[0].data.stream = stdin.handle
-        stdio[1].flags = uv_stdio_flags(UV_CREATE_PIPE.rawValue | UV_WRITABLE_PIPE.rawValue)
-        stdio[1].data.stream = stdout.handle
-        stdio[2].flags = uv_stdio_flags(UV_CREATE_PIPE.rawValue | UV_WRITABLE_PIPE.rawValue)
-        stdio[2].data.stream = stderr.handle
+        for index in 0..<3 {
+            stdio[index].flags = UV_INHERIT_FD
+            stdio[index].data.fd = pipes[index].child
+        }
 
         let rc: Int32 = cArgs.withUnsafeMutableBufferPointer { args in
             stdio.withUnsafeMutableBufferPointer { stdio in
@@ -148,16 +158,19 @@ public final class ChildProcess {
                 return uv_spawn(loop.raw, handle, &uvOptions)
             }
         }
+        // The child has its copies (or never will): the parent's handles on the child's ends go.
+        for pair in pipes { Glibc.close(pair.child) }
         if rc < 0 {
             // The handle must be closed even though spawn failed.
             uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) { handle in
                 UnsafeMutableRawPointer(handle!).deallocate()
             }
-            stdin.close()
-            stdout.close()
-            stderr.close()
+            for pair in pipes { Glibc.close(pair.parent) }
             throw UVError(rc)
         }
+        let stdin = IOStream.pipe(loop: loop, fd: pipes[0].parent, readCapacity: 0)
+        let stdout = IOStream.pipe(loop: loop, fd: pipes[1].parent, readCapacity: outputReadCapacity)
+        let stderr = IOStream.pipe(loop: loop, fd: pipes[2].parent, readCapacity: 1024)
         let child = ChildProcess(loop: loop, handle: handle, stdin: stdin, stdout: stdout, stderr: stderr)
         handle.pointee.data = Unmanaged.passRetained(child).toOpaque()
         return child

@@ -106,13 +106,19 @@ public final class IOStream {
         assert(state == .closed || handle == nil, "IOStream deallocated while open")
     }
 
-    /// A pipe not yet connected, for a child's stdio (`ChildProcess` connects it).
-    static func unconnectedPipe(loop: EventLoop, readCapacity: Int) -> IOStream {
+    /// Our end of a pipe to a child's stdio, created by `ChildProcess`. `uv_pipe_open` on a fresh
+    /// pipe cannot fail but for a bad descriptor; the stream is returned closed if it does.
+    static func pipe(loop: EventLoop, fd: Int32, readCapacity: Int) -> IOStream {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: uv_handle_size(UV_NAMED_PIPE), alignment: 16)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: uv_handle_size(UV_NAMED_PIPE))
         uv_pipe_init(loop.raw, raw.assumingMemoryBound(to: uv_pipe_t.self), 0)
-        return IOStream(loop: loop, kind: .pipe, handle: raw.assumingMemoryBound(to: uv_stream_t.self), fd: -1,
-                        readCapacity: readCapacity)
+        let stream = IOStream(loop: loop, kind: .pipe, handle: raw.assumingMemoryBound(to: uv_stream_t.self), fd: fd,
+                              readCapacity: readCapacity)
+        if uv_pipe_open(raw.assumingMemoryBound(to: uv_pipe_t.self), fd) < 0 {
+            Glibc.close(fd)
+            stream.close()
+        }
+        return stream
     }
 
     /// Opens an existing descriptor (0, 1, ...) as the right kind of stream: a pipe or socket,

@@ -434,94 +434,95 @@ private struct Cursor {
     }
 
     /// Skips a string literal starting at its opening quote; returns whether it had escapes.
+    /// The hot loop of the scanner: it keeps its position in a register (stored back only on
+    /// return or failure) and uses wrapping arithmetic, since every offset is bounded by `count`.
     mutating func skipString() throws(ScanError) -> Bool {
-        index += 1  // opening quote
+        let p = bytes
+        let end = count
+        var i = index &+ 1  // opening quote
         var hadEscape = false
         while true {
             // Eight plain ASCII bytes at a time: none of '"', '\\', a control byte, or >= 0x80.
-            while count - index >= 8 {
-                let word = UnsafeRawPointer(bytes + index).loadUnaligned(as: UInt64.self)
+            while end &- i >= 8 {
+                let word = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
                 let ones: UInt64 = 0x0101_0101_0101_0101
-                let highs: UInt64 = 0x8080_8080_8080_8080
                 let quote = word ^ (ones &* 0x22)
                 let backslash = word ^ (ones &* 0x5C)
-                let special = (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (word &- ones &* 0x20) | word) & highs
+                let special = (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (word &- ones &* 0x20) | word)
+                    & 0x8080_8080_8080_8080
                 if special != 0 {
                     // The lowest flagged byte is exact (borrows only flag bytes above a real
                     // hit): jump straight to it.
-                    index += special.trailingZeroBitCount >> 3
+                    i &+= special.trailingZeroBitCount &>> 3
                     break
                 }
-                index += 8
+                i &+= 8
             }
-            guard index < count else { throw fail("unterminated string") }
-            let byte = bytes[index]
+            guard i < end else { index = i; throw fail("unterminated string") }
+            let byte = p[i]
             if byte == UInt8(ascii: "\"") {
-                index += 1
+                index = i &+ 1
                 return hadEscape
             }
             if byte == UInt8(ascii: "\\") {
                 hadEscape = true
-                try skipEscape()
+                guard end &- i >= 2 else { index = i; throw fail("unterminated escape") }
+                switch p[i &+ 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i &+= 2
+                case UInt8(ascii: "u"):
+                    guard end &- i >= 6, let unit = hex4(p + (i &+ 2)) else { index = i; throw fail("invalid \\u escape: four hex digits expected") }
+                    i &+= 6
+                    if unit & 0xF800 == 0xD800 {
+                        guard unit < 0xDC00 else { index = i &- 6; throw fail("lone low surrogate in \\u escape") }
+                        guard end &- i >= 6, p[i] == UInt8(ascii: "\\"), p[i &+ 1] == UInt8(ascii: "u") else {
+                            index = i &- 6; throw fail("lone high surrogate in \\u escape")
+                        }
+                        guard let low = hex4(p + (i &+ 2)), low & 0xFC00 == 0xDC00 else {
+                            index = i; throw fail("high surrogate not followed by a low surrogate")
+                        }
+                        i &+= 6
+                    }
+                default:
+                    index = i
+                    throw fail("invalid escape")
+                }
             } else if byte < 0x20 {
+                index = i
                 throw fail("control character in string")
             } else if byte < 0x80 {
-                index += 1
+                i &+= 1
             } else {
-                try skipUTF8Sequence()
+                let length = utf8SequenceLength(p, i, end)
+                guard length > 0 else { index = i; throw fail("invalid UTF-8 sequence") }
+                i &+= length
             }
         }
     }
 
+    /// The value of four hex digits at `p`, or nil. Branch-light: a letter is folded to lower
+    /// case, then each byte must be a digit or one of a-f.
     @inline(__always)
-    mutating func skipEscape() throws(ScanError) {
-        index += 1
-        guard index < count else { throw fail("unterminated escape") }
-        switch bytes[index] {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-             UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-            index += 1
-        case UInt8(ascii: "u"):
-            index += 1
-            let unit = try hex4()
-            if unit >= 0xD800 && unit <= 0xDBFF {
-                guard count - index >= 6, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-                    throw fail("lone high surrogate in \\u escape")
-                }
-                index += 2
-                let low = try hex4()
-                guard low >= 0xDC00 && low <= 0xDFFF else { throw fail("high surrogate not followed by a low surrogate") }
-            } else if unit >= 0xDC00 && unit <= 0xDFFF {
-                throw fail("lone low surrogate in \\u escape")
-            }
-        default:
-            throw fail("invalid escape")
-        }
-    }
-
-    @inline(__always)
-    mutating func hex4() throws(ScanError) -> UInt32 {
-        guard count - index >= 4 else { throw fail("truncated \\u escape") }
+    func hex4(_ p: UnsafePointer<UInt8>) -> UInt32? {
         var value: UInt32 = 0
-        for _ in 0..<4 {
-            let byte = bytes[index]
-            let digit: UInt32
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
-            default: throw fail("invalid hex digit in \\u escape")
-            }
-            value = value << 4 | digit
-            index += 1
+        var bad: UInt32 = 0
+        for k in 0..<4 {
+            let byte = UInt32(p[k])
+            let digit = byte &- 0x30
+            let letter = (byte | 0x20) &- 0x61
+            let isDigit = digit < 10
+            bad |= (isDigit || letter < 6) ? 0 : 1
+            value = value &<< 4 | (isDigit ? digit : letter &+ 10)
         }
-        return value
+        return bad == 0 ? value : nil
     }
 
-    /// Validates one multi-byte UTF-8 sequence (no overlongs, no surrogates, at most U+10FFFF).
+    /// The length of the valid multi-byte UTF-8 sequence at `i` (no overlongs, no surrogates,
+    /// at most U+10FFFF), or 0.
     @inline(__always)
-    mutating func skipUTF8Sequence() throws(ScanError) {
-        let lead = bytes[index]
+    func utf8SequenceLength(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
+        let lead = p[i]
         let length: Int
         var lower: UInt8 = 0x80
         var upper: UInt8 = 0xBF
@@ -533,15 +534,13 @@ private struct Cursor {
         case 0xF0: length = 4; lower = 0x90
         case 0xF1...0xF3: length = 4
         case 0xF4: length = 4; upper = 0x8F
-        default: throw fail("invalid UTF-8 lead byte")
+        default: return 0
         }
-        guard count - index >= length else { throw fail("truncated UTF-8 sequence") }
-        let second = bytes[index + 1]
-        guard second >= lower && second <= upper else { throw fail("invalid UTF-8 sequence") }
-        for offset in 2..<max(length, 2) {
-            let next = bytes[index + offset]
-            guard next >= 0x80 && next <= 0xBF else { throw fail("invalid UTF-8 continuation byte") }
-        }
-        index += length
+        guard end &- i >= length else { return 0 }
+        let second = p[i &+ 1]
+        guard second >= lower && second <= upper else { return 0 }
+        if length >= 3 && p[i &+ 2] & 0xC0 != 0x80 { return 0 }
+        if length == 4 && p[i &+ 3] & 0xC0 != 0x80 { return 0 }
+        return length
     }
 }

@@ -24,6 +24,8 @@ public final class EventLoop {
     /// Work deferred to a safe point: the next prepare phase, outside any user callback.
     private var deferred: [() -> Void] = []
     private var runningWork: [() -> Void] = []
+    /// Reaps the loop's child processes while there are any.
+    var childReaper: ChildReaper?
 
     /// Creates a loop with its own `uv_loop_t` (never `uv_default_loop()`).
     public init() throws(UVError) {

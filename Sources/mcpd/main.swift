@@ -26,6 +26,7 @@ struct MCPD: ParsableCommand {
 
 struct Stdio: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "stdio",
         abstract: "Serve one MCP client on stdin/stdout (add mcpd to a desktop client this way).")
 
     @OptionGroup var options: GlobalOptions
@@ -40,6 +41,7 @@ struct Stdio: ParsableCommand {
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "list",
         abstract: "Start every backend, print the servers and their tools as tables, and stop.")
 
     @OptionGroup var options: GlobalOptions
@@ -79,6 +81,7 @@ struct List: ParsableCommand {
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Validate the configuration; exit non-zero with the error if it is invalid.")
 
     @OptionGroup var options: GlobalOptions

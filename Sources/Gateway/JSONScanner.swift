@@ -442,21 +442,34 @@ private struct Cursor {
         var i = index &+ 1  // opening quote
         var hadEscape = false
         while true {
-            // Eight plain ASCII bytes at a time: none of '"', '\\', a control byte, or >= 0x80.
-            while end &- i >= 8 {
-                let word = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-                let ones: UInt64 = 0x0101_0101_0101_0101
-                let quote = word ^ (ones &* 0x22)
-                let backslash = word ^ (ones &* 0x5C)
-                let special = (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (word &- ones &* 0x20) | word)
-                    & 0x8080_8080_8080_8080
-                if special != 0 {
-                    // The lowest flagged byte is exact (borrows only flag bytes above a real
-                    // hit): jump straight to it.
-                    i &+= special.trailingZeroBitCount &>> 3
-                    break
+            // Plain ASCII bytes (none of '"', '\\', a control byte, or >= 0x80) a word at a time;
+            // the lowest flagged byte of a word is exact (borrows only flag bytes above a real
+            // hit), so the scan jumps straight to it. One word first (most strings are short
+            // member names), then two words per step for long values.
+            scan: if end &- i >= 8 {
+                let first = plainMask(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
+                if first != 0 {
+                    i &+= first.trailingZeroBitCount &>> 3
+                    break scan
                 }
                 i &+= 8
+                while end &- i >= 16 {
+                    let a = plainMask(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
+                    let b = plainMask(UnsafeRawPointer(p + (i &+ 8)).loadUnaligned(as: UInt64.self))
+                    if a | b != 0 {
+                        i &+= a != 0 ? a.trailingZeroBitCount &>> 3 : 8 &+ b.trailingZeroBitCount &>> 3
+                        break scan
+                    }
+                    i &+= 16
+                }
+                while end &- i >= 8 {
+                    let word = plainMask(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
+                    if word != 0 {
+                        i &+= word.trailingZeroBitCount &>> 3
+                        break scan
+                    }
+                    i &+= 8
+                }
             }
             guard i < end else { index = i; throw fail("unterminated string") }
             let byte = p[i]
@@ -499,6 +512,17 @@ private struct Cursor {
                 i &+= length
             }
         }
+    }
+
+    /// The high bit set in every byte of `word` that a string cannot hold as is: '"', '\\', a
+    /// control byte, or a byte >= 0x80. Exact for the lowest flagged byte only.
+    @inline(__always)
+    func plainMask(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        return (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (word &- ones &* 0x20) | word)
+            & 0x8080_8080_8080_8080
     }
 
     /// The value of four hex digits at `p`, or nil. Branch-light: a letter is folded to lower

@@ -81,6 +81,8 @@ public final class IOStream {
     private var requestPool: [WriteRequest] = []
     private var flushScheduled = false
     private var closeWhenFlushed = false
+    /// What the pipe is known to hold (the kernel's default until grown).
+    private var pipeCapacity = 64 << 10
 
     // File streams: one read request at a time.
     private var fileRead: UnsafeMutablePointer<uv_fs_t>?
@@ -200,6 +202,7 @@ public final class IOStream {
     private func didRead(_ nread: Int) {
         if nread > 0 {
             inbound.moveWriterIndex(forwardBy: nread)
+            if inbound.readableBytes > pipeCapacity { growPipe(toHold: inbound.readableBytes) }
             onRead?(&inbound)
         } else if nread < 0 {
             stopReading()
@@ -266,6 +269,7 @@ public final class IOStream {
         } else {
             sealScratch()
             pieces.append(Piece(storage: buffer.storage, offset: buffer.readerIndex, length: length))
+            if length > pipeCapacity { growPipe(toHold: length) }
         }
         pendingBytes += length
         didQueue()
@@ -285,6 +289,24 @@ public final class IOStream {
         var copy = string
         copy.withUTF8 { write(UnsafeRawBufferPointer($0)) }
     }
+
+    /// A pipe holds 64 KiB; a larger frame crosses it in several wake-ups of both ends. A pipe
+    /// seen carrying a larger frame (a large slice queued, or a partial frame read) is grown to
+    /// hold it: the next power of two, at most 1 MiB, the unprivileged maximum
+    /// (`fs.pipe-max-size`). Only as far as the frames need: a bigger pipe lets each side batch
+    /// more per wake-up and pipelines worse (measured in Benchmarks/README.md), and every pipe's
+    /// pages count against the user's `fs.pipe-user-pages-soft`. Failure (a socket, the limit
+    /// reached) leaves the pipe as it is and stops further tries.
+    private func growPipe(toHold bytes: Int) {
+        guard kind == .pipe, bytes > pipeCapacity, pipeCapacity < IOStream.maximumPipeCapacity, fd >= 0 else { return }
+        let wanted = Int32(min(IOStream.maximumPipeCapacity, 1 << (Int.bitWidth - (bytes - 1).leadingZeroBitCount)))
+        let granted = fcntl(fd, IOStream.setPipeSize, wanted)
+        pipeCapacity = granted > 0 ? Int(granted) : IOStream.maximumPipeCapacity
+    }
+
+    private static let maximumPipeCapacity = 1 << 20
+    /// `F_SETPIPE_SZ` (Linux-specific; the Glibc module does not export it).
+    private static let setPipeSize: Int32 = 1031
 
     /// Closes the open run of scratch bytes into a piece (before a large slice, and at flush).
     /// The scratch reader index stays 0, so when an append moves it to larger storage every

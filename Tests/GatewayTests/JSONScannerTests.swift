@@ -88,6 +88,29 @@ final class JSONScannerTests: XCTestCase {
         XCTAssertNoThrow(try scan(valid))
     }
 
+    /// Every special byte or escape at every offset of a long string, against the tree parser:
+    /// the word-at-a-time string scan must stop exactly where the byte-wise parser would.
+    func testStringScanAgreesWithParserAtEveryOffset() throws {
+        let inserts: [[UInt8]] = [
+            Array(#"\""#.utf8), Array(#"\\"#.utf8), Array(#"\n"#.utf8), Array(#"\u00e9"#.utf8), Array(#"\uD83D\uDE00"#.utf8),
+            Array("é".utf8), Array("😀".utf8), Array("€".utf8),
+            [0x22], [0x01], [0x1F], [0x7F], [0x80], [0xC3], [0xED, 0xA0, 0x80], Array(#"\x"#.utf8), Array(#"\u12G4"#.utf8),
+            Array(#"\uDC00"#.utf8), Array(#"\uD800x"#.utf8),
+        ]
+        for insert in inserts {
+            for offset in 0..<40 {
+                for tail in [0, 1, 7, 8, 9, 16, 33] {
+                    let body = Array(repeating: UInt8(ascii: "a"), count: offset) + insert + Array(repeating: UInt8(ascii: "b"), count: tail)
+                    let literal = [UInt8(ascii: "\"")] + body + [UInt8(ascii: "\"")]
+                    let frame = ByteBuffer(bytes: Array(#"{"jsonrpc":"2.0","method":"m","params":{"t":"#.utf8) + literal + Array("}}".utf8))
+                    let parsed = literal.withUnsafeBytes { (try? JSONParser.parseString($0)) != nil }
+                    let scanned = (try? scanner.scan(frame)) != nil
+                    XCTAssertEqual(scanned, parsed, "insert \(insert) at \(offset), tail \(tail)")
+                }
+            }
+        }
+    }
+
     func testLoneSurrogatesAreRefused() throws {
         assertParseError(#"{"a":"\ud800"}"#)
         assertParseError(#"{"a":"\udc00"}"#)

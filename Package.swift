@@ -11,18 +11,12 @@ let package = Package(
     products: [
         .executable(name: "mcpd", targets: ["mcpd"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-    ],
     targets: [
         .systemLibrary(name: "CUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .target(name: "Reactor", dependencies: ["CUV"], swiftSettings: hotPathSettings),
         .target(name: "Gateway", dependencies: ["Reactor", "CYAML"], swiftSettings: hotPathSettings),
-        .executableTarget(
-            name: "mcpd",
-            dependencies: ["Gateway", .product(name: "ArgumentParser", package: "swift-argument-parser")]
-        ),
+        .executableTarget(name: "mcpd", dependencies: ["Gateway"]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CUV"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Reactor"]),
     ],

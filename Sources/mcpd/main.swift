@@ -1,53 +1,63 @@
-import ArgumentParser
 import Gateway
 import Reactor
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Options every subcommand takes.
-struct GlobalOptions: ParsableArguments {
-    @Option(name: [.short, .customLong("config")], help: "Configuration file (default: $MCPD_CONFIG, ./mcpd.yaml, $XDG_CONFIG_HOME/mcpd/mcpd.yaml).")
-    var config: String?
-
-    @Option(name: .customLong("log-level"), help: "debug, info, warning or error (default: $MCPD_LOG_LEVEL or info).")
-    var logLevel: String?
+/// Exit statuses: 0 ok, 1 failure (reported on stderr), 64 a command-line mistake (EX_USAGE).
+struct ProgramExit: Error {
+    var code: Int32
+    static let failure = ProgramExit(code: 1)
 }
 
-@main
-struct MCPD: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "mcpd",
-        abstract: "An MCP gateway: one endpoint for many MCP servers.",
-        version: GatewayVersion.string,
-        subcommands: [Stdio.self, List.self, Check.self]
-    )
+enum MCPD {
+    static func main() {
+        let arguments: Arguments
+        do {
+            arguments = try Arguments(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            writeStandardError("Error: \(error)\n\(Arguments.shortUsage(error.subcommand))")
+            exit(64)
+        }
+        do {
+            switch arguments.request {
+            case .version:
+                print(GatewayVersion.string)
+            case .help(let subcommand):
+                print(Arguments.usage(subcommand), terminator: "")
+            case .run(.stdio):
+                try Stdio.run(arguments)
+            case .run(.list):
+                try List.run(arguments)
+            case .run(.check):
+                try Check.run(arguments)
+            }
+        } catch let status as ProgramExit {
+            exit(status.code)
+        } catch {
+            writeStandardError("Error: \(error)\n")
+            exit(1)
+        }
+    }
 }
 
-struct Stdio: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "stdio",
-        abstract: "Serve one MCP client on stdin/stdout (add mcpd to a desktop client this way).")
+func writeStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
 
-    @OptionGroup var options: GlobalOptions
-
-    func run() throws {
-        let setup = try Setup(options)
+enum Stdio {
+    static func run(_ arguments: Arguments) throws {
+        let setup = try Setup(arguments)
         try setup.runLoop { gateway throws(UVError) in
             try gateway.serveStdio()
         }
     }
 }
 
-struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "list",
-        abstract: "Start every backend, print the servers and their tools as tables, and stop.")
-
-    @OptionGroup var options: GlobalOptions
-
-    func run() throws {
-        let setup = try Setup(options)
+enum List {
+    static func run(_ arguments: Arguments) throws {
+        let setup = try Setup(arguments)
         var allReady = true
         try setup.runLoop { gateway throws(UVError) in
             gateway.whenStartupSettled {
@@ -57,10 +67,10 @@ struct List: ParsableCommand {
                 gateway.shutdown(reason: "list printed")
             }
         }
-        if !allReady { throw ExitCode(1) }
+        if !allReady { throw ProgramExit.failure }
     }
 
-    private func renderTables(_ gateway: Gateway) -> String {
+    private static func renderTables(_ gateway: Gateway) -> String {
         var servers: [[String]] = [["SERVER", "STATE", "TOOLS", "COMMAND"]]
         for backend in gateway.backends {
             let tools = gateway.exposedTools.filter { $0.backend == backend.name }.count
@@ -79,15 +89,9 @@ struct List: ParsableCommand {
     }
 }
 
-struct Check: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "check",
-        abstract: "Validate the configuration; exit non-zero with the error if it is invalid.")
-
-    @OptionGroup var options: GlobalOptions
-
-    func run() throws {
-        let setup = try Setup(options)
+enum Check {
+    static func run(_ arguments: Arguments) throws {
+        let setup = try Setup(arguments)
         let config = setup.config
         for warning in config.warnings { setup.log.warning(warning) }
         let path = setup.environment.first { $0.name == "PATH" }?.value ?? "/usr/bin:/bin"
@@ -107,28 +111,29 @@ struct Setup {
     let environment: [(name: String, value: String)]
     let config: Config
 
-    init(_ options: GlobalOptions) throws {
+    init(_ options: Arguments) throws {
         environment = ProcessSetup.environment()
         let variables = Dictionary(environment.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         let levelName = options.logLevel ?? variables["MCPD_LOG_LEVEL"] ?? "info"
         guard let level = LogLevel(name: levelName) else {
-            throw ValidationError("--log-level must be debug, info, warning or error (got \"\(levelName)\")")
+            writeStandardError("Error: --log-level must be debug, info, warning or error (got \"\(levelName)\")\n")
+            throw ProgramExit(code: 64)
         }
         log = Logger(level: level)
         let found = Config.discover(explicit: options.config, environment: variables)
         guard let path = found.path else {
             log.error("no configuration file found (tried \(found.tried.joined(separator: ", "))); pass --config FILE or see examples/mcpd.yaml")
-            throw ExitCode(1)
+            throw ProgramExit.failure
         }
         do {
             config = try Config.load(path: path, environment: variables)
         } catch {
             log.error("\(error)")
-            throw ExitCode(1)
+            throw ProgramExit.failure
         }
     }
 
-    /// Runs a gateway on a fresh loop until it stops (throws `ExitCode(1)` if it cannot start).
+    /// Runs a gateway on a fresh loop until it stops (throws `ProgramExit.failure` if it cannot start).
     func runLoop(_ body: (Gateway) throws(UVError) -> Void) throws {
         ProcessSetup.configure()
         let loop: EventLoop
@@ -136,7 +141,7 @@ struct Setup {
             loop = try EventLoop()
         } catch {
             log.error("cannot create the event loop: \(error)")
-            throw ExitCode(1)
+            throw ProgramExit.failure
         }
         let gateway = Gateway(loop: loop, config: config, log: log, environment: environment)
         do {
@@ -147,7 +152,7 @@ struct Setup {
             gateway.shutdown(reason: "start-up failed")
             loop.run()
             try? loop.close()
-            throw ExitCode(1)
+            throw ProgramExit.failure
         }
         loop.run()
         do {
@@ -182,3 +187,5 @@ func isExecutableOnPath(_ command: String, path: String, cwd: String?) -> Bool {
     }
     return path.split(separator: ":").contains { access("\($0)/\(command)", X_OK) == 0 }
 }
+
+MCPD.main()

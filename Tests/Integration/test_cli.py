@@ -44,6 +44,46 @@ def test_unknown_subcommand_fails(mcpd_bin):
     assert proc.stdout.strip() == "" or "no-such-subcommand" in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("args", [[], ["--help"], ["-h"], ["help"]])
+def test_help_lists_subcommands(mcpd_bin, args):
+    proc = run_mcpd(mcpd_bin, *args, timeout=10)
+    assert proc.returncode == 0, describe(proc)
+    for name in ("stdio", "list", "check", "--config", "--log-level", "--version"):
+        assert name in proc.stdout, f"{name} missing from help\n{describe(proc)}"
+
+
+@pytest.mark.parametrize("args", [["stdio", "--help"], ["help", "check"], ["list", "-h"]])
+def test_subcommand_help(mcpd_bin, args):
+    proc = run_mcpd(mcpd_bin, *args, timeout=10)
+    assert proc.returncode == 0, describe(proc)
+    name = args[1] if args[0] == "help" else args[0]
+    assert f"USAGE: mcpd {name}" in proc.stdout and "--config" in proc.stdout, describe(proc)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["stdio", "--bogus"], "unknown option '--bogus'"),
+        (["check", "-c"], "missing value for '-c'"),
+        (["check", "extra"], "unexpected argument 'extra'"),
+        (["--bogus"], "unknown option '--bogus'"),
+        (["check", "--log-level", "loud", "-c", "/nonexistent.yaml"], "--log-level must be"),
+    ],
+)
+def test_usage_errors_exit_64_with_a_message(mcpd_bin, args, message):
+    proc = run_mcpd(mcpd_bin, *args, timeout=10)
+    assert proc.returncode == 64, describe(proc)
+    assert message in proc.stderr, describe(proc)
+    assert proc.stdout == "", describe(proc)
+
+
+def test_config_option_spellings(mcpd_bin, standard_config, mcpd_env):
+    for args in (["-c", str(standard_config)], ["--config", str(standard_config)], [f"--config={standard_config}"]):
+        proc = run_mcpd(mcpd_bin, "check", *args, "--log-level=warning", env=mcpd_env)
+        assert proc.returncode == 0, describe(proc)
+        assert f"{standard_config}: OK" in proc.stdout, describe(proc)
+
+
 def test_list_prints_servers_and_exposed_tools(mcpd_bin, standard_config, mcpd_env, assert_backends_dead):
     proc = run_mcpd(mcpd_bin, "list", "--config", str(standard_config), env=mcpd_env)
     assert proc.returncode == 0, describe(proc)

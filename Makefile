@@ -8,7 +8,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 BENCH_TOOLS := Benchmarks/.build-bench/loadgen Benchmarks/.build-bench/relay Benchmarks/.build-bench/echo_backend \
 	Benchmarks/.build-bench/coldstart Benchmarks/.build-bench/malloc_count.so
 
-.PHONY: all deps apt-deps py-deps build release run test unit integration bench bench-tools clean
+.PHONY: all deps apt-deps py-deps build release run test unit integration integration-release bench bench-tools clean
 
 all: build
 
@@ -46,14 +46,18 @@ release: apt-deps
 run: deps build
 	.build/debug/mcpd stdio --config $(CONFIG)
 
-## test: Swift unit tests, then the integration suite against the built binary
-test: deps build unit integration
+## test: Swift unit tests, then the integration suite against the debug binary and against the
+## release binary (built with different flags: no exclusivity checks, non-atomic refcounting)
+test: deps build unit integration integration-release
 
 unit: apt-deps
 	swift test
 
 integration: deps build
 	MCPD_BIN=$(CURDIR)/.build/debug/mcpd $(PY) -m pytest Tests/Integration -q
+
+integration-release: deps release
+	MCPD_BIN=$(CURDIR)/.build/release/mcpd $(PY) -m pytest Tests/Integration -q
 
 ## bench: release build and the benchmark table (Benchmarks/README.md)
 bench: deps release bench-tools

@@ -1,10 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The hot path is single-threaded, loop-confined code whose exclusivity is checked statically;
-// dynamic enforcement cost a quarter of the instructions per forwarded call (callgrind), so
-// release builds turn it off. Debug builds and tests keep it.
-let hotPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+// The hot path is single-threaded, loop-confined code: every Swift object of Reactor and Gateway
+// is created and touched on the loop thread only (libuv's thread pool runs C work, and its
+// callbacks run on the loop). Release builds therefore drop two run-time costs that exist for
+// other programs: dynamic exclusivity checks (a quarter of the instructions per forwarded call,
+// callgrind) and atomic reference counting (-assume-single-threaded: retains and releases become
+// plain increments; depth-16 calls/s went from 0.82 to 0.88-0.97 of the C relay). Debug builds
+// and the unit tests keep both.
+let hotPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked", "-Xfrontend", "-assume-single-threaded"], .when(configuration: .release))]
 
 let package = Package(
     name: "mcpd",

@@ -300,9 +300,9 @@ public final class Backend {
         pending[gatewayID] = PendingRequest(origin: .client(session, id: clientID, progressToken: token, batch: batch),
                                             method: method, detail: route?.originalName, deadline: loop.now + timeoutMs)
         var splice = Splice()
-        splice.add(idRange, .decimal(gatewayID))
-        if let route, let nameRange = scan.paramsName { splice.add(nameRange, .bytes(route.originalNameLiteral)) }
-        if let tokenRange = scan.metaProgressToken { splice.add(tokenRange, .decimal(gatewayID)) }
+        splice.replace(idRange, decimal: gatewayID)
+        if let route, let nameRange = scan.paramsName { splice.replace(nameRange, bytes: route.originalNameLiteral) }
+        if let tokenRange = scan.metaProgressToken { splice.replace(tokenRange, decimal: gatewayID) }
         splice.write(frame, to: process.stdin)
         return nil
     }
@@ -313,7 +313,7 @@ public final class Backend {
         let entry = pending.removeValue(forKey: gatewayID)
         if let process {
             var splice = Splice()
-            splice.add(requestIDRange, .decimal(gatewayID))
+            splice.replace(requestIDRange, decimal: gatewayID)
             splice.write(frame, to: process.stdin)
         }
         if case .client(_, _, _, let batch)? = entry?.origin { return batch }

@@ -380,7 +380,7 @@ public final class ClientSession {
             batch.add(message)
         } else {
             var splice = Splice()
-            splice.add(range, .raw(id))
+            splice.replace(range, raw: id)
             splice.write(frame, to: output)
         }
         requestEnded()
@@ -397,7 +397,7 @@ public final class ClientSession {
     /// the client's own token put back.
     func relayNotification(_ frame: ByteBuffer, replacing range: Range<Int>, with token: RawValue) {
         var splice = Splice()
-        splice.add(range, .raw(token))
+        splice.replace(range, raw: token)
         splice.write(frame, to: output)
     }
 

@@ -43,26 +43,20 @@ struct Arguments {
           -h, --help              Show help information.
         """
 
-    /// Parses the arguments after the program name.
+    /// Parses the arguments after the program name: an optional subcommand (or `help
+    /// [subcommand]`), then options.
     init(_ arguments: [String]) throws(UsageError) {
         var rest = arguments[...]
-        guard let first = rest.popFirst() else { return }
-        switch first {
-        case "-h", "--help", "help":
-            if let name = rest.first, let subcommand = Subcommand(rawValue: name) {
-                request = .help(subcommand)
+        var subcommand: Subcommand?
+        if let first = rest.first, !first.hasPrefix("-") {
+            rest.removeFirst()
+            if first == "help" {
+                request = .help(rest.first.flatMap(Subcommand.init(rawValue:)))
+                return
             }
-            return
-        case "--version":
-            request = .version
-            return
-        default:
-            guard let subcommand = Subcommand(rawValue: first) else {
-                throw UsageError(description: first.hasPrefix("-") ? "unknown option '\(first)'" : "unknown subcommand '\(first)'")
-            }
-            request = .run(subcommand)
+            guard let named = Subcommand(rawValue: first) else { throw UsageError(description: "unknown subcommand '\(first)'") }
+            subcommand = named
         }
-        guard case .run(let subcommand) = request else { return }
         while let argument = rest.popFirst() {
             // `--name=value` and `--name value`.
             var name = argument
@@ -79,19 +73,21 @@ struct Arguments {
                 return next
             }
             switch name {
-            case "-c", "--config": config = try value()
-            case "--log-level": logLevel = try value()
             case "-h", "--help":
                 request = .help(subcommand)
                 return
             case "--version":
                 request = .version
                 return
+            case "-c", "--config", "--log-level":
+                guard subcommand != nil else { throw UsageError(description: "'\(name)' goes after a subcommand, e.g. mcpd stdio \(name) ...") }
+                if name == "--log-level" { logLevel = try value() } else { config = try value() }
             default:
                 throw UsageError(description: argument.hasPrefix("-") ? "unknown option '\(argument)'" : "unexpected argument '\(argument)'",
                                  subcommand: subcommand)
             }
         }
+        request = subcommand.map(Request.run) ?? .help(nil)
     }
 
     /// The lines after a usage error.

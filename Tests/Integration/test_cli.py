@@ -67,6 +67,7 @@ def test_subcommand_help(mcpd_bin, args):
         (["check", "-c"], "missing value for '-c'"),
         (["check", "extra"], "unexpected argument 'extra'"),
         (["--bogus"], "unknown option '--bogus'"),
+        (["-c", "x.yaml"], "'-c' goes after a subcommand"),
         (["check", "--log-level", "loud", "-c", "/nonexistent.yaml"], "--log-level must be"),
     ],
 )

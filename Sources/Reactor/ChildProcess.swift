@@ -102,7 +102,8 @@ public final class ChildProcess {
     public static func spawn(loop: EventLoop, options: SpawnOptions, outputReadCapacity: Int = 16 << 10) throws(UVError) -> ChildProcess {
         loop.assertInLoop()
         let environment = options.environment ?? ProcessSetup.environment().map { "\($0.name)=\($0.value)" }
-        guard let program = resolveExecutable(options.executable, environment: environment, cwd: options.workingDirectory) else {
+        let path = environment.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) } ?? "/bin:/usr/bin"
+        guard let program = resolveExecutable(options.executable, path: path, cwd: options.workingDirectory) else {
             throw UVError(UV_ENOENT.rawValue)
         }
         // Plain pipes, as a shell or the SDKs' stdio clients give a server (libuv's own
@@ -176,9 +177,9 @@ public final class ChildProcess {
         return child
     }
 
-    /// The path to exec, found like `execvp` does but on the child's `PATH` (its configured
-    /// environment, not mcpd's); nil when there is no such executable file.
-    static func resolveExecutable(_ executable: String, environment: [String], cwd: String?) -> String? {
+    /// The path to exec, found like `execvp` does on `path` (`spawn` passes the child's `PATH`,
+    /// from its configured environment, not mcpd's); nil when there is no such executable file.
+    public static func resolveExecutable(_ executable: String, path: String, cwd: String?) -> String? {
         func isExecutableFile(_ path: String) -> Bool {
             let full = path.hasPrefix("/") || cwd == nil ? path : "\(cwd!)/\(path)"
             var info = stat()
@@ -186,7 +187,6 @@ public final class ChildProcess {
         }
         if executable.isEmpty { return nil }
         if executable.contains("/") { return isExecutableFile(executable) ? executable : nil }
-        let path = environment.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) } ?? "/bin:/usr/bin"
         for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
             let candidate = directory.isEmpty ? executable : "\(directory)/\(executable)"
             if isExecutableFile(candidate) { return candidate }

@@ -96,7 +96,7 @@ enum Check {
         for warning in config.warnings { setup.log.warning(warning) }
         let path = setup.environment.first { $0.name == "PATH" }?.value ?? "/usr/bin:/bin"
         for server in config.servers where server.enabled {
-            if let command = server.command, !isExecutableOnPath(command, path: path, cwd: server.cwd) {
+            if let command = server.command, ChildProcess.resolveExecutable(command, path: path, cwd: server.cwd) == nil {
                 setup.log.warning("server \"\(server.name)\": command \"\(command)\" is not an executable on PATH; it will fail to start")
             }
         }
@@ -178,14 +178,6 @@ func formatTable(_ rows: [[String]]) -> String {
         out += line + "\n"
     }
     return out
-}
-
-func isExecutableOnPath(_ command: String, path: String, cwd: String?) -> Bool {
-    if command.contains("/") {
-        let full = command.hasPrefix("/") || cwd == nil ? command : "\(cwd!)/\(command)"
-        return access(full, X_OK) == 0
-    }
-    return path.split(separator: ":").contains { access("\($0)/\(command)", X_OK) == 0 }
 }
 
 MCPD.main()

@@ -21,6 +21,62 @@ public final class ByteStorage {
     deinit { base.deallocate() }
 }
 
+/// Storage released by writes, kept for reuse: a stream that reads on while its buffer is
+/// pinned by queued writes (large frames forwarded by reference), or that hands its scratch
+/// buffer to an asynchronous write, takes its next storage from here instead of the heap. One
+/// per loop. Kept by size class (powers of two from 1 KiB to 16 MiB), a few per class and at
+/// most `maximumBytes` in all.
+public final class StoragePool {
+    /// Storages by size class: `classes[k]` holds capacities in [2^(k+10), 2^(k+11)).
+    private var classes: [[ByteStorage]] = Array(repeating: [], count: 15)
+    private var keptBytes = 0
+    /// At most this many storages are kept per size class.
+    public let maximumPerClass: Int
+    /// At most this many bytes are kept in all.
+    public let maximumBytes: Int
+    /// Storages smaller than this are not worth keeping.
+    static let minimumCapacity = 1 << 10
+
+    public init(maximumPerClass: Int = 16, maximumBytes: Int = 8 << 20) {
+        self.maximumPerClass = maximumPerClass
+        self.maximumBytes = maximumBytes
+    }
+
+    /// Bytes kept.
+    public var bytes: Int { keptBytes }
+
+    @inline(__always)
+    private static func sizeClass(_ capacity: Int) -> Int {
+        Int.bitWidth - 1 - capacity.leadingZeroBitCount - 10
+    }
+
+    /// Keeps `storage` if nothing else refers to it and its class has room.
+    public func recycle(_ storage: inout ByteStorage) {
+        let capacity = storage.capacity
+        guard capacity >= StoragePool.minimumCapacity, keptBytes + capacity <= maximumBytes else { return }
+        let k = StoragePool.sizeClass(capacity)
+        guard k < classes.count, classes[k].count < maximumPerClass, isKnownUniquelyReferenced(&storage) else { return }
+        storage.fill = 0
+        keptBytes += capacity
+        classes[k].append(storage)
+    }
+
+    /// A kept storage of at least `capacity` bytes and less than four times that, or nil.
+    public func take(capacity: Int) -> ByteStorage? {
+        guard keptBytes > 0, capacity >= StoragePool.minimumCapacity else { return nil }
+        let k = StoragePool.sizeClass(capacity)
+        for candidate in k..<min(k + 2, classes.count) {
+            if let index = classes[candidate].lastIndex(where: { $0.capacity >= capacity }) {
+                classes[candidate].swapAt(index, classes[candidate].count - 1)
+                let storage = classes[candidate].removeLast()
+                keptBytes -= storage.capacity
+                return storage
+            }
+        }
+        return nil
+    }
+}
+
 /// A byte buffer with a reader and a writer index over shared storage.
 ///
 ///     storage.base                                                   capacity
@@ -43,6 +99,13 @@ public struct ByteBuffer {
     /// An empty buffer with room for `capacity` bytes.
     public init(capacity: Int = 256) {
         storage = ByteStorage(capacity: capacity)
+        readerIndex = 0
+        writerIndex = 0
+    }
+
+    /// An empty buffer with room for `capacity` bytes, on storage from `pool` when it has some.
+    public init(capacity: Int, pool: StoragePool) {
+        storage = pool.take(capacity: capacity) ?? ByteStorage(capacity: capacity)
         readerIndex = 0
         writerIndex = 0
     }
@@ -139,7 +202,7 @@ public struct ByteBuffer {
     /// Moves the readable bytes to the front when the storage is not shared and that frees
     /// enough; otherwise moves them to new storage of at least twice the size needed (slices of
     /// the old storage keep it alive). Never copies when the tail already has room.
-    public mutating func reserveWritable(_ count: Int) {
+    public mutating func reserveWritable(_ count: Int, pool: StoragePool? = nil) {
         if writerIndex == storage.fill && writableBytes >= count { return }
         let readable = readableBytes
         if writerIndex == storage.fill && isKnownUniquelyReferenced(&storage) && storage.capacity - readable >= count
@@ -154,7 +217,7 @@ public struct ByteBuffer {
         }
         var capacity = storage.capacity
         while capacity - readable < count { capacity *= 2 }
-        let fresh = ByteStorage(capacity: capacity)
+        let fresh = pool?.take(capacity: capacity) ?? ByteStorage(capacity: capacity)
         fresh.base.update(from: storage.base + readerIndex, count: readable)
         fresh.fill = readable
         storage = fresh

@@ -26,6 +26,8 @@ public final class EventLoop {
     private var runningWork: [() -> Void] = []
     /// Reaps the loop's child processes while there are any.
     var childReaper: ChildReaper?
+    /// Storage released by writes, reused by reads (see `StoragePool`).
+    public let storagePool = StoragePool()
 
     /// Creates a loop with its own `uv_loop_t` (never `uv_default_loop()`).
     public init() throws(UVError) {

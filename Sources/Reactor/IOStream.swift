@@ -174,7 +174,7 @@ public final class IOStream {
         if let handle {
             let rc = uv_read_start(handle, { handle, _, buf in
                 let stream = Unmanaged<IOStream>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
-                stream.inbound.reserveWritable(stream.minimumReadSize)
+                stream.inbound.reserveWritable(stream.minimumReadSize, pool: stream.loop.storagePool)
                 buf!.pointee = uv_buf_t(base: UnsafeMutableRawPointer(stream.inbound.writablePointer)
                     .assumingMemoryBound(to: CChar.self), len: stream.inbound.writableBytes)
             }, { handle, nread, _ in
@@ -228,7 +228,7 @@ public final class IOStream {
         let request = zeroedAllocation(uv_fs_t.self)
         request.pointee.data = Unmanaged.passRetained(self).toOpaque()
         fileRead = request
-        inbound.reserveWritable(max(minimumReadSize, 64 << 10))
+        inbound.reserveWritable(max(minimumReadSize, 64 << 10), pool: loop.storagePool)
         var buffer = uv_buf_t(base: UnsafeMutableRawPointer(inbound.writablePointer).assumingMemoryBound(to: CChar.self),
                               len: inbound.writableBytes)
         // Offset -1: read(2) from the current position (the shell may have consumed a prefix).
@@ -367,7 +367,7 @@ public final class IOStream {
         bytesWritten += UInt64(written)
         pendingBytes -= written
         if pendingBytes == 0 {
-            pieces.removeAll(keepingCapacity: true)
+            recycle(&pieces)
             scratch.clear()
             scratchSealed = 0
             checkWritable()
@@ -392,7 +392,7 @@ public final class IOStream {
         inFlightWrites += 1
         pendingBytes = 0
         pieces.removeAll(keepingCapacity: true)
-        scratch = ByteBuffer(capacity: scratch.storage.capacity)
+        scratch = ByteBuffer(capacity: max(scratch.storage.capacity, StoragePool.minimumCapacity), pool: loop.storagePool)
         scratchSealed = 0
         request.request.pointee.data = Unmanaged.passRetained(request).toOpaque()
         let rc = uv_write(request.request, handle, request.bufs, UInt32(request.bufs.count)) { request, status in
@@ -429,6 +429,7 @@ public final class IOStream {
         inFlightBytes -= request.bytes
         inFlightWrites -= 1
         if status >= 0 { bytesWritten += UInt64(request.bytes) }
+        recycle(&request.pins)
         request.reset()
         if requestPool.count < 8 { requestPool.append(request) }
         if status < 0 && status != UV_ECANCELED.rawValue && state == .open {
@@ -441,6 +442,16 @@ public final class IOStream {
             loop.scheduleFlush(self)
         }
         finishCloseIfFlushed()
+    }
+
+    /// Empties a list of written pieces or pins, giving storage no one else holds to the loop's
+    /// pool. Taken from the end, so the last reference to a storage listed twice is unique.
+    private func recycle(_ pieces: inout [Piece]) {
+        while var piece = pieces.popLast() { loop.storagePool.recycle(&piece.storage) }
+    }
+
+    private func recycle(_ pins: inout [ByteStorage]) {
+        while var storage = pins.popLast() { loop.storagePool.recycle(&storage) }
     }
 
     private func failWrites(_ error: UVError) {

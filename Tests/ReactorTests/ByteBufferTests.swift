@@ -77,4 +77,57 @@ final class ByteBufferTests: XCTestCase {
         buffer.append(string: "x")
         XCTAssertEqual(buffer.string, "x")
     }
+
+    func testPoolKeepsOnlyUnreferencedStorageAndHandsItBack() {
+        let pool = StoragePool()
+        var held = ByteBuffer(capacity: 64 << 10).storage
+        let other = held
+        pool.recycle(&held)
+        XCTAssertEqual(pool.bytes, 0, "storage someone else holds must not be reused")
+        _ = other
+        var small = ByteBuffer(capacity: 100).storage
+        pool.recycle(&small)
+        XCTAssertEqual(pool.bytes, 0, "storage under 1 KiB is not kept")
+
+        var free = ByteBuffer(capacity: 64 << 10).storage
+        let base = free.base
+        pool.recycle(&free)
+        XCTAssertEqual(pool.bytes, 64 << 10)
+        XCTAssertNil(pool.take(capacity: 128 << 10), "kept storage is too small for this")
+        XCTAssertNil(pool.take(capacity: 8 << 10), "kept storage is over four times too large for this")
+        var buffer = ByteBuffer(capacity: 40 << 10, pool: pool)
+        XCTAssertEqual(buffer.storage.base, base)
+        XCTAssertEqual(pool.bytes, 0)
+        buffer.append(string: "reused")
+        XCTAssertEqual(buffer.string, "reused")
+    }
+
+    func testPoolIsBounded() {
+        let pool = StoragePool(maximumPerClass: 2, maximumBytes: 1 << 20)
+        for _ in 0..<5 {
+            var storage = ByteBuffer(capacity: 4096).storage
+            pool.recycle(&storage)
+        }
+        XCTAssertEqual(pool.bytes, 2 * 4096, "at most two per size class")
+        for _ in 0..<5 {
+            var storage = ByteBuffer(capacity: 512 << 10).storage
+            pool.recycle(&storage)
+        }
+        XCTAssertEqual(pool.bytes, 2 * 4096 + (512 << 10), "at most 1 MiB in all")
+    }
+
+    func testReserveTakesFromThePoolWhenShared() {
+        let pool = StoragePool()
+        var spare = ByteBuffer(capacity: 8192).storage
+        let spareBase = spare.base
+        pool.recycle(&spare)
+        var buffer = ByteBuffer(capacity: 4096)
+        buffer.append(string: String(repeating: "a", count: 4000))
+        let pinned = buffer.slice(from: 0, length: 10)
+        buffer.moveReaderIndex(forwardBy: 3990)
+        buffer.reserveWritable(4096, pool: pool)
+        XCTAssertEqual(buffer.storage.base, spareBase)
+        XCTAssertEqual(buffer.string, String(repeating: "a", count: 10))
+        XCTAssertEqual(pinned.string, String(repeating: "a", count: 10))
+    }
 }

@@ -60,14 +60,81 @@ struct Splice {
         count += 1
     }
 
-    /// Writes `frame` with the replacements, then a newline.
+    /// Writes `frame` with the replacements, then a newline. A small result is assembled in
+    /// place in the stream's scratch buffer; a large one is queued as slices of the frame.
     func write(_ frame: ByteBuffer, to stream: IOStream) {
+        var total = frame.readableBytes + 1
+        if count > 0 { total += replacementLength(edits.0) }
+        if count > 1 { total += replacementLength(edits.1) }
+        if count > 2 { total += replacementLength(edits.2) }
+        if total < IOStream.copyThreshold {
+            frame.withUnsafeReadableBytes { source in
+                stream.write(count: total) { out in
+                    var position = 0
+                    var o = 0
+                    if count > 0 { assemble(edits.0, source, out, &position, &o) }
+                    if count > 1 { assemble(edits.1, source, out, &position, &o) }
+                    if count > 2 { assemble(edits.2, source, out, &position, &o) }
+                    let tail = source.count - position
+                    if tail > 0 { (out + o).update(from: source.baseAddress!.assumingMemoryBound(to: UInt8.self) + position, count: tail) }
+                    out[o + tail] = 0x0A
+                }
+            }
+            return
+        }
         var position = 0
         if count > 0 { emit(edits.0, frame, stream, &position) }
         if count > 1 { emit(edits.1, frame, stream, &position) }
         if count > 2 { emit(edits.2, frame, stream, &position) }
         if position < frame.readableBytes { stream.write(frame.slice(position..<frame.readableBytes)) }
         newlineByte.withUnsafeBytes { stream.write($0) }
+    }
+
+    /// How much longer (or shorter) the output gets by `edit`.
+    private func replacementLength(_ edit: Edit) -> Int {
+        let length: Int
+        switch edit.kind {
+        case Splice.decimal: length = decimalLength(edit.number)
+        case Splice.bytes: length = bytes?.readableBytes ?? 0
+        default: length = raw?.withBytes { $0.count } ?? 0
+        }
+        return length - edit.range.count
+    }
+
+    /// Copies the frame up to `edit` and its replacement to `out` at `o`.
+    @inline(__always)
+    private func assemble(_ edit: Edit, _ source: UnsafeRawBufferPointer, _ out: UnsafeMutablePointer<UInt8>,
+                          _ position: inout Int, _ o: inout Int) {
+        let base = source.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let before = edit.range.lowerBound - position
+        if before > 0 {
+            (out + o).update(from: base + position, count: before)
+            o += before
+        }
+        switch edit.kind {
+        case Splice.decimal:
+            let length = decimalLength(edit.number)
+            var magnitude = edit.number.magnitude
+            var index = o + length
+            repeat {
+                index -= 1
+                out[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if edit.number < 0 { out[o] = UInt8(ascii: "-") }
+            o += length
+        case Splice.bytes:
+            if let bytes {
+                bytes.withUnsafeReadableBytes { (out + o).update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: $0.count) }
+                o += bytes.readableBytes
+            }
+        default:
+            raw?.withBytes { value in
+                if value.count > 0 { (out + o).update(from: value.baseAddress!.assumingMemoryBound(to: UInt8.self), count: value.count) }
+                o += value.count
+            }
+        }
+        position = edit.range.upperBound
     }
 
     private func emit(_ edit: Edit, _ frame: ByteBuffer, _ stream: IOStream, _ position: inout Int) {
@@ -79,6 +146,18 @@ struct Splice {
         }
         position = edit.range.upperBound
     }
+}
+
+/// The characters of `value` in decimal.
+@inline(__always)
+func decimalLength(_ value: Int) -> Int {
+    var magnitude = value.magnitude
+    var length = value < 0 ? 2 : 1
+    while magnitude >= 10 {
+        magnitude /= 10
+        length += 1
+    }
+    return length
 }
 
 /// A newline, written after every frame.

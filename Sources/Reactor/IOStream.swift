@@ -90,7 +90,7 @@ public final class IOStream {
     private var fileEnd: UVError?
 
     /// Slices shorter than this are copied into the scratch buffer instead of referenced.
-    static let copyThreshold = 2048
+    public static let copyThreshold = 2048
 
     private init(loop: EventLoop, kind: Kind, handle: UnsafeMutablePointer<uv_stream_t>?, fd: Int32, readCapacity: Int) {
         self.loop = loop
@@ -281,6 +281,18 @@ public final class IOStream {
         guard state == .open, !closeWhenFlushed, bytes.count > 0 else { return }
         scratch.append(bytes)
         pendingBytes += bytes.count
+        didQueue()
+    }
+
+    /// Queues `count` bytes that `fill` writes in place: a small message assembled from pieces
+    /// costs one copy of each piece and one queue step.
+    public func write(count: Int, _ fill: (UnsafeMutablePointer<UInt8>) -> Void) {
+        loop.assertInLoop()
+        guard state == .open, !closeWhenFlushed, count > 0 else { return }
+        scratch.reserveWritable(count)
+        fill(scratch.writablePointer)
+        scratch.moveWriterIndex(forwardBy: count)
+        pendingBytes += count
         didQueue()
     }
 

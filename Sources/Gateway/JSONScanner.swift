@@ -162,6 +162,12 @@ private struct Cursor {
     @inline(__always) var peek: UInt8 { bytes[index] }
 
     @inline(__always) mutating func skipWhitespace() {
+        // Generators mostly write none: one compare for the common case.
+        if index < count && bytes[index] > 0x20 { return }
+        skipWhitespaceRun()
+    }
+
+    mutating func skipWhitespaceRun() {
         while index < count {
             let byte = bytes[index]
             if byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { index += 1 } else { return }
@@ -190,17 +196,42 @@ private struct Cursor {
         return true
     }
 
-    /// Reads a member name and its `:`, leaving the cursor at the value.
+    /// Reads a member name and its `:`, leaving the cursor at the value. A plain name of at
+    /// most seven bytes (most of those in JSON-RPC) is read from one word, which is also
+    /// returned (the name's bytes, little-endian, zero above them) so that known names are
+    /// matched by one compare; `word` is 0 for any other name.
     @inline(__always)
-    mutating func memberName() throws(ScanError) -> (key: Range<Int>, hasEscape: Bool) {
+    mutating func memberName() throws(ScanError) -> (key: Range<Int>, hasEscape: Bool, word: UInt64) {
         skipWhitespace()
         guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-        let keyStart = index
-        let hasEscape = try skipString()
-        let key = (keyStart + 1)..<(index - 1)
-        try expect(UInt8(ascii: ":"), "':' after a member name")
+        let start = index &+ 1
+        var key = start..<start
+        var hasEscape = false
+        var word: UInt64 = 0
+        short: do {
+            if count &- start >= 8 {
+                let loaded = UnsafeRawPointer(bytes + start).loadUnaligned(as: UInt64.self)
+                let flagged = plainMask(loaded)
+                if flagged != 0 {
+                    let length = flagged.trailingZeroBitCount &>> 3
+                    if bytes[start &+ length] == UInt8(ascii: "\"") {
+                        key = start..<(start &+ length)
+                        index = start &+ length &+ 1
+                        word = length == 0 ? 0 : loaded & (~0 &>> UInt64(64 &- 8 &* length))
+                        break short
+                    }
+                }
+            }
+            hasEscape = try skipString()
+            key = start..<(index &- 1)
+        }
+        if index < count && bytes[index] == UInt8(ascii: ":") {
+            index &+= 1
+        } else {
+            try expect(UInt8(ascii: ":"), "':' after a member name")
+        }
         skipWhitespace()
-        return (key, hasEscape)
+        return (key, hasEscape, word)
     }
 
     /// After a member or element: true at `,` (another follows), false at the closer.
@@ -232,9 +263,9 @@ private struct Cursor {
         // is allocated only when one appears.
         var others: [Range<Int>] = []
         repeat {
-            let (key, hasEscape) = try memberName()
+            let (key, hasEscape, word) = try memberName()
             let valueStart = index
-            let top = hasEscape ? nil : topKey(key)
+            let top = hasEscape ? nil : topKey(key, word)
             if top == .params && index < count && bytes[index] == UInt8(ascii: "{") {
                 try scanParams(into: &scan)
             } else {
@@ -274,7 +305,22 @@ private struct Cursor {
         String(decoding: UnsafeBufferPointer(start: bytes + key.lowerBound, count: key.count), as: UTF8.self)
     }
 
-    func topKey(_ key: Range<Int>) -> TopKey? {
+    @inline(__always)
+    func topKey(_ key: Range<Int>, _ word: UInt64) -> TopKey? {
+        switch word {
+        case 0: return topKeySlow(key)
+        case 0x6469: return .id
+        case 0x6370_726e_6f73_6a: return .jsonrpc
+        case 0x646f_6874_656d: return .method
+        case 0x736d_6172_6170: return .params
+        case 0x746c_7573_6572: return .result
+        case 0x72_6f72_7265: return .error
+        default: return nil
+        }
+    }
+
+    /// `topKey` for a name not read from one word (near the end of the frame).
+    func topKeySlow(_ key: Range<Int>) -> TopKey? {
         let p = bytes + key.lowerBound
         switch key.count {
         case 2: return p[0] == UInt8(ascii: "i") && p[1] == UInt8(ascii: "d") ? .id : nil
@@ -295,11 +341,19 @@ private struct Cursor {
         guard openContainer(closer: UInt8(ascii: "}")) else { return }
         var seen: UInt32 = 0
         repeat {
-            let (key, hasEscape) = try memberName()
+            let (key, hasEscape, word) = try memberName()
             let valueStart = index
             let p = bytes + key.lowerBound
             var slot = -1
-            if !hasEscape {
+            if word != 0 {
+                switch word {
+                case 0x697275: slot = 1
+                case 0x656d_616e: slot = 0
+                case 0x61_7465_6d5f: slot = 5
+                case 0x726f_7372_7563: slot = 4
+                default: break
+                }
+            } else if !hasEscape {
                 switch key.count {
                 case 3 where memcmp(p, "uri", 3) == 0: slot = 1
                 case 4 where memcmp(p, "name", 4) == 0: slot = 0
@@ -342,7 +396,7 @@ private struct Cursor {
         var token: Range<Int>?
         guard openContainer(closer: UInt8(ascii: "}")) else { return nil }
         repeat {
-            let (key, hasEscape) = try memberName()
+            let (key, hasEscape, _) = try memberName()
             let valueStart = index
             try skipValue(depth: 3)
             let isToken = !hasEscape && key.count == 13 && memcmp(bytes + key.lowerBound, "progressToken", 13) == 0
@@ -380,6 +434,18 @@ private struct Cursor {
         guard index < count else { throw fail("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "\""):
+            // A short plain string (at most seven bytes) from one word; longer ones in the loop.
+            let start = index &+ 1
+            if count &- start >= 8 {
+                let flagged = plainMask(UnsafeRawPointer(bytes + start).loadUnaligned(as: UInt64.self))
+                if flagged != 0 {
+                    let end = start &+ flagged.trailingZeroBitCount &>> 3
+                    if bytes[end] == UInt8(ascii: "\"") {
+                        index = end &+ 1
+                        return
+                    }
+                }
+            }
             _ = try skipString()
         case UInt8(ascii: "{"):
             guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }

@@ -192,7 +192,7 @@ public final class ClientSession {
         case .request: handleRequest(frame, scan)
         case .notification: handleNotification(frame, scan)
         case .response: gateway.log.debug("ignoring a response from the client: mcpd sent it no request")
-        case .batch: handleBatch(frame, scan)
+        case .batch: handleBatch(frame)
         }
     }
 
@@ -288,19 +288,21 @@ public final class ClientSession {
         }
     }
 
-    private func handleBatch(_ frame: ByteBuffer, _ scan: MessageScan) {
+    private func handleBatch(_ frame: ByteBuffer) {
         guard negotiatedVersion == ProtocolVersion.batching else {
             sendError(id: .null, code: ErrorCode.invalidRequest,
                       message: "Invalid request: batches are accepted only under protocol \(ProtocolVersion.batching) (negotiated: \(negotiatedVersion ?? "none"))")
             return
         }
-        guard !scan.batchElements.isEmpty else {
+        // The frame was scanned whole; only the element ranges are wanted now.
+        let elements = (try? gateway.scanner.batchElements(frame)) ?? []
+        guard !elements.isEmpty else {
             sendError(id: .null, code: ErrorCode.invalidRequest, message: "Invalid request: empty batch")
             return
         }
         let batch = BatchCollector(session: self)
         currentBatch = batch
-        for range in scan.batchElements {
+        for range in elements {
             let element = frame.slice(range)
             do {
                 let elementScan = try gateway.scanner.scan(element)

@@ -6,31 +6,64 @@ public struct MessageScan {
     /// What the message is.
     public enum Kind: Equatable {
         case request, notification, response
-        /// A JSON array: a batch (served only when 2025-03-26 was negotiated).
+        /// A JSON array: a batch (served only when 2025-03-26 was negotiated); its elements
+        /// come from `JSONScanner.batchElements`.
         case batch
     }
 
     public var kind: Kind = .notification
-    public var jsonrpc: Range<Int>?
-    public var id: Range<Int>?
-    public var method: Range<Int>?
-    public var params: Range<Int>?
-    public var result: Range<Int>?
-    public var error: Range<Int>?
+    // Ranges are kept as 32-bit offsets (frames are far below 2 GiB), -1 when absent: the scan
+    // is returned and passed by value on every message, and this keeps it to 100 bytes.
+    private var jsonrpcSpan = Span()
+    private var idSpan = Span()
+    private var methodSpan = Span()
+    private var paramsSpan = Span()
+    private var resultSpan = Span()
+    private var errorSpan = Span()
+    private var paramsNameSpan = Span()
+    private var paramsURISpan = Span()
+    private var metaProgressTokenSpan = Span()
+    private var paramsProgressTokenSpan = Span()
+    private var paramsRequestIDSpan = Span()
+    private var paramsCursorSpan = Span()
+
+    public var jsonrpc: Range<Int>? { get { jsonrpcSpan.range } set { jsonrpcSpan = Span(newValue) } }
+    public var id: Range<Int>? { get { idSpan.range } set { idSpan = Span(newValue) } }
+    public var method: Range<Int>? { get { methodSpan.range } set { methodSpan = Span(newValue) } }
+    public var params: Range<Int>? { get { paramsSpan.range } set { paramsSpan = Span(newValue) } }
+    public var result: Range<Int>? { get { resultSpan.range } set { resultSpan = Span(newValue) } }
+    public var error: Range<Int>? { get { errorSpan.range } set { errorSpan = Span(newValue) } }
     /// `params.name` (tools/call, prompts/get).
-    public var paramsName: Range<Int>?
+    public var paramsName: Range<Int>? { get { paramsNameSpan.range } set { paramsNameSpan = Span(newValue) } }
     /// `params.uri` (resources/read, resources/subscribe).
-    public var paramsURI: Range<Int>?
+    public var paramsURI: Range<Int>? { get { paramsURISpan.range } set { paramsURISpan = Span(newValue) } }
     /// `params._meta.progressToken` (a request's token).
-    public var metaProgressToken: Range<Int>?
+    public var metaProgressToken: Range<Int>? { get { metaProgressTokenSpan.range } set { metaProgressTokenSpan = Span(newValue) } }
     /// `params.progressToken` (in `notifications/progress`).
-    public var paramsProgressToken: Range<Int>?
+    public var paramsProgressToken: Range<Int>? { get { paramsProgressTokenSpan.range } set { paramsProgressTokenSpan = Span(newValue) } }
     /// `params.requestId` (in `notifications/cancelled`).
-    public var paramsRequestID: Range<Int>?
+    public var paramsRequestID: Range<Int>? { get { paramsRequestIDSpan.range } set { paramsRequestIDSpan = Span(newValue) } }
     /// `params.cursor` (list methods).
-    public var paramsCursor: Range<Int>?
-    /// Top-level element ranges of a batch.
-    public var batchElements: [Range<Int>] = []
+    public var paramsCursor: Range<Int>? { get { paramsCursorSpan.range } set { paramsCursorSpan = Span(newValue) } }
+
+    /// A byte range as two 32-bit offsets; -1 when absent.
+    private struct Span {
+        var lower: Int32 = -1
+        var upper: Int32 = -1
+
+        init() {}
+
+        @inline(__always)
+        init(_ range: Range<Int>?) {
+            if let range {
+                lower = Int32(truncatingIfNeeded: range.lowerBound)
+                upper = Int32(truncatingIfNeeded: range.upperBound)
+            }
+        }
+
+        @inline(__always)
+        var range: Range<Int>? { lower < 0 ? nil : Int(lower)..<Int(upper) }
+    }
 
     public init() {}
 }
@@ -67,6 +100,7 @@ public struct JSONScanner {
 
     /// Scans one frame.
     public func scan(_ frame: UnsafeRawBufferPointer) throws(ScanError) -> MessageScan {
+        guard frame.count < Int(Int32.max) else { throw .invalidJSON(offset: 0, reason: "message larger than 2 GiB") }
         var cursor = Cursor(bytes: frame.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!,
                             count: frame.count, maxDepth: maxDepth)
         var scan = MessageScan()
@@ -76,7 +110,8 @@ public struct JSONScanner {
         if first == UInt8(ascii: "{") {
             try cursor.scanMessageObject(into: &scan)
         } else if first == UInt8(ascii: "[") {
-            try cursor.scanBatch(into: &scan)
+            scan.kind = .batch
+            _ = try cursor.scanBatch()
         } else {
             try cursor.skipValue(depth: 0)
             cursor.skipWhitespace()
@@ -87,6 +122,18 @@ public struct JSONScanner {
         if cursor.index != cursor.count { throw .invalidJSON(offset: cursor.index, reason: "trailing bytes after the JSON value") }
         if scan.kind != .batch { try classify(&scan, frame: frame) }
         return scan
+    }
+
+    /// The top-level element ranges of a batch (a frame `scan` classified as `.batch`).
+    public func batchElements(_ frame: ByteBuffer) throws(ScanError) -> [Range<Int>] {
+        try withExtendedLifetime(frame) { () throws(ScanError) in
+            let bytes = UnsafeRawBufferPointer(frame.readablePointer)
+            var cursor = Cursor(bytes: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!,
+                                count: bytes.count, maxDepth: maxDepth)
+            cursor.skipWhitespace()
+            guard cursor.index < cursor.count, cursor.peek == UInt8(ascii: "[") else { throw .invalidJSON(offset: cursor.index, reason: "expected a batch") }
+            return try cursor.scanBatch()
+        }
     }
 
     /// Scans the readable bytes of a buffer.
@@ -261,7 +308,7 @@ private struct Cursor {
         var seen: UInt32 = 0
         // Other top-level keys, for duplicate detection; most messages have none, so the array
         // is allocated only when one appears.
-        var others: [Range<Int>] = []
+        var others: [Range<Int>]? = nil
         repeat {
             let (key, hasEscape, word) = try memberName()
             let valueStart = index
@@ -292,11 +339,11 @@ private struct Cursor {
                         throw ScanError.invalidRequest("member name \"\(decoded)\" must not be escaped")
                     }
                 }
-                for other in others where other.count == key.count && memcmp(bytes + other.lowerBound, bytes + key.lowerBound, key.count) == 0 {
+                for other in others ?? [] where other.count == key.count && memcmp(bytes + other.lowerBound, bytes + key.lowerBound, key.count) == 0 {
                     throw ScanError.invalidRequest("duplicate member \"\(keyText(key))\"")
                 }
-                guard others.count < 64 else { throw ScanError.invalidRequest("too many members in a message (over 64)") }
-                others.append(key)
+                guard others?.count ?? 0 < 64 else { throw ScanError.invalidRequest("too many members in a message (over 64)") }
+                if others == nil { others = [key] } else { others!.append(key) }
             }
         } while try nextInContainer(closer: UInt8(ascii: "}"))
     }
@@ -411,15 +458,17 @@ private struct Cursor {
         return token
     }
 
-    mutating func scanBatch(into scan: inout MessageScan) throws(ScanError) {
-        scan.kind = .batch
-        guard openContainer(closer: UInt8(ascii: "]")) else { return }
+    /// Scans a batch, returning the range of each element.
+    mutating func scanBatch() throws(ScanError) -> [Range<Int>] {
+        var elements: [Range<Int>] = []
+        guard openContainer(closer: UInt8(ascii: "]")) else { return elements }
         repeat {
             skipWhitespace()
             let start = index
             try skipValue(depth: 1)
-            scan.batchElements.append(start..<index)
+            elements.append(start..<index)
         } while try nextInContainer(closer: UInt8(ascii: "]"))
+        return elements
     }
 
     func decodeKey(_ key: Range<Int>) -> String {

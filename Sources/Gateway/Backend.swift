@@ -43,8 +43,7 @@ public final class Backend {
     private var framer: LineFramer
     private var stderrFramer = LineFramer(maxLineLength: 64 << 10)
     private var discardingStderrLine = false
-    private var nextID = 1
-    var pending: [Int: PendingRequest] = [:]
+    let pending = PendingTable()
     private var exitStatus: ExitStatus?
     private var stdoutEnded = false
     private var exitGraceTimer: LoopTimer?
@@ -239,9 +238,7 @@ public final class Backend {
             completion(.failure(BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" is not running")))
             return
         }
-        let id = nextID
-        nextID += 1
-        pending[id] = PendingRequest(origin: .gateway(completion), method: method, detail: nil, deadline: loop.now + timeoutMs)
+        let id = pending.insert(PendingRequest(origin: .gateway(completion), method: method, detail: nil, deadline: loop.now + timeoutMs))
         var message = ByteBuffer(capacity: 256)
         message.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
         message.append(decimal: id)
@@ -293,12 +290,10 @@ public final class Backend {
         guard pending.count < Backend.maxPending else {
             return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" has \(pending.count) requests in flight; try again later")
         }
-        let gatewayID = nextID
-        nextID += 1
         let clientID = RawValue(frame, idRange)
         let token = scan.metaProgressToken.map { RawValue(frame, $0) }
-        pending[gatewayID] = PendingRequest(origin: .client(session, id: clientID, progressToken: token, batch: batch),
-                                            method: method, detail: route?.originalName, deadline: loop.now + timeoutMs)
+        let gatewayID = pending.insert(PendingRequest(origin: .client(session, id: clientID, progressToken: token, batch: batch),
+                                                      method: method, detail: route?.originalName, deadline: loop.now + timeoutMs))
         var splice = Splice()
         splice.replace(idRange, decimal: gatewayID)
         if let route, let nameRange = scan.paramsName { splice.replace(nameRange, bytes: route.originalNameLiteral) }
@@ -310,7 +305,7 @@ public final class Backend {
     /// Forwards a client's `notifications/cancelled` for the request mcpd sent as `gatewayID`.
     /// Returns the batch the cancelled request belonged to, if any.
     func forwardCancel(_ frame: ByteBuffer, requestIDRange: Range<Int>, gatewayID: Int) -> BatchCollector? {
-        let entry = pending.removeValue(forKey: gatewayID)
+        let entry = pending.remove(gatewayID)
         if let process {
             var splice = Splice()
             splice.replace(requestIDRange, decimal: gatewayID)
@@ -327,20 +322,18 @@ public final class Backend {
 
     /// The gateway id of the pending request that `session` sent with `clientID`.
     func pendingID(session: ClientSession, clientID: UnsafeRawBufferPointer, range: Range<Int>) -> Int? {
-        for (gatewayID, entry) in pending {
-            if case .client(let owner, let id, _, _) = entry.origin, owner === session, id.equals(clientID, range) {
-                return gatewayID
-            }
+        pending.firstID { entry in
+            if case .client(let owner, let id, _, _) = entry.origin, owner === session, id.equals(clientID, range) { return true }
+            return false
         }
-        return nil
     }
 
     /// Cancels every pending request of a session that is going away; with `message`, the
     /// client is also answered with that error (it may still be reading).
     func forgetSession(_ session: ClientSession, message: String?) {
-        for (gatewayID, entry) in pending.sorted(by: { $0.key < $1.key }) {
-            if case .client(let owner, _, _, _) = entry.origin, owner === session {
-                pending.removeValue(forKey: gatewayID)
+        for gatewayID in pending.sortedIDs {
+            if let entry = pending[gatewayID], case .client(let owner, _, _, _) = entry.origin, owner === session {
+                pending.remove(gatewayID)
                 sendCancel(gatewayID: gatewayID, reason: message ?? "the client disconnected")
                 if let message { complete(entry, with: BackendFailure(code: ErrorCode.internalError, message: message)) }
             }
@@ -350,10 +343,9 @@ public final class Backend {
     /// Fails requests whose deadline passed; called by the gateway's sweep timer.
     func expireRequests(now: UInt64) {
         guard !pending.isEmpty else { return }
-        var expired: [Int] = []
-        for (gatewayID, entry) in pending where entry.deadline <= now { expired.append(gatewayID) }
+        let expired = pending.sortedIDs.filter { pending[$0]!.deadline <= now }
         for gatewayID in expired {
-            guard let entry = pending.removeValue(forKey: gatewayID) else { continue }
+            guard let entry = pending.remove(gatewayID) else { continue }
             let seconds = formatSeconds(timeoutMs)
             let what = entry.detail.map { "\(entry.method) \"\($0)\"" } ?? "\(entry.method)"
             let message = "backend \"\(name)\" did not answer \(what) within \(seconds); raise servers.\(name).timeout if it needs longer"
@@ -373,9 +365,7 @@ public final class Backend {
     }
 
     private func failAllPending(_ message: String) {
-        let entries = pending
-        pending.removeAll()
-        for (_, entry) in entries.sorted(by: { $0.key < $1.key }) {
+        for entry in pending.removeAll() {
             let what = entry.detail.map { "\(entry.method) \"\($0)\"" } ?? "\(entry.method)"
             complete(entry, with: BackendFailure(code: ErrorCode.internalError, message: "\(message) while handling \(what)"))
         }
@@ -422,7 +412,7 @@ public final class Backend {
 
     private func handleResponse(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
         guard let idRange = scan.id, let gatewayID = parseGatewayInteger(raw, idRange),
-              let entry = pending.removeValue(forKey: gatewayID)
+              let entry = pending.remove(gatewayID)
         else {
             log.debug("backend \"\(name)\" answered an unknown or cancelled request: \(frame.string.prefix(200))")
             return

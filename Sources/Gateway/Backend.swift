@@ -238,7 +238,7 @@ public final class Backend {
             completion(.failure(BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" is not running")))
             return
         }
-        let id = pending.insert(PendingRequest(origin: .gateway(completion), method: method, detail: nil, deadline: loop.now + timeoutMs))
+        let id = pending.insert(PendingRequest(origin: .gateway(completion), method: method, route: nil, deadline: loop.now + timeoutMs))
         var message = ByteBuffer(capacity: 256)
         message.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
         message.append(decimal: id)
@@ -293,7 +293,7 @@ public final class Backend {
         let clientID = RawValue(frame, idRange)
         let token = scan.metaProgressToken.map { RawValue(frame, $0) }
         let gatewayID = pending.insert(PendingRequest(origin: .client(session, id: clientID, progressToken: token, batch: batch),
-                                                      method: method, detail: route?.originalName, deadline: loop.now + timeoutMs))
+                                                      method: method, route: route, deadline: loop.now + timeoutMs))
         var splice = Splice()
         splice.replace(idRange, decimal: gatewayID)
         if let route, let nameRange = scan.paramsName { splice.replace(nameRange, bytes: route.originalNameLiteral) }

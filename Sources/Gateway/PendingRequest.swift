@@ -12,8 +12,10 @@ struct PendingRequest {
     var origin: Origin
     /// The method, for error messages.
     var method: StaticString
+    /// The tool called, for error messages.
+    var route: ToolRoute?
     /// The backend's tool name, for error messages.
-    var detail: String?
+    var detail: String? { route?.originalName }
     /// Loop time (ms) after which the request is cancelled.
     var deadline: UInt64
 }

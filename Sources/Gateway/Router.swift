@@ -4,13 +4,19 @@ import Glibc
 #endif
 
 /// Where an exposed tool name leads.
-public struct ToolRoute {
+public final class ToolRoute {
     /// The backend's index in the gateway's backend list.
-    public var backendIndex: Int
+    public let backendIndex: Int
     /// The backend's own name for the tool.
-    public var originalName: String
+    public let originalName: String
     /// `originalName` as a JSON string literal, spliced into forwarded calls.
-    public var originalNameLiteral: ByteBuffer
+    public let originalNameLiteral: ByteBuffer
+
+    init(backendIndex: Int, originalName: String, originalNameLiteral: ByteBuffer) {
+        self.backendIndex = backendIndex
+        self.originalName = originalName
+        self.originalNameLiteral = originalNameLiteral
+    }
 }
 
 /// Maps exposed names (`<server><separator><tool>`) to backends and back.

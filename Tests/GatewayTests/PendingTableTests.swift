@@ -3,7 +3,7 @@ import XCTest
 
 final class PendingTableTests: XCTestCase {
     private func entry(_ deadline: UInt64, _ log: Log? = nil) -> PendingRequest {
-        PendingRequest(origin: .gateway { _ in log?.calls += 1 }, method: "tools/call", detail: nil, deadline: deadline)
+        PendingRequest(origin: .gateway { _ in log?.calls += 1 }, method: "tools/call", route: nil, deadline: deadline)
     }
 
     /// Counts completions, and lets a test see whether an entry's closure is still alive.

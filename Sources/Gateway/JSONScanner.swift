@@ -556,12 +556,15 @@ private struct Cursor {
         let end = count
         var i = index &+ 1  // opening quote
         var hadEscape = false
+        // True right after an escape or a multi-byte character when the next byte is another:
+        // the word scan would stop at once, so it is skipped.
+        var atSpecial = false
         while true {
             // Plain ASCII bytes (none of '"', '\\', a control byte, or >= 0x80) a word at a time;
             // the lowest flagged byte of a word is exact (borrows only flag bytes above a real
             // hit), so the scan jumps straight to it. One word first (most strings are short
             // member names), then two words per step for long values.
-            scan: if end &- i >= 8 {
+            scan: if !atSpecial && end &- i >= 8 {
                 let first = plainMask(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
                 if first != 0 {
                     i &+= first.trailingZeroBitCount &>> 3
@@ -626,6 +629,7 @@ private struct Cursor {
                 guard length > 0 else { index = i; throw fail("invalid UTF-8 sequence") }
                 i &+= length
             }
+            atSpecial = i < end && (p[i] == UInt8(ascii: "\\") || p[i] >= 0x80)
         }
     }
 

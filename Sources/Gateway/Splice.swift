@@ -21,7 +21,9 @@ struct Splice {
     private var edits = (Edit(range: 0..<0, kind: 0, number: 0), Edit(range: 0..<0, kind: 0, number: 0),
                          Edit(range: 0..<0, kind: 0, number: 0))
     private var count = 0
-    private var bytes: ByteBuffer?
+    /// Not retained: a splice is written before its caller returns, while the buffer it was
+    /// given (a tool route's name literal) is still held.
+    private var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
     private var raw: RawValue?
 
     /// Replaces `range` with `number` in decimal.
@@ -29,9 +31,10 @@ struct Splice {
         add(Edit(range: range, kind: Splice.decimal, number: number))
     }
 
-    /// Replaces `range` with the readable bytes of `buffer` (once per splice).
+    /// Replaces `range` with the readable bytes of `buffer` (once per splice), which must stay
+    /// alive until the splice is written.
     mutating func replace(_ range: Range<Int>, bytes buffer: ByteBuffer) {
-        bytes = buffer
+        bytes = UnsafeRawBufferPointer(buffer.readablePointer)
         add(Edit(range: range, kind: Splice.bytes, number: 0))
     }
 
@@ -95,7 +98,7 @@ struct Splice {
         let length: Int
         switch edit.kind {
         case Splice.decimal: length = decimalLength(edit.number)
-        case Splice.bytes: length = bytes?.readableBytes ?? 0
+        case Splice.bytes: length = bytes.count
         default: length = raw?.withBytes { $0.count } ?? 0
         }
         return length - edit.range.count
@@ -124,9 +127,9 @@ struct Splice {
             if edit.number < 0 { out[o] = UInt8(ascii: "-") }
             o += length
         case Splice.bytes:
-            if let bytes {
-                bytes.withUnsafeReadableBytes { (out + o).update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: $0.count) }
-                o += bytes.readableBytes
+            if bytes.count > 0 {
+                (out + o).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+                o += bytes.count
             }
         default:
             raw?.withBytes { value in
@@ -141,7 +144,7 @@ struct Splice {
         if edit.range.lowerBound > position { stream.write(frame.slice(position..<edit.range.lowerBound)) }
         switch edit.kind {
         case Splice.decimal: stream.write(decimal: edit.number)
-        case Splice.bytes: if let bytes { stream.write(bytes) }
+        case Splice.bytes: stream.write(bytes)
         default: if let raw { stream.write(raw: raw) }
         }
         position = edit.range.upperBound

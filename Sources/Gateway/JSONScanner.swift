@@ -366,7 +366,7 @@ private struct Cursor {
         }
     }
 
-    /// `topKey` for a name not read from one word (near the end of the frame).
+    /// `topKey` for a name not read from one word (eight bytes or longer, or near the frame end).
     func topKeySlow(_ key: Range<Int>) -> TopKey? {
         let p = bytes + key.lowerBound
         switch key.count {

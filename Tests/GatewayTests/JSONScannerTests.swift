@@ -41,6 +41,28 @@ final class JSONScannerTests: XCTestCase {
         XCTAssertEqual(text(cancel, try scan(cancel).paramsRequestID), "1e400")
     }
 
+    func testMemberNamesAreMatchedWhateverTheirLengthOrPlace() throws {
+        // Names up to seven bytes are matched from one word; near the end of a frame, or when
+        // longer, byte by byte. Both must give the same answer.
+        let endsWithID = #"{"jsonrpc":"2.0","result":{},"id":7}"#
+        XCTAssertEqual(text(endsWithID, try scan(endsWithID).id), "7")
+        let call = #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{},"name":"a__b"}}"#
+        XCTAssertEqual(text(call, try scan(call).paramsName), #""a__b""#)
+        let tail = #"{"jsonrpc":"2.0","id":1,"method":"m","params":{"uri":"u"}}"#
+        XCTAssertEqual(text(tail, try scan(tail).paramsURI), #""u""#)
+        // Names that only start like a routed one, or have it as a prefix, are other members.
+        for other in ["i", "ids", "idx", "method2", "params_", "jsonrpc1", "resul", "errors", ""] {
+            let message = #"{"jsonrpc":"2.0","id":1,"method":"m",""# + other + #"":"x"}"#
+            let scanned = try scan(message)
+            XCTAssertEqual(text(message, scanned.id), "1", other)
+            XCTAssertEqual(text(message, scanned.method), #""m""#, other)
+            XCTAssertNil(scanned.params, other)
+        }
+        // An escaped routed name is refused rather than guessed, however short.
+        XCTAssertThrowsError(try scan(#"{"jsonrpc":"2.0","\u0069d":1,"method":"m"}"#))
+        XCTAssertThrowsError(try scan(#"{"jsonrpc":"2.0","id":1,"id":2,"method":"m"}"#), "duplicate id")
+    }
+
     func testBatch() throws {
         let batch = #"[{"jsonrpc":"2.0","id":1,"method":"ping"}, {"jsonrpc":"2.0","method":"x"}]"#
         let result = try scan(batch)

@@ -12,14 +12,16 @@ struct Splice {
         /// What replaces the range: a decimal number, `bytes`, or `raw`.
         var kind: UInt8
         var number: Int
+        /// The length of the replacement.
+        var length: Int
     }
 
     private static let decimal: UInt8 = 0
     private static let bytes: UInt8 = 1
     private static let raw: UInt8 = 2
 
-    private var edits = (Edit(range: 0..<0, kind: 0, number: 0), Edit(range: 0..<0, kind: 0, number: 0),
-                         Edit(range: 0..<0, kind: 0, number: 0))
+    private var edits = (Edit(range: 0..<0, kind: 0, number: 0, length: 0), Edit(range: 0..<0, kind: 0, number: 0, length: 0),
+                         Edit(range: 0..<0, kind: 0, number: 0, length: 0))
     private var count = 0
     /// Not retained: a splice is written before its caller returns, while the buffer it was
     /// given (a tool route's name literal) is still held.
@@ -28,20 +30,20 @@ struct Splice {
 
     /// Replaces `range` with `number` in decimal.
     mutating func replace(_ range: Range<Int>, decimal number: Int) {
-        add(Edit(range: range, kind: Splice.decimal, number: number))
+        add(Edit(range: range, kind: Splice.decimal, number: number, length: decimalLength(number)))
     }
 
     /// Replaces `range` with the readable bytes of `buffer` (once per splice), which must stay
     /// alive until the splice is written.
     mutating func replace(_ range: Range<Int>, bytes buffer: ByteBuffer) {
         bytes = UnsafeRawBufferPointer(buffer.readablePointer)
-        add(Edit(range: range, kind: Splice.bytes, number: 0))
+        add(Edit(range: range, kind: Splice.bytes, number: 0, length: bytes.count))
     }
 
     /// Replaces `range` with a raw JSON value (once per splice).
     mutating func replace(_ range: Range<Int>, raw value: RawValue) {
         raw = value
-        add(Edit(range: range, kind: Splice.raw, number: 0))
+        add(Edit(range: range, kind: Splice.raw, number: 0, length: value.withBytes { $0.count }))
     }
 
     private mutating func add(_ edit: Edit) {
@@ -67,9 +69,9 @@ struct Splice {
     /// place in the stream's scratch buffer; a large one is queued as slices of the frame.
     func write(_ frame: ByteBuffer, to stream: IOStream) {
         var total = frame.readableBytes + 1
-        if count > 0 { total += replacementLength(edits.0) }
-        if count > 1 { total += replacementLength(edits.1) }
-        if count > 2 { total += replacementLength(edits.2) }
+        if count > 0 { total += edits.0.length - edits.0.range.count }
+        if count > 1 { total += edits.1.length - edits.1.range.count }
+        if count > 2 { total += edits.2.length - edits.2.range.count }
         if total < IOStream.copyThreshold {
             frame.withUnsafeReadableBytes { source in
                 stream.write(count: total) { out in
@@ -93,17 +95,6 @@ struct Splice {
         newlineByte.withUnsafeBytes { stream.write($0) }
     }
 
-    /// How much longer (or shorter) the output gets by `edit`.
-    private func replacementLength(_ edit: Edit) -> Int {
-        let length: Int
-        switch edit.kind {
-        case Splice.decimal: length = decimalLength(edit.number)
-        case Splice.bytes: length = bytes.count
-        default: length = raw?.withBytes { $0.count } ?? 0
-        }
-        return length - edit.range.count
-    }
-
     /// Copies the frame up to `edit` and its replacement to `out` at `o`.
     @inline(__always)
     private func assemble(_ edit: Edit, _ source: UnsafeRawBufferPointer, _ out: UnsafeMutablePointer<UInt8>,
@@ -116,16 +107,15 @@ struct Splice {
         }
         switch edit.kind {
         case Splice.decimal:
-            let length = decimalLength(edit.number)
             var magnitude = edit.number.magnitude
-            var index = o + length
+            var index = o + edit.length
             repeat {
                 index -= 1
                 out[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
                 magnitude /= 10
             } while magnitude > 0
             if edit.number < 0 { out[o] = UInt8(ascii: "-") }
-            o += length
+            o += edit.length
         case Splice.bytes:
             if bytes.count > 0 {
                 (out + o).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: bytes.count)

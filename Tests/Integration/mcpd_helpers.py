@@ -94,7 +94,9 @@ def pid_is_alive(pid: int) -> bool:
         with open(f"/proc/{pid}/stat") as f:
             state = f.read().rsplit(")", 1)[1].split()[0]
         return state != "Z"
-    except (FileNotFoundError, IndexError):
+    except (OSError, IndexError):
+        # Gone between the kill and the read: reading /proc of a process being reaped can
+        # fail with ESRCH (ProcessLookupError) rather than ENOENT.
         return False
 
 

@@ -331,19 +331,21 @@ public final class Backend {
     /// Cancels every pending request of a session that is going away; with `message`, the
     /// client is also answered with that error (it may still be reading).
     func forgetSession(_ session: ClientSession, message: String?) {
-        for gatewayID in pending.sortedIDs {
-            if let entry = pending[gatewayID], case .client(let owner, _, _, _) = entry.origin, owner === session {
-                pending.remove(gatewayID)
-                sendCancel(gatewayID: gatewayID, reason: message ?? "the client disconnected")
-                if let message { complete(entry, with: BackendFailure(code: ErrorCode.internalError, message: message)) }
-            }
+        let owned = pending.sortedIDs { entry in
+            if case .client(let owner, _, _, _) = entry.origin { return owner === session }
+            return false
+        }
+        for gatewayID in owned {
+            guard let entry = pending.remove(gatewayID) else { continue }
+            sendCancel(gatewayID: gatewayID, reason: message ?? "the client disconnected")
+            if let message { complete(entry, with: BackendFailure(code: ErrorCode.internalError, message: message)) }
         }
     }
 
     /// Fails requests whose deadline passed; called by the gateway's sweep timer.
     func expireRequests(now: UInt64) {
         guard !pending.isEmpty else { return }
-        let expired = pending.sortedIDs.filter { pending[$0]!.deadline <= now }
+        let expired = pending.sortedIDs { $0.deadline <= now }
         for gatewayID in expired {
             guard let entry = pending.remove(gatewayID) else { continue }
             let seconds = formatSeconds(timeoutMs)

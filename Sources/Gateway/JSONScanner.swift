@@ -252,23 +252,14 @@ private struct Cursor {
         skipWhitespace()
         guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
         let start = index &+ 1
-        var key = start..<start
+        let key: Range<Int>
         var hasEscape = false
         var word: UInt64 = 0
-        short: do {
-            if count &- start >= 8 {
-                let loaded = UnsafeRawPointer(bytes + start).loadUnaligned(as: UInt64.self)
-                let flagged = plainMask(loaded)
-                if flagged != 0 {
-                    let length = flagged.trailingZeroBitCount &>> 3
-                    if bytes[start &+ length] == UInt8(ascii: "\"") {
-                        key = start..<(start &+ length)
-                        index = start &+ length &+ 1
-                        word = length == 0 ? 0 : loaded & (~0 &>> UInt64(64 &- 8 &* length))
-                        break short
-                    }
-                }
-            }
+        if let short = shortPlainString(at: start) {
+            key = start..<(start &+ short.length)
+            index = start &+ short.length &+ 1
+            word = short.word
+        } else {
             hasEscape = try skipString()
             key = start..<(index &- 1)
         }
@@ -279,6 +270,20 @@ private struct Cursor {
         }
         skipWhitespace()
         return (key, hasEscape, word)
+    }
+
+    /// The string whose body starts at `start`, when it is at most seven plain bytes (its closing
+    /// quote within the word loaded there): its length, and its bytes little-endian with zeros
+    /// above them (0 for the empty string). Nil for any other string, or near the frame's end.
+    @inline(__always)
+    func shortPlainString(at start: Int) -> (length: Int, word: UInt64)? {
+        guard count &- start >= 8 else { return nil }
+        let loaded = UnsafeRawPointer(bytes + start).loadUnaligned(as: UInt64.self)
+        let flagged = plainMask(loaded)
+        guard flagged != 0 else { return nil }
+        let length = flagged.trailingZeroBitCount &>> 3
+        guard bytes[start &+ length] == UInt8(ascii: "\"") else { return nil }
+        return (length, length == 0 ? 0 : loaded & (~0 &>> UInt64(64 &- 8 &* length)))
     }
 
     /// After a member or element: true at `,` (another follows), false at the closer.
@@ -483,17 +488,10 @@ private struct Cursor {
         guard index < count else { throw fail("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "\""):
-            // A short plain string (at most seven bytes) from one word; longer ones in the loop.
-            let start = index &+ 1
-            if count &- start >= 8 {
-                let flagged = plainMask(UnsafeRawPointer(bytes + start).loadUnaligned(as: UInt64.self))
-                if flagged != 0 {
-                    let end = start &+ flagged.trailingZeroBitCount &>> 3
-                    if bytes[end] == UInt8(ascii: "\"") {
-                        index = end &+ 1
-                        return
-                    }
-                }
+            // A short plain string from one word; longer ones in the loop.
+            if let short = shortPlainString(at: index &+ 1) {
+                index &+= short.length &+ 2
+                return
             }
             _ = try skipString()
         case UInt8(ascii: "{"):

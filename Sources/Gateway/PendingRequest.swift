@@ -87,11 +87,11 @@ final class PendingTable {
         return id > 0 && ids[slot] == id ? entries[slot] : nil
     }
 
-    /// The ids in flight, oldest first.
-    var sortedIDs: [Int] {
+    /// The ids whose requests satisfy `predicate` (all by default), oldest first. The requests
+    /// are looked at in place, not copied.
+    func sortedIDs(where predicate: (PendingRequest) -> Bool = { _ in true }) -> [Int] {
         var result: [Int] = []
-        result.reserveCapacity(count)
-        for slot in 0..<capacity where ids[slot] != 0 { result.append(ids[slot]) }
+        for slot in 0..<capacity where ids[slot] != 0 && predicate(entries[slot]) { result.append(ids[slot]) }
         return result.sorted()
     }
 
@@ -103,7 +103,7 @@ final class PendingTable {
 
     /// Removes every request, returning them oldest first.
     func removeAll() -> [PendingRequest] {
-        sortedIDs.compactMap { remove($0) }
+        sortedIDs().compactMap { remove($0) }
     }
 
     private func grow() {

@@ -76,20 +76,8 @@ func parseGatewayInteger(_ frame: UnsafeRawBufferPointer, _ range: Range<Int>) -
 extension IOStream {
     /// Queues an integer in decimal (no allocation).
     func write(decimal value: Int) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { digits in
-            var magnitude = value.magnitude
-            var index = 24
-            repeat {
-                index -= 1
-                digits[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            if value < 0 {
-                index -= 1
-                digits[index] = UInt8(ascii: "-")
-            }
-            write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(digits)[index..<24]))
-        }
+        let length = decimalLength(value)
+        write(count: length) { writeDecimal(value, length: length, to: $0) }
     }
 
     /// Queues a raw JSON value.

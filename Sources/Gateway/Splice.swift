@@ -107,14 +107,7 @@ struct Splice {
         }
         switch edit.kind {
         case Splice.decimal:
-            var magnitude = edit.number.magnitude
-            var index = o + edit.length
-            repeat {
-                index -= 1
-                out[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            if edit.number < 0 { out[o] = UInt8(ascii: "-") }
+            writeDecimal(edit.number, length: edit.length, to: out + o)
             o += edit.length
         case Splice.bytes:
             if bytes.count > 0 {
@@ -151,6 +144,19 @@ func decimalLength(_ value: Int) -> Int {
         length += 1
     }
     return length
+}
+
+/// Writes `value` in decimal to the `length` bytes at `out` (`length` from `decimalLength`).
+@inline(__always)
+func writeDecimal(_ value: Int, length: Int, to out: UnsafeMutablePointer<UInt8>) {
+    var magnitude = value.magnitude
+    var index = length
+    repeat {
+        index -= 1
+        out[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+        magnitude /= 10
+    } while magnitude > 0
+    if value < 0 { out[0] = UInt8(ascii: "-") }
 }
 
 /// A newline, written after every frame.

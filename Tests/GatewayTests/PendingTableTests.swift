@@ -33,7 +33,7 @@ final class PendingTableTests: XCTestCase {
         XCTAssertEqual(table.count, 1)
         let third = table.insert(entry(3))
         XCTAssertGreaterThan(third, second)
-        XCTAssertEqual(table.sortedIDs, [second, third])
+        XCTAssertEqual(table.sortedIDs(), [second, third])
     }
 
     func testLongLivedRequestSurvivesWraparoundAndGrowth() {

@@ -91,11 +91,11 @@ public enum ScanError: Error, Equatable, CustomStringConvertible {
 /// `params`: what mcpd checked must be what the backend reads. String bodies are scanned eight
 /// bytes at a time.
 public struct JSONScanner {
-    /// The deepest nesting accepted.
-    public var maxDepth: Int
+    /// The deepest nesting accepted: at most 128 (the scan keeps one bit per open container).
+    public let maxDepth: Int
 
     public init(maxDepth: Int = 128) {
-        self.maxDepth = maxDepth
+        self.maxDepth = min(max(maxDepth, 1), 128)
     }
 
     /// Scans one frame.
@@ -206,9 +206,9 @@ private struct Cursor {
         self.maxDepth = maxDepth
     }
 
-    @inline(__always) var peek: UInt8 { bytes[index] }
+    @inline(always) var peek: UInt8 { bytes[index] }
 
-    @inline(__always) mutating func skipWhitespace() {
+    @inline(always) mutating func skipWhitespace() {
         // Generators mostly write none: one compare for the common case.
         if index < count && bytes[index] > 0x20 { return }
         skipWhitespaceRun()
@@ -223,7 +223,7 @@ private struct Cursor {
 
     func fail(_ reason: String) -> ScanError { .invalidJSON(offset: index, reason: reason) }
 
-    @inline(__always) mutating func expect(_ byte: UInt8, _ what: String) throws(ScanError) {
+    mutating func expect(_ byte: UInt8, _ what: String) throws(ScanError) {
         skipWhitespace()
         guard index < count, bytes[index] == byte else { throw fail("expected \(what)") }
         index += 1
@@ -232,7 +232,7 @@ private struct Cursor {
     // MARK: Container steps, shared by every object and array scan
 
     /// Consumes the opening `{` or `[` and whitespace; false (closer consumed) when empty.
-    @inline(__always)
+    @inline(always)
     mutating func openContainer(closer: UInt8) -> Bool {
         index += 1
         skipWhitespace()
@@ -247,7 +247,7 @@ private struct Cursor {
     /// most seven bytes (most of those in JSON-RPC) is read from one word, which is also
     /// returned (the name's bytes, little-endian, zero above them) so that known names are
     /// matched by one compare; `word` is 0 for any other name.
-    @inline(__always)
+    @inline(always)
     mutating func memberName() throws(ScanError) -> (key: Range<Int>, hasEscape: Bool, word: UInt64) {
         skipWhitespace()
         guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
@@ -275,7 +275,7 @@ private struct Cursor {
     /// The string whose body starts at `start`, when it is at most seven plain bytes (its closing
     /// quote within the word loaded there): its length, and its bytes little-endian with zeros
     /// above them (0 for the empty string). Nil for any other string, or near the frame's end.
-    @inline(__always)
+    @inline(always)
     func shortPlainString(at start: Int) -> (length: Int, word: UInt64)? {
         guard count &- start >= 8 else { return nil }
         let loaded = UnsafeRawPointer(bytes + start).loadUnaligned(as: UInt64.self)
@@ -287,7 +287,7 @@ private struct Cursor {
     }
 
     /// After a member or element: true at `,` (another follows), false at the closer.
-    @inline(__always)
+    @inline(always)
     mutating func nextInContainer(closer: UInt8) throws(ScanError) -> Bool {
         skipWhitespace()
         let object = closer == UInt8(ascii: "}")
@@ -357,7 +357,7 @@ private struct Cursor {
         String(decoding: UnsafeBufferPointer(start: bytes + key.lowerBound, count: key.count), as: UTF8.self)
     }
 
-    @inline(__always)
+    @inline(always)
     func topKey(_ key: Range<Int>, _ word: UInt64) -> TopKey? {
         switch word {
         case 0: return topKeySlow(key)
@@ -483,48 +483,104 @@ private struct Cursor {
 
     // MARK: Values
 
-    mutating func skipValue(depth: Int) throws(ScanError) {
-        skipWhitespace()
-        guard index < count else { throw fail("unexpected end of input") }
-        switch bytes[index] {
-        case UInt8(ascii: "\""):
-            // A short plain string from one word; longer ones in the loop.
-            if let short = shortPlainString(at: index &+ 1) {
-                index &+= short.length &+ 2
-                return
+    /// Skips one value, which starts at the cursor (whitespace already skipped). `base` is the
+    /// nesting depth of the value itself. Nested containers are walked in one loop, not by
+    /// recursion: a bit per open container (set for an object) says which closer is expected.
+    mutating func skipValue(depth base: Int) throws(ScanError) {
+        var depth = base
+        // Bit 0: the innermost open container is an object. At most 128 are open (`maxDepth`).
+        var objects: UInt128 = 0
+        while true {
+            // A value starts at the cursor.
+            guard index < count else { throw fail("unexpected end of input") }
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                // A short plain string from one word; longer ones in the loop.
+                if let short = shortPlainString(at: index &+ 1) {
+                    index &+= short.length &+ 2
+                } else {
+                    _ = try skipString()
+                }
+            } else if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") {
+                guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+                let object = byte == UInt8(ascii: "{")
+                if openContainer(closer: object ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                    depth &+= 1
+                    objects = objects &<< 1 | (object ? 1 : 0)
+                    if object { try skipMemberName() }
+                    continue
+                }
+            } else {
+                try skipScalar(byte)
             }
-            _ = try skipString()
-        case UInt8(ascii: "{"):
-            guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
-            guard openContainer(closer: UInt8(ascii: "}")) else { return }
-            repeat {
-                _ = try memberName()
-                try skipValue(depth: depth + 1)
-            } while try nextInContainer(closer: UInt8(ascii: "}"))
-        case UInt8(ascii: "["):
-            guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
-            guard openContainer(closer: UInt8(ascii: "]")) else { return }
-            repeat {
-                try skipValue(depth: depth + 1)
-            } while try nextInContainer(closer: UInt8(ascii: "]"))
-        case UInt8(ascii: "t"): try skipLiteral("true")
-        case UInt8(ascii: "f"): try skipLiteral("false")
-        case UInt8(ascii: "n"): try skipLiteral("null")
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try skipNumber()
-        default: throw fail("unexpected byte 0x\(String(bytes[index], radix: 16))")
+            // After a value: close containers until one has another member or element.
+            while true {
+                if depth == base { return }
+                let object = objects & 1 != 0
+                if index < count && bytes[index] == UInt8(ascii: ",") {
+                    index &+= 1
+                } else if index < count && bytes[index] == (object ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                    index &+= 1
+                    depth &-= 1
+                    objects &>>= 1
+                    continue
+                } else if try nextInContainer(closer: object ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                    // The same two cases after whitespace.
+                } else {
+                    depth &-= 1
+                    objects &>>= 1
+                    continue
+                }
+                if object {
+                    try skipMemberName()
+                } else {
+                    skipWhitespace()
+                }
+                break
+            }
         }
     }
 
-    @inline(__always)
+    /// Skips a member name and its `:` (and the whitespace after it), for values not recorded.
+    @inline(always)
+    mutating func skipMemberName() throws(ScanError) {
+        skipWhitespace()
+        guard index < count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+        if let short = shortPlainString(at: index &+ 1) {
+            index &+= short.length &+ 2
+        } else {
+            _ = try skipString()
+        }
+        if index < count && bytes[index] == UInt8(ascii: ":") {
+            index &+= 1
+        } else {
+            try expect(UInt8(ascii: ":"), "':' after a member name")
+        }
+        skipWhitespace()
+    }
+
+    /// Skips a literal or a number starting with `byte`, or fails.
+    @inline(always)
+    mutating func skipScalar(_ byte: UInt8) throws(ScanError) {
+        switch byte {
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try skipNumber()
+        case UInt8(ascii: "t"): try skipLiteral("true")
+        case UInt8(ascii: "f"): try skipLiteral("false")
+        case UInt8(ascii: "n"): try skipLiteral("null")
+        default: throw fail("unexpected byte 0x\(String(byte, radix: 16))")
+        }
+    }
+
+    @inline(always)
     mutating func skipLiteral(_ literal: StaticString) throws(ScanError) {
         let length = literal.utf8CodeUnitCount
         guard count - index >= length, memcmp(bytes + index, literal.utf8Start, length) == 0 else { throw fail("invalid literal") }
         index += length
     }
 
-    @inline(__always) func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+    @inline(always) func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 
-    @inline(__always)
+    @inline(always)
     mutating func skipNumber() throws(ScanError) {
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < count, isDigit(bytes[index]) else { throw fail("invalid number") }
@@ -554,15 +610,11 @@ private struct Cursor {
         let end = count
         var i = index &+ 1  // opening quote
         var hadEscape = false
-        // True right after an escape or a multi-byte character when the next byte is another:
-        // the word scan would stop at once, so it is skipped.
-        var atSpecial = false
         while true {
             // Plain ASCII bytes (none of '"', '\\', a control byte, or >= 0x80) a word at a time;
             // the lowest flagged byte of a word is exact (borrows only flag bytes above a real
-            // hit), so the scan jumps straight to it. One word first (most strings are short
-            // member names), then two words per step for long values.
-            scan: if !atSpecial && end &- i >= 8 {
+            // hit), so the scan jumps straight to it. Two words per step once a run is long.
+            scan: if end &- i >= 8 {
                 let first = plainMask(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
                 if first != 0 {
                     i &+= first.trailingZeroBitCount &>> 3
@@ -578,90 +630,86 @@ private struct Cursor {
                     }
                     i &+= 16
                 }
-                while end &- i >= 8 {
-                    let word = plainMask(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
-                    if word != 0 {
-                        i &+= word.trailingZeroBitCount &>> 3
-                        break scan
-                    }
-                    i &+= 8
+            }
+            // Special bytes, and the last few bytes of the frame, one at a time, until a plain
+            // byte with a word after it sends the scan back to words.
+            while true {
+                guard i < end else { index = i; throw fail("unterminated string") }
+                let byte = p[i]
+                if byte == UInt8(ascii: "\"") {
+                    index = i &+ 1
+                    return hadEscape
                 }
-            }
-            guard i < end else { index = i; throw fail("unterminated string") }
-            let byte = p[i]
-            if byte == UInt8(ascii: "\"") {
-                index = i &+ 1
-                return hadEscape
-            }
-            if byte == UInt8(ascii: "\\") {
-                hadEscape = true
-                guard end &- i >= 2 else { index = i; throw fail("unterminated escape") }
-                switch p[i &+ 1] {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                    i &+= 2
-                case UInt8(ascii: "u"):
-                    guard end &- i >= 6, let unit = hex4(p + (i &+ 2)) else { index = i; throw fail("invalid \\u escape: four hex digits expected") }
-                    i &+= 6
-                    if unit & 0xF800 == 0xD800 {
-                        guard unit < 0xDC00 else { index = i &- 6; throw fail("lone low surrogate in \\u escape") }
-                        guard end &- i >= 6, p[i] == UInt8(ascii: "\\"), p[i &+ 1] == UInt8(ascii: "u") else {
-                            index = i &- 6; throw fail("lone high surrogate in \\u escape")
-                        }
-                        guard let low = hex4(p + (i &+ 2)), low & 0xFC00 == 0xDC00 else {
-                            index = i; throw fail("high surrogate not followed by a low surrogate")
-                        }
+                if byte == UInt8(ascii: "\\") {
+                    hadEscape = true
+                    guard end &- i >= 2 else { index = i; throw fail("unterminated escape") }
+                    switch p[i &+ 1] {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                         UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                        i &+= 2
+                    case UInt8(ascii: "u"):
+                        guard end &- i >= 6, let unit = hex4(p + (i &+ 2)) else { index = i; throw fail("invalid \\u escape: four hex digits expected") }
                         i &+= 6
+                        if unit & 0xF800 == 0xD800 {
+                            guard unit < 0xDC00 else { index = i &- 6; throw fail("lone low surrogate in \\u escape") }
+                            guard end &- i >= 6, p[i] == UInt8(ascii: "\\"), p[i &+ 1] == UInt8(ascii: "u") else {
+                                index = i &- 6; throw fail("lone high surrogate in \\u escape")
+                            }
+                            guard let low = hex4(p + (i &+ 2)), low & 0xFC00 == 0xDC00 else {
+                                index = i; throw fail("high surrogate not followed by a low surrogate")
+                            }
+                            i &+= 6
+                        }
+                    default:
+                        index = i
+                        throw fail("invalid escape")
                     }
-                default:
+                } else if byte >= 0x80 {
+                    let length = utf8SequenceLength(p, i, end)
+                    guard length > 0 else { index = i; throw fail("invalid UTF-8 sequence") }
+                    i &+= length
+                } else if byte >= 0x20 {
+                    i &+= 1
+                } else {
                     index = i
-                    throw fail("invalid escape")
+                    throw fail("control character in string")
                 }
-            } else if byte < 0x20 {
-                index = i
-                throw fail("control character in string")
-            } else if byte < 0x80 {
-                i &+= 1
-            } else {
-                let length = utf8SequenceLength(p, i, end)
-                guard length > 0 else { index = i; throw fail("invalid UTF-8 sequence") }
-                i &+= length
+                // Another special byte next stays here; a plain one goes back to words.
+                if end &- i >= 8 && p[i] != UInt8(ascii: "\\") && p[i] < 0x80 { break }
             }
-            atSpecial = i < end && (p[i] == UInt8(ascii: "\\") || p[i] >= 0x80)
         }
     }
 
     /// The high bit set in every byte of `word` that a string cannot hold as is: '"', '\\', a
-    /// control byte, or a byte >= 0x80. Exact for the lowest flagged byte only.
-    @inline(__always)
+    /// control byte, or a byte >= 0x80. Exact for the lowest flagged byte only: below it no
+    /// subtraction borrows, and a byte that is none of those leaves every term's high bit clear
+    /// (a byte >= 0x80 is flagged by the last term, whatever the others say).
+    @inline(always)
     func plainMask(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
-        let quote = word ^ (ones &* 0x22)
-        let backslash = word ^ (ones &* 0x5C)
-        return (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (word &- ones &* 0x20) | word)
-            & 0x8080_8080_8080_8080
+        let quote = (word ^ (ones &* 0x22)) &- ones
+        let backslash = (word ^ (ones &* 0x5C)) &- ones
+        let control = word &- ones &* 0x20
+        return (quote | backslash | control | word) & 0x8080_8080_8080_8080
     }
 
-    /// The value of four hex digits at `p`, or nil. Branch-light: a letter is folded to lower
-    /// case, then each byte must be a digit or one of a-f.
-    @inline(__always)
+    /// The value of four hex digits at `p`, or nil: each byte looked up in a table that holds
+    /// 'A' + the digit's value, or '.' for a byte that is not a hex digit.
+    @inline(always)
     func hex4(_ p: UnsafePointer<UInt8>) -> UInt32? {
-        var value: UInt32 = 0
-        var bad: UInt32 = 0
-        for k in 0..<4 {
-            let byte = UInt32(p[k])
-            let digit = byte &- 0x30
-            let letter = (byte | 0x20) &- 0x61
-            let isDigit = digit < 10
-            bad |= (isDigit || letter < 6) ? 0 : 1
-            value = value &<< 4 | (isDigit ? digit : letter &+ 10)
-        }
-        return bad == 0 ? value : nil
+        let table: StaticString = """
+            ................................................ABCDEFGHIJ.......KLMNOP..........................KLMNOP.........................\
+            ................................................................................................................................
+            """
+        let t = table.utf8Start
+        let a = t[Int(p[0])] &- 0x41, b = t[Int(p[1])] &- 0x41, c = t[Int(p[2])] &- 0x41, d = t[Int(p[3])] &- 0x41
+        guard (a | b | c | d) & 0xF0 == 0 else { return nil }
+        return UInt32(a) &<< 12 | UInt32(b) &<< 8 | UInt32(c) &<< 4 | UInt32(d)
     }
 
     /// The length of the valid multi-byte UTF-8 sequence at `i` (no overlongs, no surrogates,
     /// at most U+10FFFF), or 0.
-    @inline(__always)
+    @inline(always)
     func utf8SequenceLength(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
         let lead = p[i]
         let length: Int

@@ -188,6 +188,86 @@ final class JSONScannerTests: XCTestCase {
         }
     }
 
+    /// The scanner and the tree parser (independent, byte by byte) accept exactly the same texts:
+    /// random JSON documents with random whitespace, and each of them mutated (a byte replaced by
+    /// a structural or special one, a byte dropped, a byte doubled, cut short). Deterministic.
+    func testScannerAgreesWithParserOnRandomDocuments() throws {
+        var random = SplitMix(seed: 0x6D63_7064)
+        let specials: [[UInt8]] = [
+            Array(#"\""#.utf8), Array(#"\\"#.utf8), Array(#"\n"#.utf8), Array(#"\u00e9"#.utf8), Array(#"\ud83d\ude00"#.utf8),
+            Array("é".utf8), Array("😀".utf8), Array("€".utf8), Array("abcdefghij".utf8), Array("k".utf8), Array("_meta".utf8),
+        ]
+        let noise: [UInt8] = Array("{}[],:\"\\ \n\t0-1.5eE+tfnu".utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xED, 0xF0, 0xFF]
+
+        func string(_ out: inout [UInt8]) {
+            out.append(UInt8(ascii: "\""))
+            for _ in 0..<random.next(below: 6) { out += specials[random.next(below: specials.count)] }
+            out.append(UInt8(ascii: "\""))
+        }
+        func space(_ out: inout [UInt8]) {
+            if random.next(below: 4) == 0 { out += [[0x20], [0x0A], [0x09, 0x20], [0x0D, 0x0A]][random.next(below: 4)] }
+        }
+        func value(_ out: inout [UInt8], depth: Int) {
+            space(&out)
+            switch random.next(below: depth > 4 ? 5 : 7) {
+            case 0: string(&out)
+            case 1: out += Array(["0", "-12", "3.25", "1e9", "-0.5E-3", "123456789012345678901234567890"][random.next(below: 6)].utf8)
+            case 2: out += Array(["true", "false", "null"][random.next(below: 3)].utf8)
+            case 3, 4: string(&out)
+            case 5:
+                out.append(UInt8(ascii: "{"))
+                let members = random.next(below: 4)
+                for k in 0..<members {
+                    if k > 0 { out.append(UInt8(ascii: ",")) }
+                    space(&out); string(&out); space(&out); out.append(UInt8(ascii: ":"))
+                    value(&out, depth: depth + 1); space(&out)
+                }
+                if members == 0 { space(&out) }
+                out.append(UInt8(ascii: "}"))
+            default:
+                out.append(UInt8(ascii: "["))
+                let items = random.next(below: 4)
+                for k in 0..<items {
+                    if k > 0 { out.append(UInt8(ascii: ",")) }
+                    value(&out, depth: depth + 1); space(&out)
+                }
+                if items == 0 { space(&out) }
+                out.append(UInt8(ascii: "]"))
+            }
+        }
+        var outcomes = [false: 0, true: 0]
+        @discardableResult
+        func agree(_ bytes: [UInt8], _ what: String) -> Bool {
+            let scanned = bytes.withUnsafeBytes { (try? scanner.validate($0)) != nil }
+            let parsed = bytes.withUnsafeBytes { (try? JSONParser.parse($0)) != nil }
+            XCTAssertEqual(scanned, parsed, "\(what): \(String(decoding: bytes, as: UTF8.self).debugDescription) \(bytes)")
+            outcomes[scanned, default: 0] += 1
+            return scanned
+        }
+
+        var accepted = 0
+        for round in 0..<10000 {
+            var document: [UInt8] = []
+            value(&document, depth: 0)
+            space(&document)
+            if agree(document, "document \(round)") { accepted += 1 }
+            for _ in 0..<8 {
+                var mutated = document
+                let at = random.next(below: mutated.count)
+                switch random.next(below: 4) {
+                case 0: mutated[at] = noise[random.next(below: noise.count)]
+                case 1: mutated.remove(at: at)
+                case 2: mutated.insert(mutated[at], at: at)
+                default: mutated.removeSubrange(at...)
+                }
+                agree(mutated, "mutation of document \(round)")
+            }
+        }
+        XCTAssertEqual(accepted, 10000, "every generated document is valid JSON")
+        XCTAssertGreaterThan(outcomes[false]!, 20000, "most mutations break the document")
+        XCTAssertGreaterThan(outcomes[true]!, 20000, "and some leave it valid")
+    }
+
     func testParserRoundTrip() throws {
         let text = #"{"a":[1,-2.5e10,9223372036854775808,"\u00e9\"\\\n\u0001",true,false,null,{}],"b":{"c":"😀"}}"#
         let value = try JSONParser.parse(text)
@@ -197,4 +277,18 @@ final class JSONScannerTests: XCTestCase {
         XCTAssertEqual(value, again)
         XCTAssertEqual(value.jsonText, #"{"a":[1,-2.5e10,9223372036854775808,"é\"\\\n\u0001",true,false,null,{}],"b":{"c":"😀"}}"#)
     }
+}
+
+/// A small deterministic generator (SplitMix64), so that a failure can be replayed.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func next(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }

@@ -120,6 +120,7 @@ public struct JSONScanner {
         }
         cursor.skipWhitespace()
         if cursor.index != cursor.count { throw .invalidJSON(offset: cursor.index, reason: "trailing bytes after the JSON value") }
+        if let refusal = cursor.refusal { throw cursor.refusalError(refusal.reason, refusal.key) }
         if scan.kind != .batch { try classify(&scan, frame: frame) }
         return scan
     }
@@ -199,6 +200,12 @@ private struct Cursor {
     let count: Int
     let maxDepth: Int
     var index = 0
+    /// The first reason found to refuse the message as JSON-RPC, and the member name it is
+    /// about. Reported only once the whole frame has been read as JSON: not being JSON (-32700)
+    /// comes first.
+    var refusal: (reason: Refusal, key: Range<Int>)?
+
+    enum Refusal { case duplicate, escaped, tooManyMembers, duplicateInParams, escapedInParams, duplicateInMeta, escapedInMeta }
 
     init(bytes: UnsafePointer<UInt8>, count: Int, maxDepth: Int) {
         self.bytes = bytes
@@ -315,18 +322,20 @@ private struct Cursor {
         // is allocated only when one appears.
         var others: [Range<Int>]? = nil
         repeat {
-            let (key, hasEscape, word) = try memberName()
+            let (key, hasEscape, top) = try topMemberName()
             let valueStart = index
-            let top = hasEscape ? nil : topKey(key, word)
             if top == .params && index < count && bytes[index] == UInt8(ascii: "{") {
                 try scanParams(into: &scan)
+            } else if top == .jsonrpc && count &- index >= 8
+                        && load(at: index) & 0xFF_FFFF_FFFF == 0x22_302E_3222 {  // "2.0"
+                index &+= 5
             } else {
                 try skipValue(depth: 1)
             }
             let value = valueStart..<index
             if let top {
                 let bit: UInt32 = 1 << UInt32(top.rawValue)
-                if seen & bit != 0 { throw ScanError.invalidRequest("duplicate member \"\(keyText(key))\"") }
+                if seen & bit != 0 { refuse(.duplicate, key) }
                 seen |= bit
                 switch top {
                 case .jsonrpc: scan.jsonrpc = value
@@ -340,17 +349,131 @@ private struct Cursor {
                 if hasEscape {
                     // An escaped name may spell a routed key ("\u0069d"): refuse rather than guess.
                     let decoded = decodeKey(key)
-                    if ["jsonrpc", "id", "method", "params", "result", "error"].contains(decoded) {
-                        throw ScanError.invalidRequest("member name \"\(decoded)\" must not be escaped")
-                    }
+                    if ["jsonrpc", "id", "method", "params", "result", "error"].contains(decoded) { refuse(.escaped, key) }
                 }
                 for other in others ?? [] where other.count == key.count && memcmp(bytes + other.lowerBound, bytes + key.lowerBound, key.count) == 0 {
-                    throw ScanError.invalidRequest("duplicate member \"\(keyText(key))\"")
+                    refuse(.duplicate, key)
                 }
-                guard others?.count ?? 0 < 64 else { throw ScanError.invalidRequest("too many members in a message (over 64)") }
-                if others == nil { others = [key] } else { others!.append(key) }
+                if others?.count ?? 0 >= 64 {
+                    refuse(.tooManyMembers, key)
+                } else if others == nil {
+                    others = [key]
+                } else {
+                    others!.append(key)
+                }
             }
         } while try nextInContainer(closer: UInt8(ascii: "}"))
+    }
+
+    /// Eight bytes at `offset` (at least eight must remain), little-endian.
+    @inline(always)
+    func load(at offset: Int) -> UInt64 {
+        UnsafeRawPointer(bytes + offset).loadUnaligned(as: UInt64.self)
+    }
+
+    /// `memberName` for the top level, with the key it names. The names JSON-RPC messages
+    /// use are matched first, each with its closing quote (and most with the ':') by one
+    /// compare of the word after the opening quote.
+    @inline(always)
+    mutating func topMemberName() throws(ScanError) -> (key: Range<Int>, hasEscape: Bool, top: TopKey?) {
+        if count &- index >= 10 && bytes[index] == UInt8(ascii: "\"") {
+            let start = index &+ 1
+            let word = load(at: start)
+            var top: TopKey?
+            var length = 0
+            switch UInt8(truncatingIfNeeded: word) {
+            case UInt8(ascii: "j"):
+                if word == 0x2263_7072_6E6F_736A && bytes[start &+ 8] == UInt8(ascii: ":") { top = .jsonrpc; length = 7 }  // jsonrpc":
+            case UInt8(ascii: "i"):
+                if word & 0xFFFF_FFFF == 0x3A22_6469 { top = .id; length = 2 }  // id":
+            case UInt8(ascii: "m"):
+                if word == 0x3A22_646F_6874_656D { top = .method; length = 6 }  // method":
+            case UInt8(ascii: "p"):
+                if word == 0x3A22_736D_6172_6170 { top = .params; length = 6 }  // params":
+            case UInt8(ascii: "r"):
+                if word == 0x3A22_746C_7573_6572 { top = .result; length = 6 }  // result":
+            case UInt8(ascii: "e"):
+                if word & 0xFF_FFFF_FFFF_FFFF == 0x3A_2272_6F72_7265 { top = .error; length = 5 }  // error":
+            default:
+                break
+            }
+            if let top {
+                index = start &+ length &+ 2
+                skipWhitespace()
+                return (start..<(start &+ length), false, top)
+            }
+        }
+        let (key, hasEscape, word) = try memberName()
+        return (key, hasEscape, hasEscape ? nil : topKey(key, word))
+    }
+
+    /// `memberName` for `params`, with the slot of a recorded name (-1 for others). The names
+    /// tools/call uses are matched first, as in `topMemberName`.
+    @inline(always)
+    mutating func paramsMemberName() throws(ScanError) -> (key: Range<Int>, hasEscape: Bool, slot: Int) {
+        if count &- index >= 16 && bytes[index] == UInt8(ascii: "\"") {
+            let start = index &+ 1
+            let word = load(at: start)
+            var slot = -2
+            var length = 0
+            if word & 0xFFFF_FFFF_FFFF == 0x3A22_656D_616E {  // name":
+                slot = 0; length = 4
+            } else if word == 0x746E_656D_7567_7261 && load(at: start &+ 8) & 0xFF_FFFF == 0x3A_2273 {  // arguments":
+                slot = -1; length = 9
+            } else if word & 0xFF_FFFF_FFFF_FFFF == 0x3A_2261_7465_6D5F {  // _meta":
+                slot = 5; length = 5
+            }
+            if slot != -2 {
+                index = start &+ length &+ 2
+                skipWhitespace()
+                return (start..<(start &+ length), false, slot)
+            }
+        }
+        let (key, hasEscape, word) = try memberName()
+        return (key, hasEscape, hasEscape ? -1 : paramsSlot(key, word))
+    }
+
+    /// The slot of a recorded `params` member name (-1 for others): 0 name, 1 uri,
+    /// 2 progressToken, 3 requestId, 4 cursor, 5 _meta.
+    @inline(always)
+    func paramsSlot(_ key: Range<Int>, _ word: UInt64) -> Int {
+        switch word {
+        case 0x697275: return 1
+        case 0x656d_616e: return 0
+        case 0x61_7465_6d5f: return 5
+        case 0x726f_7372_7563: return 4
+        case 0: break
+        default: return -1
+        }
+        // A name not read from one word (eight bytes or longer, or near the frame's end).
+        let p = bytes + key.lowerBound
+        switch key.count {
+        case 3 where memcmp(p, "uri", 3) == 0: return 1
+        case 4 where memcmp(p, "name", 4) == 0: return 0
+        case 5 where memcmp(p, "_meta", 5) == 0: return 5
+        case 6 where memcmp(p, "cursor", 6) == 0: return 4
+        case 9 where memcmp(p, "requestId", 9) == 0: return 3
+        case 13 where memcmp(p, "progressToken", 13) == 0: return 2
+        default: return -1
+        }
+    }
+
+    mutating func refuse(_ reason: Refusal, _ key: Range<Int>) {
+        if refusal == nil { refusal = (reason, key) }
+    }
+
+    /// The error for `refusal`.
+    func refusalError(_ reason: Refusal, _ key: Range<Int>) -> ScanError {
+        let name = reason == .escaped || reason == .escapedInParams || reason == .escapedInMeta ? decodeKey(key) : keyText(key)
+        switch reason {
+        case .duplicate: return .invalidRequest("duplicate member \"\(name)\"")
+        case .escaped: return .invalidRequest("member name \"\(name)\" must not be escaped")
+        case .tooManyMembers: return .invalidRequest("too many members in a message (over 64)")
+        case .duplicateInParams: return .invalidRequest("duplicate params member \"\(name)\"")
+        case .escapedInParams: return .invalidRequest("params member name \"\(name)\" must not be escaped")
+        case .duplicateInMeta: return .invalidRequest("duplicate _meta member \"\(name)\"")
+        case .escapedInMeta: return .invalidRequest("_meta member name \"\(name)\" must not be escaped")
+        }
     }
 
     func keyText(_ key: Range<Int>) -> String {
@@ -393,33 +516,11 @@ private struct Cursor {
         guard openContainer(closer: UInt8(ascii: "}")) else { return }
         var seen: UInt32 = 0
         repeat {
-            let (key, hasEscape, word) = try memberName()
+            let (key, hasEscape, slot) = try paramsMemberName()
             let valueStart = index
-            let p = bytes + key.lowerBound
-            var slot = -1
-            if word != 0 {
-                switch word {
-                case 0x697275: slot = 1
-                case 0x656d_616e: slot = 0
-                case 0x61_7465_6d5f: slot = 5
-                case 0x726f_7372_7563: slot = 4
-                default: break
-                }
-            } else if !hasEscape {
-                switch key.count {
-                case 3 where memcmp(p, "uri", 3) == 0: slot = 1
-                case 4 where memcmp(p, "name", 4) == 0: slot = 0
-                case 5 where memcmp(p, "_meta", 5) == 0: slot = 5
-                case 6 where memcmp(p, "cursor", 6) == 0: slot = 4
-                case 9 where memcmp(p, "requestId", 9) == 0: slot = 3
-                case 13 where memcmp(p, "progressToken", 13) == 0: slot = 2
-                default: break
-                }
-            } else {
+            if hasEscape {
                 let decoded = decodeKey(key)
-                if ["name", "uri", "_meta", "cursor", "requestId", "progressToken"].contains(decoded) {
-                    throw ScanError.invalidRequest("params member name \"\(decoded)\" must not be escaped")
-                }
+                if ["name", "uri", "_meta", "cursor", "requestId", "progressToken"].contains(decoded) { refuse(.escapedInParams, key) }
             }
             if slot == 5 && index < count && bytes[index] == UInt8(ascii: "{") {
                 scan.metaProgressToken = try scanMeta()
@@ -428,7 +529,7 @@ private struct Cursor {
             }
             if slot >= 0 {
                 let bit: UInt32 = 1 << UInt32(slot)
-                if seen & bit != 0 { throw ScanError.invalidRequest("duplicate params member \"\(String(decoding: UnsafeBufferPointer(start: p, count: key.count), as: UTF8.self))\"") }
+                if seen & bit != 0 { refuse(.duplicateInParams, key) }
                 seen |= bit
                 let value = valueStart..<index
                 switch slot {
@@ -452,11 +553,9 @@ private struct Cursor {
             let valueStart = index
             try skipValue(depth: 3)
             let isToken = !hasEscape && key.count == 13 && memcmp(bytes + key.lowerBound, "progressToken", 13) == 0
-            if hasEscape && decodeKey(key) == "progressToken" {
-                throw ScanError.invalidRequest("_meta member name \"progressToken\" must not be escaped")
-            }
+            if hasEscape && decodeKey(key) == "progressToken" { refuse(.escapedInMeta, key) }
             if isToken {
-                if token != nil { throw ScanError.invalidRequest("duplicate _meta member \"progressToken\"") }
+                if token != nil { refuse(.duplicateInMeta, key) }
                 token = valueStart..<index
             }
         } while try nextInContainer(closer: UInt8(ascii: "}"))

@@ -268,6 +268,119 @@ final class JSONScannerTests: XCTestCase {
         XCTAssertGreaterThan(outcomes[true]!, 20000, "and some leave it valid")
     }
 
+    /// Whole JSON-RPC messages, random and mutated, against a reference built on the tree
+    /// parser: the scan fails exactly when the reference says the text is not JSON or not a
+    /// JSON-RPC message, and every range it records holds the member the tree has there.
+    func testMessageScanAgreesWithTreeReference() throws {
+        var random = SplitMix(seed: 0x6A73_6F6E)
+        func pick<T>(_ choices: [T]) -> T { choices[random.next(below: choices.count)] }
+        func space() -> String { random.next(below: 5) == 0 ? pick([" ", "\n", "\t ", "\r\n"]) : "" }
+        func scalar() -> String {
+            pick(["1", "-7", "0.5", "12345678901234567890", "\"s\"", "\"é\\n\\u00e9😀\"", "\"a longer plain string value\"", "null", "true"])
+        }
+        func object(_ members: [(String, String)]) -> String {
+            var members = members
+            if !members.isEmpty && random.next(below: 12) == 0 { members.append(pick(members)) }  // a duplicate
+            members.shuffle(using: &random)
+            return "{" + members.map { space() + "\"\($0.0)\"" + space() + ":" + space() + $0.1 + space() }.joined(separator: ",") + "}"
+        }
+        func some(_ candidates: [(String, String)]) -> [(String, String)] { candidates.filter { _ in random.next(below: 3) != 0 } }
+        func message() -> String {
+            let meta = object(some([("progressToken", scalar()), ("other", scalar()), ("x", "[1,{\"progressToken\":2}]")]))
+            let params = random.next(below: 8) == 0 ? pick(["[1,2]", "3", "\"p\""]) : object(some([
+                ("name", pick(["\"echo__echo\"", "\"x\"", "7"])), ("arguments", object(some([("text", scalar()), ("name", scalar())]))),
+                ("_meta", random.next(below: 6) == 0 ? scalar() : meta), ("uri", scalar()), ("cursor", scalar()),
+                ("requestId", scalar()), ("progressToken", scalar()), ("argumentsX", scalar()),
+            ]))
+            var members = some([("id", pick(["1", "42", "\"abc\"", "null", "1.5"])), ("params", params), ("other", scalar())])
+            members.append(("jsonrpc", random.next(below: 10) == 0 ? pick(["\"1.0\"", "2", "\"2.0 \""]) : "\"2.0\""))
+            switch random.next(below: 4) {
+            case 0: members.append(("result", object(some([("content", "[{\"type\":\"text\",\"text\":\(scalar())}]")]))))
+            case 1: members.append(("error", "{\"code\":-32000,\"message\":\"m\"}"))
+            case 2: members += [("result", "{}"), ("error", "{}")]
+            default: members.append(("method", pick(["\"tools/call\"", "\"ping\"", "\"notifications/progress\"", "5"])))
+            }
+            return space() + object(members) + space()
+        }
+
+        enum Outcome: Hashable { case notJSON, notRPC, kind(MessageScan.Kind) }
+        func expected(_ bytes: [UInt8]) -> Outcome {
+            guard let tree = bytes.withUnsafeBytes({ try? JSONParser.parse($0) }) else { return .notJSON }
+            if case .array = tree { return .kind(.batch) }
+            guard let top = tree.objectValue else { return .notRPC }
+            let keys = top.members.map(\.key)
+            if Set(keys).count != keys.count { return .notRPC }
+            if let params = top["params"]?.objectValue {
+                let names = params.members.map(\.key).filter { ["name", "uri", "progressToken", "requestId", "cursor", "_meta"].contains($0) }
+                if Set(names).count != names.count { return .notRPC }
+                for member in params.members where member.key == "_meta" {
+                    if let meta = member.value.objectValue, meta.members.filter({ $0.key == "progressToken" }).count > 1 { return .notRPC }
+                }
+            }
+            guard top["jsonrpc"] == .string("2.0") else { return .notRPC }
+            if let method = top["method"] {
+                guard case .string = method else { return .notRPC }
+                if let params = top["params"] {
+                    switch params { case .object, .array: break; default: return .notRPC }
+                }
+                if top["result"] != nil || top["error"] != nil { return .notRPC }
+                guard let id = top["id"] else { return .kind(.notification) }
+                switch id { case .string, .number: return .kind(.request); default: return .notRPC }
+            }
+            guard top["result"] != nil || top["error"] != nil else { return .notRPC }
+            guard top["id"] != nil, top["result"] == nil || top["error"] == nil else { return .notRPC }
+            return .kind(.response)
+        }
+        func check(_ bytes: [UInt8], _ what: @autoclosure () -> String) -> Bool {
+            let want = expected(bytes)
+            let got: Outcome
+            var scanned: MessageScan?
+            switch Result(catching: { () throws(ScanError) in try scanner.scan(ByteBuffer(bytes: bytes)) }) {
+            case .success(let result): scanned = result; got = .kind(result.kind)
+            case .failure(.invalidJSON): got = .notJSON
+            case .failure(.invalidRequest): got = .notRPC
+            }
+            XCTAssertEqual(got, want, "\(what()): \(String(decoding: bytes, as: UTF8.self).debugDescription)")
+            guard let scanned, got == want, want != .kind(.batch), let tree = bytes.withUnsafeBytes({ try? JSONParser.parse($0) }) else { return false }
+            func value(_ range: Range<Int>?) -> JSONValue? {
+                guard let range else { return nil }
+                return Array(bytes[range]).withUnsafeBytes { try? JSONParser.parse($0) }
+            }
+            let params = tree["params"]?.objectValue
+            let recorded: [(Range<Int>?, JSONValue?)] = [
+                (scanned.id, tree["id"]), (scanned.method, tree["method"]), (scanned.params, tree["params"]),
+                (scanned.result, tree["result"]), (scanned.error, tree["error"]), (scanned.jsonrpc, tree["jsonrpc"]),
+                (scanned.paramsName, params?["name"]), (scanned.paramsURI, params?["uri"]), (scanned.paramsCursor, params?["cursor"]),
+                (scanned.paramsRequestID, params?["requestId"]), (scanned.paramsProgressToken, params?["progressToken"]),
+                (scanned.metaProgressToken, params?["_meta"]?["progressToken"]),
+            ]
+            for (index, (range, member)) in recorded.enumerated() {
+                XCTAssertEqual(value(range), member, "\(what()): recorded member \(index) of \(String(decoding: bytes, as: UTF8.self).debugDescription)")
+            }
+            return true
+        }
+
+        var kinds: [Outcome: Int] = [:]
+        for round in 0..<6000 {
+            let document = Array(message().utf8)
+            _ = check(document, "message \(round)")
+            kinds[expected(document), default: 0] += 1
+            for _ in 0..<6 {
+                var mutated = document
+                let at = random.next(below: mutated.count)
+                switch random.next(below: 3) {
+                case 0: mutated[at] = pick(Array("{}[],:\"\\ 0a".utf8) + [0x01, 0x80, 0xC3])
+                case 1: mutated.remove(at: at)
+                default: mutated.insert(mutated[at], at: at)
+                }
+                _ = check(mutated, "mutation of message \(round)")
+            }
+        }
+        for outcome in [Outcome.notRPC, .kind(.request), .kind(.notification), .kind(.response)] {
+            XCTAssertGreaterThan(kinds[outcome, default: 0], 200, "the generator makes enough of \(outcome)")
+        }
+    }
+
     func testParserRoundTrip() throws {
         let text = #"{"a":[1,-2.5e10,9223372036854775808,"\u00e9\"\\\n\u0001",true,false,null,{}],"b":{"c":"😀"}}"#
         let value = try JSONParser.parse(text)
@@ -292,3 +405,5 @@ struct SplitMix {
     }
     mutating func next(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }
+
+extension SplitMix: RandomNumberGenerator {}

@@ -263,6 +263,9 @@ public final class Backend {
 
     /// Why a forwarded request could not be sent.
     func unavailableReason() -> String? {
+        // A compare rather than the switch's jump table, whose indirect branch is mispredicted
+        // after every context switch.
+        if state == .ready { return nil }
         switch state {
         case .ready: return nil
         case .configured, .starting, .initializing: return "backend \"\(name)\" is still starting"
@@ -377,7 +380,14 @@ public final class Backend {
 
     private func readFrames(_ buffer: inout ByteBuffer) {
         while process != nil {
-            switch framer.next(&buffer) {
+            let next = framer.next(&buffer)
+            // The common case first, by a compare: a switch here is a jump table, whose
+            // indirect branch is mispredicted after every context switch.
+            if case .line(let frame) = next {
+                if !frame.isEmpty { handleFrame(frame) }
+                continue
+            }
+            switch next {
             case .needMore:
                 return
             case .tooLong, .skippedLongLine:
@@ -395,19 +405,23 @@ public final class Backend {
     }
 
     private func handleFrame(_ frame: ByteBuffer) {
-        let scan: MessageScan
+        var scan = MessageScan()
         do {
-            scan = try gateway.scanner.scan(frame)
+            try gateway.scanner.scan(frame, into: &scan)
         } catch {
             log.warning("backend \"\(name)\" wrote a line that is not a JSON-RPC message (\(error)); dropped: \(frame.string.prefix(200))")
             return
         }
         frame.withUnsafeReadableBytes { raw in
-            switch scan.kind {
-            case .response: handleResponse(frame, raw, scan)
-            case .notification: handleNotification(frame, raw, scan)
-            case .request: handleRequest(frame, raw, scan)
-            case .batch: log.warning("backend \"\(name)\" sent a batch; mcpd does not accept batches from backends")
+            // Compares, not a jump table (see `unavailableReason`).
+            if scan.kind == .response {
+                handleResponse(frame, raw, scan)
+            } else if scan.kind == .notification {
+                handleNotification(frame, raw, scan)
+            } else if scan.kind == .request {
+                handleRequest(frame, raw, scan)
+            } else {
+                log.warning("backend \"\(name)\" sent a batch; mcpd does not accept batches from backends")
             }
         }
     }

@@ -13,56 +13,68 @@ public struct MessageScan {
 
     public var kind: Kind = .notification
     // Ranges are kept as 32-bit offsets (frames are far below 2 GiB), -1 when absent: the scan
-    // is returned and passed by value on every message, and this keeps it to 100 bytes.
-    private var jsonrpcSpan = Span()
-    private var idSpan = Span()
-    private var methodSpan = Span()
-    private var paramsSpan = Span()
-    private var resultSpan = Span()
-    private var errorSpan = Span()
-    private var paramsNameSpan = Span()
-    private var paramsURISpan = Span()
-    private var metaProgressTokenSpan = Span()
-    private var paramsProgressTokenSpan = Span()
-    private var paramsRequestIDSpan = Span()
-    private var paramsCursorSpan = Span()
+    // is returned and passed by value on every message, and this keeps it to 100 bytes. They
+    // sit in one tuple so that the scanner stores a member's range by index, not through a
+    // switch (a jump table, whose indirect branch is mispredicted after context switches).
+    private var spans = (Span(), Span(), Span(), Span(), Span(), Span(), Span(), Span(), Span(), Span(), Span(), Span())
 
-    public var jsonrpc: Range<Int>? { get { jsonrpcSpan.range } set { jsonrpcSpan = Span(newValue) } }
-    public var id: Range<Int>? { get { idSpan.range } set { idSpan = Span(newValue) } }
-    public var method: Range<Int>? { get { methodSpan.range } set { methodSpan = Span(newValue) } }
-    public var params: Range<Int>? { get { paramsSpan.range } set { paramsSpan = Span(newValue) } }
-    public var result: Range<Int>? { get { resultSpan.range } set { resultSpan = Span(newValue) } }
-    public var error: Range<Int>? { get { errorSpan.range } set { errorSpan = Span(newValue) } }
+    /// Where each range is kept: the top-level keys first, in `Cursor.TopKey` order, then the
+    /// `params` members in their slot order, then `params._meta.progressToken`.
+    enum Slot {
+        static let jsonrpc = 0, id = 1, method = 2, params = 3, result = 4, error = 5
+        static let paramsName = 6, paramsURI = 7, paramsProgressToken = 8, paramsRequestID = 9, paramsCursor = 10
+        static let metaProgressToken = 11
+    }
+
+    @inline(always)
+    func span(_ slot: Int) -> Range<Int>? {
+        withUnsafeBytes(of: spans) { $0.load(fromByteOffset: slot &* 8, as: Span.self) }.range
+    }
+
+    @inline(always)
+    mutating func setSpan(_ slot: Int, _ range: Range<Int>?) {
+        withUnsafeMutableBytes(of: &spans) { $0.storeBytes(of: Span(range), toByteOffset: slot &* 8, as: Span.self) }
+    }
+
+    public var jsonrpc: Range<Int>? { get { span(Slot.jsonrpc) } set { setSpan(Slot.jsonrpc, newValue) } }
+    public var id: Range<Int>? { get { span(Slot.id) } set { setSpan(Slot.id, newValue) } }
+    public var method: Range<Int>? { get { span(Slot.method) } set { setSpan(Slot.method, newValue) } }
+    public var params: Range<Int>? { get { span(Slot.params) } set { setSpan(Slot.params, newValue) } }
+    public var result: Range<Int>? { get { span(Slot.result) } set { setSpan(Slot.result, newValue) } }
+    public var error: Range<Int>? { get { span(Slot.error) } set { setSpan(Slot.error, newValue) } }
     /// `params.name` (tools/call, prompts/get).
-    public var paramsName: Range<Int>? { get { paramsNameSpan.range } set { paramsNameSpan = Span(newValue) } }
+    public var paramsName: Range<Int>? { get { span(Slot.paramsName) } set { setSpan(Slot.paramsName, newValue) } }
     /// `params.uri` (resources/read, resources/subscribe).
-    public var paramsURI: Range<Int>? { get { paramsURISpan.range } set { paramsURISpan = Span(newValue) } }
+    public var paramsURI: Range<Int>? { get { span(Slot.paramsURI) } set { setSpan(Slot.paramsURI, newValue) } }
     /// `params._meta.progressToken` (a request's token).
-    public var metaProgressToken: Range<Int>? { get { metaProgressTokenSpan.range } set { metaProgressTokenSpan = Span(newValue) } }
+    public var metaProgressToken: Range<Int>? { get { span(Slot.metaProgressToken) } set { setSpan(Slot.metaProgressToken, newValue) } }
     /// `params.progressToken` (in `notifications/progress`).
-    public var paramsProgressToken: Range<Int>? { get { paramsProgressTokenSpan.range } set { paramsProgressTokenSpan = Span(newValue) } }
+    public var paramsProgressToken: Range<Int>? { get { span(Slot.paramsProgressToken) } set { setSpan(Slot.paramsProgressToken, newValue) } }
     /// `params.requestId` (in `notifications/cancelled`).
-    public var paramsRequestID: Range<Int>? { get { paramsRequestIDSpan.range } set { paramsRequestIDSpan = Span(newValue) } }
+    public var paramsRequestID: Range<Int>? { get { span(Slot.paramsRequestID) } set { setSpan(Slot.paramsRequestID, newValue) } }
     /// `params.cursor` (list methods).
-    public var paramsCursor: Range<Int>? { get { paramsCursorSpan.range } set { paramsCursorSpan = Span(newValue) } }
+    public var paramsCursor: Range<Int>? { get { span(Slot.paramsCursor) } set { setSpan(Slot.paramsCursor, newValue) } }
 
     /// A byte range as two 32-bit offsets; -1 when absent.
+    /// A byte range as two 32-bit offsets in one word (lower in the low half); all ones when
+    /// absent. One word, so that storing a range is one store and reading it back is one load
+    /// (a load spanning two smaller stores stalls store-to-load forwarding).
     private struct Span {
-        var lower: Int32 = -1
-        var upper: Int32 = -1
+        var bits: UInt64 = ~0
 
         init() {}
 
         @inline(__always)
         init(_ range: Range<Int>?) {
             if let range {
-                lower = Int32(truncatingIfNeeded: range.lowerBound)
-                upper = Int32(truncatingIfNeeded: range.upperBound)
+                bits = UInt64(UInt32(truncatingIfNeeded: range.lowerBound)) | UInt64(UInt32(truncatingIfNeeded: range.upperBound)) &<< 32
             }
         }
 
         @inline(__always)
-        var range: Range<Int>? { lower < 0 ? nil : Int(lower)..<Int(upper) }
+        var range: Range<Int>? {
+            bits == ~0 ? nil : Int(UInt32(truncatingIfNeeded: bits))..<Int(UInt32(truncatingIfNeeded: bits &>> 32))
+        }
     }
 
     public init() {}
@@ -100,10 +112,17 @@ public struct JSONScanner {
 
     /// Scans one frame.
     public func scan(_ frame: UnsafeRawBufferPointer) throws(ScanError) -> MessageScan {
+        var scan = MessageScan()
+        try self.scan(frame, into: &scan)
+        return scan
+    }
+
+    /// Scans one frame into `scan` (a fresh `MessageScan()`). The hot paths use this form: the
+    /// ranges are stored where they are read, not copied out of a returned value.
+    public func scan(_ frame: UnsafeRawBufferPointer, into scan: inout MessageScan) throws(ScanError) {
         guard frame.count < Int(Int32.max) else { throw .invalidJSON(offset: 0, reason: "message larger than 2 GiB") }
         var cursor = Cursor(bytes: frame.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!,
                             count: frame.count, maxDepth: maxDepth)
-        var scan = MessageScan()
         cursor.skipWhitespace()
         guard cursor.index < cursor.count else { throw .invalidJSON(offset: 0, reason: "empty message") }
         let first = cursor.peek
@@ -122,7 +141,6 @@ public struct JSONScanner {
         if cursor.index != cursor.count { throw .invalidJSON(offset: cursor.index, reason: "trailing bytes after the JSON value") }
         if let refusal = cursor.refusal { throw cursor.refusalError(refusal.reason, refusal.key) }
         if scan.kind != .batch { try classify(&scan, frame: frame) }
-        return scan
     }
 
     /// The top-level element ranges of a batch (a frame `scan` classified as `.batch`).
@@ -140,6 +158,11 @@ public struct JSONScanner {
     /// Scans the readable bytes of a buffer.
     public func scan(_ buffer: ByteBuffer) throws(ScanError) -> MessageScan {
         try withExtendedLifetime(buffer) { () throws(ScanError) in try scan(UnsafeRawBufferPointer(buffer.readablePointer)) }
+    }
+
+    /// Scans the readable bytes of a buffer into `scan` (a fresh `MessageScan()`).
+    public func scan(_ buffer: ByteBuffer, into scan: inout MessageScan) throws(ScanError) {
+        try withExtendedLifetime(buffer) { () throws(ScanError) in try self.scan(UnsafeRawBufferPointer(buffer.readablePointer), into: &scan) }
     }
 
     /// Validates a whole value (any JSON) with nothing after it.
@@ -337,14 +360,7 @@ private struct Cursor {
                 let bit: UInt32 = 1 << UInt32(top.rawValue)
                 if seen & bit != 0 { refuse(.duplicate, key) }
                 seen |= bit
-                switch top {
-                case .jsonrpc: scan.jsonrpc = value
-                case .id: scan.id = value
-                case .method: scan.method = value
-                case .params: scan.params = value
-                case .result: scan.result = value
-                case .error: scan.error = value
-                }
+                scan.setSpan(top.rawValue, value)  // TopKey order is Slot order
             } else {
                 if hasEscape {
                     // An escaped name may spell a routed key ("\u0069d"): refuse rather than guess.
@@ -381,21 +397,19 @@ private struct Cursor {
             let word = load(at: start)
             var top: TopKey?
             var length = 0
-            switch UInt8(truncatingIfNeeded: word) {
-            case UInt8(ascii: "j"):
-                if word == 0x2263_7072_6E6F_736A && bytes[start &+ 8] == UInt8(ascii: ":") { top = .jsonrpc; length = 7 }  // jsonrpc":
-            case UInt8(ascii: "i"):
-                if word & 0xFFFF_FFFF == 0x3A22_6469 { top = .id; length = 2 }  // id":
-            case UInt8(ascii: "m"):
-                if word == 0x3A22_646F_6874_656D { top = .method; length = 6 }  // method":
-            case UInt8(ascii: "p"):
-                if word == 0x3A22_736D_6172_6170 { top = .params; length = 6 }  // params":
-            case UInt8(ascii: "r"):
-                if word == 0x3A22_746C_7573_6572 { top = .result; length = 6 }  // result":
-            case UInt8(ascii: "e"):
-                if word & 0xFF_FFFF_FFFF_FFFF == 0x3A_2272_6F72_7265 { top = .error; length = 5 }  // error":
-            default:
-                break
+            // Compares in the order messages usually list their members (no jump table).
+            if word == 0x2263_7072_6E6F_736A {  // jsonrpc"
+                if bytes[start &+ 8] == UInt8(ascii: ":") { top = .jsonrpc; length = 7 }
+            } else if word & 0xFFFF_FFFF == 0x3A22_6469 {  // id":
+                top = .id; length = 2
+            } else if word == 0x3A22_646F_6874_656D {  // method":
+                top = .method; length = 6
+            } else if word == 0x3A22_736D_6172_6170 {  // params":
+                top = .params; length = 6
+            } else if word == 0x3A22_746C_7573_6572 {  // result":
+                top = .result; length = 6
+            } else if word & 0xFF_FFFF_FFFF_FFFF == 0x3A_2272_6F72_7265 {  // error":
+                top = .error; length = 5
             }
             if let top {
                 index = start &+ length &+ 2
@@ -531,15 +545,7 @@ private struct Cursor {
                 let bit: UInt32 = 1 << UInt32(slot)
                 if seen & bit != 0 { refuse(.duplicateInParams, key) }
                 seen |= bit
-                let value = valueStart..<index
-                switch slot {
-                case 0: scan.paramsName = value
-                case 1: scan.paramsURI = value
-                case 2: scan.paramsProgressToken = value
-                case 3: scan.paramsRequestID = value
-                case 4: scan.paramsCursor = value
-                default: break
-                }
+                if slot < 5 { scan.setSpan(MessageScan.Slot.paramsName &+ slot, valueStart..<index) }
             }
         } while try nextInContainer(closer: UInt8(ascii: "}"))
     }
@@ -742,11 +748,10 @@ private struct Cursor {
                 if byte == UInt8(ascii: "\\") {
                     hadEscape = true
                     guard end &- i >= 2 else { index = i; throw fail("unterminated escape") }
-                    switch p[i &+ 1] {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                         UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    let escaped = p[i &+ 1]
+                    if isShortEscape(escaped) {
                         i &+= 2
-                    case UInt8(ascii: "u"):
+                    } else if escaped == UInt8(ascii: "u") {
                         guard end &- i >= 6, let unit = hex4(p + (i &+ 2)) else { index = i; throw fail("invalid \\u escape: four hex digits expected") }
                         i &+= 6
                         if unit & 0xF800 == 0xD800 {
@@ -759,7 +764,7 @@ private struct Cursor {
                             }
                             i &+= 6
                         }
-                    default:
+                    } else {
                         index = i
                         throw fail("invalid escape")
                     }
@@ -777,6 +782,17 @@ private struct Cursor {
                 if end &- i >= 8 && p[i] != UInt8(ascii: "\\") && p[i] < 0x80 { break }
             }
         }
+    }
+
+    /// True for the byte after '\\' in the two-byte escapes: " \\ / b f n r t. A bit test,
+    /// not a switch (its jump table's indirect branch is mispredicted after context switches).
+    @inline(always)
+    func isShortEscape(_ byte: UInt8) -> Bool {
+        // Bits for '"' (0x22) and '/' (0x2F); then, from 0x40: '\\' (0x5C), b, f, n, r, t.
+        let low: UInt64 = 1 << 0x22 | 1 << 0x2F
+        let high: UInt64 = 1 << (0x5C - 0x40) | 1 << (0x62 - 0x40) | 1 << (0x66 - 0x40) | 1 << (0x6E - 0x40) | 1 << (0x72 - 0x40) | 1 << (0x74 - 0x40)
+        let bits = byte < 0x40 ? low : byte < 0x80 ? high : 0
+        return bits &>> UInt64(byte & 0x3F) & 1 != 0
     }
 
     /// The high bit set in every byte of `word` that a string cannot hold as is: '"', '\\', a

@@ -13,10 +13,28 @@ public struct RawValue: Equatable, Sendable {
     public init(_ bytes: UnsafeRawBufferPointer) {
         if bytes.count <= RawValue.inlineCapacity {
             inlineCount = UInt8(bytes.count)
-            withUnsafeMutableBytes(of: &inline) { $0.copyMemory(from: bytes) }
+            // Built in registers, word by word: copying the bytes into the tuple's memory and
+            // then moving the value would load words over smaller stores, which stalls
+            // store-to-load forwarding.
+            inline = (RawValue.word(bytes, 0), RawValue.word(bytes, 8), RawValue.word(bytes, 16), RawValue.word(bytes, 24))
         } else {
             spill = Array(bytes)
         }
+    }
+
+    /// The bytes of `bytes` from `start` as a little-endian word, zero past the end.
+    @inline(__always)
+    private static func word(_ bytes: UnsafeRawBufferPointer, _ start: Int) -> UInt64 {
+        let remaining = bytes.count - start
+        if remaining <= 0 { return 0 }
+        if remaining >= 8 { return bytes.loadUnaligned(fromByteOffset: start, as: UInt64.self) }
+        var word: UInt64 = 0
+        var index = bytes.count
+        while index > start {
+            index -= 1
+            word = word &<< 8 | UInt64(bytes[index])
+        }
+        return word
     }
 
     /// Copies the bytes of `range` in `frame`.

@@ -29,6 +29,7 @@ struct Splice {
     private var raw: RawValue?
 
     /// Replaces `range` with `number` in decimal.
+    @inline(always)
     mutating func replace(_ range: Range<Int>, decimal number: Int) {
         add(Edit(range: range, kind: Splice.decimal, number: number, length: decimalLength(number)))
     }
@@ -46,6 +47,10 @@ struct Splice {
         add(Edit(range: range, kind: Splice.raw, number: 0, length: value.withBytes { $0.count }))
     }
 
+    // Inlined: an edit passed in memory is stored field by field and then loaded as wider
+    // words, which stalls store-to-load forwarding (perf showed this function at 1.6% of
+    // mcpd's time for 58 instructions per call).
+    @inline(always)
     private mutating func add(_ edit: Edit) {
         // Kept ordered by position (insertion into at most three).
         switch count {

@@ -92,6 +92,11 @@ public final class IOStream {
     /// Slices shorter than this are copied into the scratch buffer instead of referenced.
     public static let copyThreshold = 2048
 
+    /// Queued output is written at the end of each loop turn, as one write; once this many
+    /// bytes are queued it is written at once instead, mid-turn. `Int.max` (the default) waits
+    /// for the turn's end. See `ClientSession` for why a client's output sets it.
+    public var earlyWriteThreshold = Int.max
+
     private init(loop: EventLoop, kind: Kind, handle: UnsafeMutablePointer<uv_stream_t>?, fd: Int32, readCapacity: Int) {
         self.loop = loop
         self.kind = kind
@@ -330,12 +335,48 @@ public final class IOStream {
         scratchSealed = scratch.writerIndex
     }
 
+
     private func didQueue() {
         if !flushScheduled {
             flushScheduled = true
             loop.scheduleFlush(self)
         }
         if isWritable && queuedBytes > highWatermark { isWritable = false }
+        if pendingBytes >= earlyWriteThreshold { writeEarly() }
+    }
+
+    /// Writes what is queued now, in the middle of a loop turn, when it can go without
+    /// waiting: no write in flight, and only what `uv_try_write` takes. Anything else (a
+    /// remainder, an error) is left to the turn's flush, so that no callback runs from inside
+    /// a `write` call.
+    private func writeEarly() {
+        guard state == .open, inFlightWrites == 0, let handle else { return }
+        sealScratch()
+        iovecs.removeAll(keepingCapacity: true)
+        for piece in pieces {
+            iovecs.append(uv_buf_t(base: UnsafeMutableRawPointer(piece.storage.base + piece.offset)
+                .assumingMemoryBound(to: CChar.self), len: piece.length))
+        }
+        let result = Int(uv_try_write(handle, iovecs, UInt32(iovecs.count)))
+        guard result > 0 else { return }
+        bytesWritten += UInt64(result)
+        pendingBytes -= result
+        if pendingBytes == 0 {
+            recycle(&pieces)
+            scratch.clear()
+            scratchSealed = 0
+            return
+        }
+        // Keep the unwritten tail: drop the pieces written whole, trim the first of the rest.
+        var skip = result
+        var written = 0
+        while skip >= pieces[written].length {
+            skip -= pieces[written].length
+            written += 1
+        }
+        pieces.removeFirst(written)
+        pieces[0].offset += skip
+        pieces[0].length -= skip
     }
 
     /// Sends everything queued: `uv_try_write` first, `uv_write` for the rest. Called by the loop
@@ -344,6 +385,8 @@ public final class IOStream {
         flushScheduled = false
         sealScratch()
         guard state == .open, !pieces.isEmpty else {
+            // `writeEarly` may have sent everything this turn.
+            if state == .open { checkWritable() }
             finishCloseIfFlushed()
             return
         }

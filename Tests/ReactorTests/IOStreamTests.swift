@@ -92,6 +92,69 @@ final class IOStreamTests: XCTestCase {
         }
     }
 
+    /// Output waits for the end of the loop turn, unless `earlyWriteThreshold` bytes are queued:
+    /// then it is written at once, from inside `write`. What is queued after that waits again.
+    func testEarlyWriteSendsMidTurn() {
+        withLoop { loop, done in
+            var fds: [Int32] = [0, 0]
+            XCTAssertEqual(pipe(&fds), 0)
+            _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
+            let writer = try! IOStream.open(loop: loop, fd: fds[1])
+            func drain() -> String {
+                var bytes = [UInt8](repeating: 0, count: 4096)
+                let count = read(fds[0], &bytes, bytes.count)
+                return count > 0 ? String(decoding: bytes[0..<count], as: UTF8.self) : ""
+            }
+            writer.write(string: "small ")
+            XCTAssertEqual(drain(), "", "below the threshold, output waits for the turn's end")
+            writer.earlyWriteThreshold = 16
+            writer.write(string: "crosses the threshold ")
+            XCTAssertEqual(drain(), "small crosses the threshold ", "written at once, in order")
+            writer.write(string: "tail")
+            XCTAssertEqual(drain(), "", "the threshold counts from what is still queued")
+            let check = LoopTimer(loop: loop)
+            check.start(timeout: 1) {
+                XCTAssertEqual(drain(), "tail", "the rest goes at the turn's end")
+                check.close()
+                writer.close()
+                close(fds[0])
+                done()
+            }
+        }
+    }
+
+    /// An early write the pipe takes only in part keeps the rest, in order, for later writes.
+    func testEarlyWriteIntoANearlyFullPipeKeepsTheRest() {
+        withLoop { loop, done in
+            var fds: [Int32] = [0, 0]
+            XCTAssertEqual(pipe(&fds), 0)
+            _ = fcntl(fds[1], 1031 /* F_SETPIPE_SZ */, 4096)
+            _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
+            let filler = [UInt8](repeating: UInt8(ascii: "f"), count: 3000)
+            XCTAssertEqual(write(fds[1], filler, filler.count), 3000)
+            let writer = try! IOStream.open(loop: loop, fd: fds[1])
+            writer.earlyWriteThreshold = 100
+            writer.write(string: String(repeating: "a", count: 500))
+            writer.write(ByteBuffer(bytes: [UInt8](repeating: UInt8(ascii: "b"), count: 3000)))  // a piece by reference
+            writer.write(string: "end")
+            let expected = String(repeating: "f", count: 3000) + String(repeating: "a", count: 500) + String(repeating: "b", count: 3000) + "end"
+            var received = ""
+            let reader = LoopTimer(loop: loop)
+            reader.start(timeout: 1, repeat: 1) {
+                var bytes = [UInt8](repeating: 0, count: 8192)
+                let count = read(fds[0], &bytes, bytes.count)
+                if count > 0 { received += String(decoding: bytes[0..<count], as: UTF8.self) }
+                if received.utf8.count >= expected.utf8.count {
+                    XCTAssertEqual(received, expected)
+                    reader.close()
+                    writer.close()
+                    close(fds[0])
+                    done()
+                }
+            }
+        }
+    }
+
     func testWriteToClosedPeerReportsEPIPE() {
         signal(SIGPIPE, SIG_IGN)
         withLoop { loop, done in

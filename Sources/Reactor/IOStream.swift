@@ -92,10 +92,14 @@ public final class IOStream {
     /// Slices shorter than this are copied into the scratch buffer instead of referenced.
     public static let copyThreshold = 2048
 
-    /// Queued output is written at the end of each loop turn, as one write; once this many
-    /// bytes are queued it is written at once instead, mid-turn. `Int.max` (the default) waits
-    /// for the turn's end. See `ClientSession` for why a client's output sets it.
-    public var earlyWriteThreshold = Int.max
+    /// Queued output is written at the end of each loop turn, as one write. With this set to
+    /// K, every K-th write queued in a turn also sends what is queued so far at once, mid-turn,
+    /// so that the reader can start on it. `Int.max` (the default) waits for the turn's end.
+    /// See `ClientSession` for why a client's output sets it.
+    public var earlyWriteEvery = Int.max {
+        didSet { writesUntilEarly = earlyWriteEvery }
+    }
+    private var writesUntilEarly = Int.max
 
     private init(loop: EventLoop, kind: Kind, handle: UnsafeMutablePointer<uv_stream_t>?, fd: Int32, readCapacity: Int) {
         self.loop = loop
@@ -342,7 +346,11 @@ public final class IOStream {
             loop.scheduleFlush(self)
         }
         if isWritable && queuedBytes > highWatermark { isWritable = false }
-        if pendingBytes >= earlyWriteThreshold { writeEarly() }
+        writesUntilEarly -= 1
+        if writesUntilEarly == 0 {
+            writesUntilEarly = earlyWriteEvery
+            writeEarly()
+        }
     }
 
     /// Writes what is queued now, in the middle of a loop turn, when it can go without
@@ -383,6 +391,7 @@ public final class IOStream {
     /// once per turn; callers never need to.
     func flush() {
         flushScheduled = false
+        writesUntilEarly = earlyWriteEvery
         sealScratch()
         guard state == .open, !pieces.isEmpty else {
             // `writeEarly` may have sent everything this turn.

@@ -92,8 +92,8 @@ final class IOStreamTests: XCTestCase {
         }
     }
 
-    /// Output waits for the end of the loop turn, unless `earlyWriteThreshold` bytes are queued:
-    /// then it is written at once, from inside `write`. What is queued after that waits again.
+    /// Output waits for the end of the loop turn, but every `earlyWriteEvery`-th write in a turn
+    /// sends what is queued at once, from inside `write`; the count starts again each turn.
     func testEarlyWriteSendsMidTurn() {
         withLoop { loop, done in
             var fds: [Int32] = [0, 0]
@@ -105,16 +105,28 @@ final class IOStreamTests: XCTestCase {
                 let count = read(fds[0], &bytes, bytes.count)
                 return count > 0 ? String(decoding: bytes[0..<count], as: UTF8.self) : ""
             }
-            writer.write(string: "small ")
-            XCTAssertEqual(drain(), "", "below the threshold, output waits for the turn's end")
-            writer.earlyWriteThreshold = 16
-            writer.write(string: "crosses the threshold ")
-            XCTAssertEqual(drain(), "small crosses the threshold ", "written at once, in order")
-            writer.write(string: "tail")
-            XCTAssertEqual(drain(), "", "the threshold counts from what is still queued")
+            writer.write(string: "a ")
+            XCTAssertEqual(drain(), "", "by default, output waits for the turn's end")
+            writer.earlyWriteEvery = 3
+            writer.write(string: "b ")
+            writer.write(string: "c ")
+            XCTAssertEqual(drain(), "", "two writes: still waiting")
+            writer.write(string: "d ")
+            XCTAssertEqual(drain(), "a b c d ", "the third write sends everything queued, in order")
+            writer.write(string: "e ")
+            writer.write(string: "f ")
+            XCTAssertEqual(drain(), "")
+            writer.write(string: "g ")
+            XCTAssertEqual(drain(), "e f g ", "and so does the sixth")
+            writer.write(string: "h")
             let check = LoopTimer(loop: loop)
             check.start(timeout: 1) {
-                XCTAssertEqual(drain(), "tail", "the rest goes at the turn's end")
+                XCTAssertEqual(drain(), "h", "the rest goes at the turn's end")
+                writer.write(string: "i ")
+                writer.write(string: "j ")
+                XCTAssertEqual(drain(), "", "a new turn counts from zero")
+                writer.write(string: "k")
+                XCTAssertEqual(drain(), "i j k")
                 check.close()
                 writer.close()
                 close(fds[0])
@@ -133,7 +145,7 @@ final class IOStreamTests: XCTestCase {
             let filler = [UInt8](repeating: UInt8(ascii: "f"), count: 3000)
             XCTAssertEqual(write(fds[1], filler, filler.count), 3000)
             let writer = try! IOStream.open(loop: loop, fd: fds[1])
-            writer.earlyWriteThreshold = 100
+            writer.earlyWriteEvery = 1
             writer.write(string: String(repeating: "a", count: 500))
             writer.write(ByteBuffer(bytes: [UInt8](repeating: UInt8(ascii: "b"), count: 3000)))  // a piece by reference
             writer.write(string: "end")

@@ -339,7 +339,6 @@ public final class IOStream {
         scratchSealed = scratch.writerIndex
     }
 
-
     private func didQueue() {
         if !flushScheduled {
             flushScheduled = true
@@ -358,7 +357,7 @@ public final class IOStream {
     /// remainder, an error) is left to the turn's flush, so that no callback runs from inside
     /// a `write` call.
     private func writeEarly() {
-        guard state == .open, inFlightWrites == 0, let handle else { return }
+        guard state == .open, inFlightWrites == 0, pendingBytes > 0, let handle else { return }
         sealScratch()
         iovecs.removeAll(keepingCapacity: true)
         for piece in pieces {

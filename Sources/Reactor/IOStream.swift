@@ -359,19 +359,13 @@ public final class IOStream {
     private func writeEarly() {
         guard state == .open, inFlightWrites == 0, pendingBytes > 0, let handle else { return }
         sealScratch()
-        iovecs.removeAll(keepingCapacity: true)
-        for piece in pieces {
-            iovecs.append(uv_buf_t(base: UnsafeMutableRawPointer(piece.storage.base + piece.offset)
-                .assumingMemoryBound(to: CChar.self), len: piece.length))
-        }
+        gatherIovecs()
         let result = Int(uv_try_write(handle, iovecs, UInt32(iovecs.count)))
         guard result > 0 else { return }
         bytesWritten += UInt64(result)
         pendingBytes -= result
         if pendingBytes == 0 {
-            recycle(&pieces)
-            scratch.clear()
-            scratchSealed = 0
+            releaseWritten()
             return
         }
         // Keep the unwritten tail: drop the pieces written whole, trim the first of the rest.
@@ -386,6 +380,22 @@ public final class IOStream {
         pieces[0].length -= skip
     }
 
+    /// `iovecs` for the queued pieces.
+    private func gatherIovecs() {
+        iovecs.removeAll(keepingCapacity: true)
+        for piece in pieces {
+            iovecs.append(uv_buf_t(base: UnsafeMutableRawPointer(piece.storage.base + piece.offset)
+                .assumingMemoryBound(to: CChar.self), len: piece.length))
+        }
+    }
+
+    /// After everything queued was written: storage back to the pool, the scratch reused.
+    private func releaseWritten() {
+        recycle(&pieces)
+        scratch.clear()
+        scratchSealed = 0
+    }
+
     /// Sends everything queued: `uv_try_write` first, `uv_write` for the rest. Called by the loop
     /// once per turn; callers never need to.
     func flush() {
@@ -398,11 +408,7 @@ public final class IOStream {
             finishCloseIfFlushed()
             return
         }
-        iovecs.removeAll(keepingCapacity: true)
-        for piece in pieces {
-            iovecs.append(uv_buf_t(base: UnsafeMutableRawPointer(piece.storage.base + piece.offset)
-                .assumingMemoryBound(to: CChar.self), len: piece.length))
-        }
+        gatherIovecs()
         var written = 0
         guard let handle else {
             // A file: written synchronously, all or nothing.
@@ -430,9 +436,7 @@ public final class IOStream {
         bytesWritten += UInt64(written)
         pendingBytes -= written
         if pendingBytes == 0 {
-            recycle(&pieces)
-            scratch.clear()
-            scratchSealed = 0
+            releaseWritten()
             checkWritable()
             finishCloseIfFlushed()
             return

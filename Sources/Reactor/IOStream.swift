@@ -92,13 +92,15 @@ public final class IOStream {
     /// Slices shorter than this are copied into the scratch buffer instead of referenced.
     public static let copyThreshold = 2048
 
-    /// Queued output is written at the end of each loop turn, as one write. With this set to
-    /// K, every K-th write queued in a turn also sends what is queued so far at once, mid-turn,
-    /// so that the reader can start on it. `Int.max` (the default) waits for the turn's end.
-    /// See `ClientSession` for why a client's output sets it.
-    public var earlyWriteEvery = Int.max {
-        didSet { writesUntilEarly = earlyWriteEvery }
+    /// Queued output is written at the end of each loop turn, as one write. With these set, the
+    /// `earlyWriteFirst`-th write queued in a turn, and every `earlyWriteEvery`-th after it, also
+    /// sends what is queued so far at once, mid-turn, so that the reader can start on it.
+    /// `Int.max` (the default) waits for the turn's end. See `ClientSession` for why a client's
+    /// output sets them.
+    public var earlyWriteFirst = Int.max {
+        didSet { writesUntilEarly = earlyWriteFirst }
     }
+    public var earlyWriteEvery = Int.max
     private var writesUntilEarly = Int.max
 
     private init(loop: EventLoop, kind: Kind, handle: UnsafeMutablePointer<uv_stream_t>?, fd: Int32, readCapacity: Int) {
@@ -400,7 +402,7 @@ public final class IOStream {
     /// once per turn; callers never need to.
     func flush() {
         flushScheduled = false
-        writesUntilEarly = earlyWriteEvery
+        writesUntilEarly = earlyWriteFirst
         sealScratch()
         guard state == .open, !pieces.isEmpty else {
             // `writeEarly` may have sent everything this turn.

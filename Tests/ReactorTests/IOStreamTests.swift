@@ -92,8 +92,9 @@ final class IOStreamTests: XCTestCase {
         }
     }
 
-    /// Output waits for the end of the loop turn, but every `earlyWriteEvery`-th write in a turn
-    /// sends what is queued at once, from inside `write`; the count starts again each turn.
+    /// Output waits for the end of the loop turn, but the `earlyWriteFirst`-th write in a turn,
+    /// and every `earlyWriteEvery`-th after it, send what is queued at once, from inside `write`;
+    /// the count starts again each turn.
     func testEarlyWriteSendsMidTurn() {
         withLoop { loop, done in
             var fds: [Int32] = [0, 0]
@@ -107,30 +108,29 @@ final class IOStreamTests: XCTestCase {
             }
             writer.write(string: "a ")
             XCTAssertEqual(drain(), "", "by default, output waits for the turn's end")
+            writer.earlyWriteFirst = 2
             writer.earlyWriteEvery = 3
             writer.write(string: "b ")
+            XCTAssertEqual(drain(), "", "one write: still waiting")
             writer.write(string: "c ")
-            XCTAssertEqual(drain(), "", "two writes: still waiting")
+            XCTAssertEqual(drain(), "a b c ", "the second write sends everything queued, in order")
             writer.write(string: "d ")
-            XCTAssertEqual(drain(), "a b c d ", "the third write sends everything queued, in order")
             writer.write(string: "e ")
+            XCTAssertEqual(drain(), "")
             writer.write(string: "f ")
+            XCTAssertEqual(drain(), "d e f ", "and so does the third after it")
+            writer.write(string: "g")
             XCTAssertEqual(drain(), "")
-            writer.write(string: "g ")
-            XCTAssertEqual(drain(), "e f g ", "and so does the sixth")
-            writer.write(string: "h")
-            XCTAssertEqual(drain(), "")
-            // The timer may fire before this turn's flush; it waits for "h", the rest goes then.
+            // The timer may fire before this turn's flush; it waits for "g", the rest goes then.
             let check = LoopTimer(loop: loop)
             check.start(timeout: 1, repeat: 1) {
                 let rest = drain()
                 if rest.isEmpty { return }
-                XCTAssertEqual(rest, "h", "the rest goes at the turn's end")
-                writer.write(string: "i ")
-                writer.write(string: "j ")
+                XCTAssertEqual(rest, "g", "the rest goes at the turn's end")
+                writer.write(string: "h ")
                 XCTAssertEqual(drain(), "", "a new turn counts from zero")
-                writer.write(string: "k")
-                XCTAssertEqual(drain(), "i j k")
+                writer.write(string: "i")
+                XCTAssertEqual(drain(), "h i")
                 check.close()
                 writer.close()
                 close(fds[0])
@@ -149,6 +149,7 @@ final class IOStreamTests: XCTestCase {
             let filler = [UInt8](repeating: UInt8(ascii: "f"), count: 3000)
             XCTAssertEqual(write(fds[1], filler, filler.count), 3000)
             let writer = try! IOStream.open(loop: loop, fd: fds[1])
+            writer.earlyWriteFirst = 1
             writer.earlyWriteEvery = 1
             writer.write(string: String(repeating: "a", count: 500))
             writer.write(ByteBuffer(bytes: [UInt8](repeating: UInt8(ascii: "b"), count: 3000)))  // a piece by reference

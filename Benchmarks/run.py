@@ -77,7 +77,7 @@ def parse_args() -> argparse.Namespace:
                     help="directory holding loadgen, relay, echo_backend (default: %(default)s)")
     ap.add_argument("--mcpd", default=str(ROOT / ".build" / "release" / "mcpd"),
                     help="mcpd binary (default: %(default)s)")
-    ap.add_argument("--reps", type=int, default=7, help="repetitions per (system, case); medians are reported")
+    ap.add_argument("--reps", type=int, default=11, help="repetitions per (system, case); medians are reported")
     ap.add_argument("--duration", type=float, default=1.0,
                     help="seconds per measured run (ignored for a payload class given a fixed count)")
     ap.add_argument("--count-p100", type=int, default=0,

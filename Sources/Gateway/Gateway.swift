@@ -151,7 +151,7 @@ public final class Gateway {
     /// Rebuilds the router and the cached `tools/list` result. Returns whether the list changed.
     @discardableResult
     private func rebuildCatalog() -> Bool {
-        var router = Router(separator: config.gateway.separator)
+        let router = Router(separator: config.gateway.separator)
         var tools: [JSONValue] = []
         var exposed: [(name: String, backend: String, description: String)] = []
         for backend in backends where backend.state != .failed {

@@ -26,7 +26,7 @@ public final class ToolRoute {
 /// shortened; either way it gets a suffix hashed from the server and the original tool name,
 /// so the result is deterministic and two tools never share a name. Server names cannot contain
 /// the separator (Config checks), so plain names of different servers never collide.
-public struct Router {
+public final class Router {
     /// The longest exposed name.
     public static let maxNameLength = 64
 
@@ -34,11 +34,8 @@ public struct Router {
     private var routes: [String: ToolRoute] = [:]
     /// The last name looked up from a literal and its route: consecutive calls to one tool
     /// skip building a String and hashing it.
-    private final class LastHit {
-        var literal: [UInt8] = []
-        var route: ToolRoute?
-    }
-    private let lastHit = LastHit()
+    private var lastLiteral: [UInt8] = []
+    private var lastRoute: ToolRoute?
 
     public init(separator: String) {
         self.separator = separator
@@ -50,16 +47,16 @@ public struct Router {
     /// Looks a name up from its raw JSON string literal without decoding it in the common case.
     public func route(literal: UnsafeRawBufferPointer) -> ToolRoute? {
         guard literal.count >= 2 else { return nil }
-        if let route = lastHit.route, lastHit.literal.count == literal.count,
-           lastHit.literal.withUnsafeBytes({ memcmp($0.baseAddress!, literal.baseAddress!, literal.count) == 0 })
+        if let route = lastRoute, lastLiteral.count == literal.count,
+           lastLiteral.withUnsafeBytes({ memcmp($0.baseAddress!, literal.baseAddress!, literal.count) == 0 })
         {
             return route
         }
         let route = lookUp(literal: literal)
         if let route {
-            lastHit.literal.removeAll(keepingCapacity: true)
-            lastHit.literal.append(contentsOf: literal)
-            lastHit.route = route
+            lastLiteral.removeAll(keepingCapacity: true)
+            lastLiteral.append(contentsOf: literal)
+            lastRoute = route
         }
         return route
     }
@@ -77,7 +74,7 @@ public struct Router {
     public var count: Int { routes.count }
 
     /// Adds a route for `tool` of `server` and returns its exposed name.
-    public mutating func add(server: String, tool: String, backendIndex: Int) -> String {
+    public func add(server: String, tool: String, backendIndex: Int) -> String {
         let plain = server + separator + tool
         var name = plain
         if !Router.isValidName(plain) || routes[plain] != nil {

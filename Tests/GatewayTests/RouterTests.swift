@@ -3,7 +3,7 @@ import XCTest
 
 final class RouterTests: XCTestCase {
     func testPlainNames() {
-        var router = Router(separator: "__")
+        let router = Router(separator: "__")
         XCTAssertEqual(router.add(server: "github", tool: "create_issue", backendIndex: 0), "github__create_issue")
         XCTAssertEqual(router.add(server: "fs", tool: "read-file", backendIndex: 1), "fs__read-file")
         XCTAssertEqual(router.route("github__create_issue")?.originalName, "create_issue")
@@ -12,7 +12,7 @@ final class RouterTests: XCTestCase {
     }
 
     func testInvalidCharactersAndLongNamesAreShortenedDeterministically() {
-        var router = Router(separator: "__")
+        let router = Router(separator: "__")
         let dotted = router.add(server: "s", tool: "files.read", backendIndex: 0)
         let underscored = router.add(server: "s", tool: "files_read", backendIndex: 0)
         XCTAssertNotEqual(dotted, underscored)
@@ -24,12 +24,12 @@ final class RouterTests: XCTestCase {
         XCTAssertTrue(Router.isValidName(shortened))
         XCTAssertEqual(router.route(shortened)?.originalName, long)
 
-        var again = Router(separator: "__")
+        let again = Router(separator: "__")
         XCTAssertEqual(again.add(server: "s", tool: "files.read", backendIndex: 0), dotted, "names must not depend on run")
     }
 
     func testNamesNeverCollide() {
-        var router = Router(separator: "__")
+        let router = Router(separator: "__")
         var names = Set<String>()
         let tools = ["a", "a.b", "a_b", "a-b", "a b", "a/b", String(repeating: "y", count: 80), String(repeating: "y", count: 81), "é", "ü"]
         for server in ["one", "two"] {
@@ -43,7 +43,7 @@ final class RouterTests: XCTestCase {
     }
 
     func testRouteFromLiteral() {
-        var router = Router(separator: "__")
+        let router = Router(separator: "__")
         _ = router.add(server: "a", tool: "t", backendIndex: 3)
         let plain = Array("\"a__t\"".utf8)
         let escaped = Array("\"a\\u005f_t\"".utf8)

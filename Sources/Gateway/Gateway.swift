@@ -22,18 +22,27 @@ public final class Gateway {
 
     /// Backends in configuration order (enabled ones only).
     public private(set) var backends: [Backend] = []
-    /// Exposed tool name -> backend.
+    /// Backends by server name: resource URIs name their server.
+    private var backendsByName: [String: Backend] = [:]
+    /// Exposed tool name -> route.
     public private(set) var router: Router
-    /// The cached `tools/list` result: `{"tools":[...]}`.
-    public private(set) var toolsListResult = ByteBuffer(string: "{\"tools\":[]}")
+    /// Exposed prompt name -> route.
+    public private(set) var promptRouter: Router
+    /// The merged lists clients page through, by `ListKind`.
+    var catalog: [CatalogList] = ListKind.allCases.map { CatalogList(kind: $0) }
+    /// A backend's own resource URI -> the one backend that lists it (URIs listed by several
+    /// backends are left out): for clients that read a URI a tool returned, unprefixed.
+    private var resourceOwners: [String: Backend] = [:]
     /// The merged tool list, for `mcpd list`.
     public private(set) var exposedTools: [(name: String, backend: String, description: String)] = []
-    /// Capabilities mcpd announces to clients.
-    let capabilities: JSONValue = ["tools": ["listChanged": true]]
+    /// The level a client last set with `logging/setLevel`, applied to backends that start
+    /// later.
+    var clientLogLevel: String?
     /// The environment every backend starts from (mcpd's, less systemd's notification variables).
     let backendEnvironment: [String]
 
-    private var sessions: [ClientSession] = []
+    /// The client sessions (on stdio, one).
+    private(set) var sessions: [ClientSession] = []
     public private(set) var isStartupSettled = false
     public private(set) var isShuttingDown = false
     private var startupWaiters: [() -> Void] = []
@@ -51,12 +60,13 @@ public final class Gateway {
         self.loop = loop
         self.config = config
         self.log = log
-        self.router = Router(separator: config.gateway.separator)
+        self.router = Router(separator: config.gateway.separator, nameBudget: config.gateway.nameBudget)
+        self.promptRouter = Router(separator: config.gateway.separator, nameBudget: config.gateway.nameBudget)
         self.backendEnvironment = environment.filter { !Gateway.privateVariables.contains($0.name) }.map { "\($0.name)=\($0.value)" }
-        var index = 0
         for server in config.servers where server.enabled {
-            backends.append(Backend(index: index, config: server, gateway: self))
-            index += 1
+            let backend = Backend(config: server, gateway: self)
+            backends.append(backend)
+            backendsByName[server.name] = backend
         }
     }
 
@@ -126,56 +136,125 @@ public final class Gateway {
         isStartupSettled = true
         startupTimer?.close()
         startupTimer = nil
-        rebuildCatalog()
+        rebuildCatalog(ListKind.allCases)
         let ready = backends.filter { $0.state == .ready }.count
-        log.info("\(ready) of \(backends.count) backends ready in \(loop.now - startedAt) ms; \(router.count) tools")
+        let counts = ListKind.allCases.filter { $0 == .tools || !catalog[$0.rawValue].items.isEmpty }.map { "\(catalog[$0.rawValue].items.count) \($0.resultKey)" }
+        log.info("\(ready) of \(backends.count) backends ready in \(loop.now - startedAt) ms; \(counts.joined(separator: ", "))")
         let waiters = startupWaiters
         startupWaiters.removeAll()
         for waiter in waiters { waiter() }
         for session in sessions { session.startupSettled() }
     }
 
-    /// A backend became ready, failed, or changed its tools.
-    func backendDidChange(_ backend: Backend, toolsChanged: Bool, firstSettle: Bool) {
+    /// A backend became ready, failed, or changed some of its lists.
+    func backendDidChange(_ backend: Backend, lists: [ListKind], firstSettle: Bool) {
         if !isStartupSettled {
             if backends.allSatisfy(\.hasSettledOnce) { settleStartup() }
             return
         }
-        if toolsChanged || backend.state == .failed {
-            if rebuildCatalog() {
-                for session in sessions { session.sendNotification("notifications/tools/list_changed") }
-            }
+        let kinds = backend.state == .failed ? ListKind.allCases : lists
+        guard !kinds.isEmpty else { return }
+        // Templates are announced with resources: one notification for both.
+        let changed = Set(rebuildCatalog(kinds).map(\.capability))
+        for capability in ["tools", "prompts", "resources"] where changed.contains(capability) {
+            for session in sessions { session.sendNotification("notifications/\(capability)/list_changed") }
         }
     }
 
-    /// Rebuilds the router and the cached `tools/list` result. Returns whether the list changed.
+    /// Rebuilds the routes and merged lists of `kinds` from every backend that has not failed.
+    /// Returns the kinds whose merged list changed.
     @discardableResult
-    private func rebuildCatalog() -> Bool {
-        let router = Router(separator: config.gateway.separator)
-        var tools: [JSONValue] = []
-        var exposed: [(name: String, backend: String, description: String)] = []
-        for backend in backends where backend.state != .failed {
-            for tool in backend.tools {
-                guard let original = tool["name"]?.stringValue else { continue }
-                let name = router.add(server: backend.name, tool: original, backendIndex: backend.index)
-                var renamed = tool
-                renamed["name"] = .string(name)
-                tools.append(.object(renamed))
-                exposed.append((name, backend.name, tool["description"]?.stringValue ?? ""))
+    private func rebuildCatalog(_ kinds: [ListKind]) -> [ListKind] {
+        var changed: [ListKind] = []
+        for kind in kinds {
+            var items: [ByteBuffer] = []
+            let names = Router(separator: config.gateway.separator, nameBudget: config.gateway.nameBudget)
+            var exposed: [(name: String, backend: String, description: String)] = []
+            var owners: [String: Backend] = [:]
+            var shared: Set<String> = []
+            for backend in backends where backend.state != .failed {
+                for item in backend.lists[kind.rawValue] {
+                    guard let original = item[kind.identity]?.stringValue else { continue }
+                    var renamed = item
+                    switch kind {
+                    case .tools, .prompts:
+                        let name = names.add(original, of: backend)
+                        renamed[kind.identity] = .string(name)
+                        if kind == .tools { exposed.append((name, backend.name, item["description"]?.stringValue ?? "")) }
+                    case .resources, .templates:
+                        renamed[kind.identity] = .string(ExposedURI.expose(server: backend.name, uri: original))
+                        if kind == .resources {
+                            if owners[original] != nil { shared.insert(original) } else { owners[original] = backend }
+                        }
+                    }
+                    items.append(JSONValue.object(renamed).serialized)
+                }
             }
+            switch kind {
+            case .tools:
+                router = names
+                exposedTools = exposed
+            case .prompts:
+                promptRouter = names
+            case .resources:
+                for uri in shared { owners[uri] = nil }
+                resourceOwners = owners
+            case .templates:
+                break
+            }
+            if catalog[kind.rawValue].replace(with: items) { changed.append(kind) }
         }
-        let result: JSONValue = ["tools": .array(tools)]
-        let serialized = result.serialized
-        let changed = !serialized.elementsEqual(toolsListResult)
-        self.router = router
-        self.exposedTools = exposed
-        self.toolsListResult = serialized
         return changed
     }
 
-    /// A session ended. A stdio gateway has one client: when it is done, mcpd is done.
+    /// The route for a resource URI a client sent (`mcpd://<server>/<uri>`, or a URI exactly
+    /// one backend lists), or nil.
+    func resourceRoute(_ uri: String) -> Route? {
+        if let (server, original) = ExposedURI.split(uri), let backend = backendsByName[server] {
+            return Route(backend: backend, originalName: original)
+        }
+        if let backend = resourceOwners[uri] { return Route(backend: backend, originalName: uri) }
+        return nil
+    }
+
+    /// The capabilities mcpd announces to a client: tools always (mcpd's own list), and the
+    /// rest when some backend offers them (`resources.subscribe` when some backend supports
+    /// subscriptions).
+    var capabilities: JSONValue {
+        var result = JSONObject()
+        result["tools"] = ["listChanged": true]
+        let live = backends.filter { $0.state != .failed }
+        if live.contains(where: { $0.declares("prompts") }) { result["prompts"] = ["listChanged": true] }
+        if live.contains(where: { $0.declares("resources") }) {
+            var resources: JSONObject = JSONObject([("listChanged", true)])
+            if supportsSubscriptions { resources["subscribe"] = true }
+            result["resources"] = .object(resources)
+        }
+        if live.contains(where: { $0.declares("completions") }) { result["completions"] = .object(JSONObject()) }
+        if live.contains(where: { $0.declares("logging") }) { result["logging"] = .object(JSONObject()) }
+        return .object(result)
+    }
+
+    /// True when some backend that has not failed supports `resources/subscribe`.
+    var supportsSubscriptions: Bool {
+        backends.contains { $0.state != .failed && $0.capabilities["resources"]?["subscribe"] == .bool(true) }
+    }
+
+    /// True when some backend that has not failed declared `capability`.
+    func anyBackendDeclares(_ capability: String) -> Bool {
+        backends.contains { $0.state != .failed && $0.declares(capability) }
+    }
+
+    /// Backends that declared `capability` and are serving.
+    func readyBackends(declaring capability: String) -> [Backend] {
+        backends.filter { $0.state == .ready && $0.declares(capability) }
+    }
+
+    /// A session ended. A stdio gateway has one client: when it is done, mcpd is done. The
+    /// shutdown runs at the loop's next safe point, never inside the handler that ended the
+    /// session (a backend's exit, a write error), which may still be reconciling its state.
     func sessionFinished(_ session: ClientSession) {
-        shutdown(reason: "the client closed its input")
+        loop.execute { [unowned self] in shutdown(reason: "the client closed its input") }
     }
 
     /// Stops everything in order; `onStopped` runs when the last handle is closed. A second call

@@ -12,10 +12,10 @@ struct PendingRequest {
     var origin: Origin
     /// The method, for error messages.
     var method: StaticString
-    /// The tool called, for error messages.
-    var route: ToolRoute?
-    /// The backend's tool name, for error messages.
-    var detail: String? { route?.originalName }
+    /// The tool, prompt or resource called, for error messages.
+    var route: Route?
+    /// What was asked, for error messages: `tools/call "echo"`.
+    var what: String { route.map { "\(method) \"\($0.originalName)\"" } ?? "\(method)" }
     /// Loop time (ms) after which the request is cancelled.
     var deadline: UInt64
 }
@@ -135,6 +135,13 @@ struct BackendReply {
         return try? JSONParser.parse(frame.slice(range))
     }
 
+    /// The error code of an error reply.
+    var errorCode: Int? {
+        guard let range = scan.error, let error = try? JSONParser.parse(frame.slice(range)),
+              case .number(let text)? = error["code"] else { return nil }
+        return Int(text)
+    }
+
     /// The error message of an error reply.
     var errorMessage: String? {
         guard let range = scan.error, let error = try? JSONParser.parse(frame.slice(range)) else { return nil }
@@ -148,12 +155,3 @@ struct BackendFailure: Error {
     var message: String
 }
 
-/// JSON-RPC error codes mcpd uses.
-enum ErrorCode {
-    static let parseError = -32700
-    static let invalidRequest = -32600
-    static let methodNotFound = -32601
-    static let invalidParams = -32602
-    static let internalError = -32603
-    static let requestTimeout = -32001
-}

@@ -49,6 +49,10 @@ public struct ServerConfig: Sendable {
 public struct GatewaySettings: Sendable {
     public var stateDir: String?
     public var separator = "__"
+    /// The longest exposed tool or prompt name (lowered for clients that prefix names).
+    public var nameBudget = 64
+    /// Items per page of mcpd's merged lists.
+    public var pageSize = 500
     public var mode = "direct"
     public var requestTimeoutMs: UInt64 = 60_000
     public var idleTimeoutMs: UInt64 = 300_000
@@ -355,6 +359,12 @@ private struct ConfigLoader {
         }
     }
 
+    mutating func integer(_ node: YAMLNode, _ what: String) throws(ConfigError) -> Int {
+        let text = try string(node, what)
+        guard let value = Int(text) else { throw error(node, "\(what) must be a whole number, found \"\(text.prefix(40))\"") }
+        return value
+    }
+
     mutating func duration(_ node: YAMLNode, _ what: String) throws(ConfigError) -> UInt64 {
         let text = try string(node, what)
         guard let value = parseDuration(text) else {
@@ -394,6 +404,16 @@ private struct ConfigLoader {
                     throw error(value, "gateway.separator must be 1-4 of the characters _ - . (default \"__\")")
                 }
                 config.gateway.separator = separator
+            case "name_budget":
+                let budget = try integer(value, "gateway.name_budget")
+                guard budget >= Router.minimumBudget && budget <= Router.maxNameLength else {
+                    throw error(value, "gateway.name_budget must be between \(Router.minimumBudget) and \(Router.maxNameLength) (the longest exposed name; 64 minus the prefix your client adds, e.g. 64 - len(\"mcp__mcpd__\") = 53 for Claude Code)")
+                }
+                config.gateway.nameBudget = budget
+            case "page_size":
+                let size = try integer(value, "gateway.page_size")
+                guard size >= 1 && size <= 10_000 else { throw error(value, "gateway.page_size must be between 1 and 10000") }
+                config.gateway.pageSize = size
             case "mode":
                 let mode = try string(value, "gateway.mode")
                 guard ["direct", "meta", "hybrid"].contains(mode) else { throw error(value, "gateway.mode must be direct, meta or hybrid") }
@@ -410,7 +430,7 @@ private struct ConfigLoader {
                 }
                 config.gateway.maxMessageSize = size
             default:
-                throw error(key, "unknown key gateway.\(key.scalar!) (expected state_dir, separator, mode, request_timeout, idle_timeout, stop_grace, drain_timeout or max_message_size)")
+                throw error(key, "unknown key gateway.\(key.scalar!) (expected state_dir, separator, name_budget, page_size, mode, request_timeout, idle_timeout, stop_grace, drain_timeout or max_message_size)")
             }
         }
     }

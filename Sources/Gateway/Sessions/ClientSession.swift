@@ -1,45 +1,16 @@
 import Reactor
 
-/// Collects the answers to one JSON-RPC batch (protocol 2025-03-26) and writes them as one
-/// array once every request in it is answered.
-final class BatchCollector {
-    unowned let session: ClientSession
-    var responses: [ByteBuffer] = []
-    /// Requests forwarded and not yet answered.
-    var outstanding = 0
-    /// True once every element has been dispatched.
-    var sealed = false
-
-    init(session: ClientSession) { self.session = session }
-
-    func add(_ response: ByteBuffer) {
-        responses.append(response)
-        finishIfDone()
-    }
-
-    func finishIfDone() {
-        guard sealed, outstanding == 0 else { return }
-        sealed = false
-        guard !responses.isEmpty else { return }
-        var out = ByteBuffer(capacity: responses.reduce(2) { $0 + $1.readableBytes + 1 })
-        out.appendByte(UInt8(ascii: "["))
-        for (index, response) in responses.enumerated() {
-            if index > 0 { out.appendByte(UInt8(ascii: ",")) }
-            out.append(response)
-        }
-        out.append(string: "]\n")
-        session.output.write(out)
-    }
-}
-
 /// One client conversation over a byte stream (the stdio client).
 ///
-/// mcpd answers `initialize`, `ping` and `tools/list` itself; `tools/call` goes to the backend
-/// that owns the tool, with the id rewritten and the name spliced back to the backend's own,
-/// and the answer comes back with the client's id byte for byte. Until the gateway's start-up
-/// has settled (every backend ready or failed), frames are held so that the first
-/// `tools/list` sees every tool.
+/// mcpd answers `initialize`, `ping` and the four list methods itself, from its merged
+/// catalog; `tools/call`, `prompts/get`, `resources/*` and `completion/complete` go to the
+/// backend that owns the name or URI, with the id rewritten and the name spliced back to the
+/// backend's own, and the answer comes back with the client's id byte for byte (the method
+/// handlers are in `SessionRequests.swift`; the backends' requests to the client in
+/// `ServerRequests.swift`). Until the gateway's start-up has settled (every backend ready or
+/// failed), frames are held so that the first `tools/list` sees every tool.
 public final class ClientSession {
+    /// The gateway owns its sessions and outlives them.
     unowned(unsafe) let gateway: Gateway
     let input: IOStream
     let output: IOStream
@@ -47,22 +18,29 @@ public final class ClientSession {
     private var discardingLongLine = false
 
     /// The protocol version agreed in `initialize`, if any.
-    public private(set) var negotiatedVersion: String?
+    public internal(set) var negotiatedVersion: String?
     /// True after `notifications/initialized`.
-    public private(set) var isInitialized = false
+    public internal(set) var isInitialized = false
     /// The client's name from `initialize`, for logs.
-    public private(set) var clientName = "client"
+    public internal(set) var clientName = "client"
+    /// The capabilities the client declared in `initialize`.
+    var clientCapabilities: JSONValue = .null
+    /// Exposed URIs of the resources the client subscribed to.
+    var subscriptions: Set<String> = []
+    /// Backends' requests relayed to the client and not yet answered, by the id mcpd gave them.
+    var serverRequests: [Int: RelayedServerRequest] = [:]
+    var nextServerRequestID = 1
 
     /// Frames received before start-up settled.
     private var held: [ByteBuffer] = []
     private static let maxHeldFrames = 1024
     /// Forwarded requests not yet answered.
-    private(set) var inFlight = 0
+    var inFlight = 0
     private var inputEnded = false
     private var drainTimer: LoopTimer?
-    private var finished = false
+    private(set) var finished = false
     /// The batch being dispatched, if any: answers go to it instead of the output.
-    private var currentBatch: BatchCollector?
+    var currentBatch: BatchCollector?
 
     init(gateway: Gateway, input: IOStream, output: IOStream) {
         self.gateway = gateway
@@ -222,77 +200,20 @@ public final class ClientSession {
         switch scan.kind {
         case .request: handleRequest(frame, scan)
         case .notification: handleNotification(frame, scan)
-        case .response: gateway.log.debug("ignoring a response from the client: mcpd sent it no request")
+        case .response: handleResponse(frame, scan)
         case .batch: handleBatch(frame)
         }
     }
 
     private func handleRequest(_ frame: ByteBuffer, _ scan: MessageScan) {
-        let idRange = scan.id!
         let method = scan.method!
         frame.withUnsafeReadableBytes { raw in
             if rangeEquals(raw, method, "\"tools/call\"") {
                 callTool(frame, raw, scan)
-            } else if rangeEquals(raw, method, "\"ping\"") {
-                sendResult(frame, idRange, literal: "{}")
-            } else if rangeEquals(raw, method, "\"tools/list\"") {
-                if let cursor = scan.paramsCursor, !rangeEquals(raw, cursor, "null") {
-                    sendError(frame, idRange, code: ErrorCode.invalidParams, message: "Invalid cursor: mcpd lists every tool in one page")
-                } else {
-                    sendResult(frame, idRange, buffer: gateway.toolsListResult)
-                }
-            } else if rangeEquals(raw, method, "\"initialize\"") {
-                initialize(frame, scan)
             } else {
-                let name = (try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[method]))) ?? "?"
-                sendError(frame, idRange, code: ErrorCode.methodNotFound, message: "Method not found: \(name)")
+                handleOtherRequest(frame, raw, scan)
             }
         }
-    }
-
-    private func initialize(_ frame: ByteBuffer, _ scan: MessageScan) {
-        let idRange = scan.id!
-        if currentBatch != nil {
-            sendError(frame, idRange, code: ErrorCode.invalidRequest, message: "initialize cannot be part of a batch")
-            return
-        }
-        guard let paramsRange = scan.params, let params = try? JSONParser.parse(frame.slice(paramsRange)),
-              let requested = params["protocolVersion"]?.stringValue
-        else {
-            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "initialize needs params.protocolVersion (a string)")
-            return
-        }
-        let version = ProtocolVersion.negotiate(requested)
-        negotiatedVersion = version
-        if let name = params["clientInfo"]?["name"]?.stringValue { clientName = name }
-        gateway.log.info("client \"\(clientName)\" initialized with protocol \(version)\(version == requested ? "" : " (it asked for \(requested))")")
-        let result: JSONValue = [
-            "protocolVersion": .string(version),
-            "capabilities": gateway.capabilities,
-            "serverInfo": ["name": "mcpd", "version": .string(GatewayVersion.string)],
-        ]
-        sendResult(frame, idRange, buffer: result.serialized)
-    }
-
-    private func callTool(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
-        let idRange = scan.id!
-        guard let nameRange = scan.paramsName, raw[nameRange.lowerBound] == UInt8(ascii: "\"") else {
-            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "tools/call needs params.name (a string)")
-            return
-        }
-        let literal = UnsafeRawBufferPointer(rebasing: raw[nameRange])
-        guard let route = gateway.router.route(literal: literal) else {
-            let name = (try? JSONParser.parseString(literal)) ?? String(decoding: literal, as: UTF8.self)
-            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "Unknown tool: \"\(name)\" (mcpd lists its tools in tools/list)")
-            return
-        }
-        let backend = gateway.backends[route.backendIndex]
-        if let failure = backend.forward(frame, scan: scan, method: "tools/call", route: route, session: self, batch: currentBatch) {
-            sendError(frame, idRange, code: failure.code, message: failure.message)
-            return
-        }
-        inFlight += 1
-        currentBatch?.outstanding += 1
     }
 
     private func handleNotification(_ frame: ByteBuffer, _ scan: MessageScan) {
@@ -300,6 +221,8 @@ public final class ClientSession {
             let method = scan.method!
             if rangeEquals(raw, method, "\"notifications/initialized\"") {
                 isInitialized = true
+            } else if rangeEquals(raw, method, "\"notifications/roots/list_changed\"") {
+                for backend in gateway.backends { backend.forwardNotification(frame) }
             } else if rangeEquals(raw, method, "\"notifications/cancelled\"") {
                 guard let requestID = scan.paramsRequestID else { return }
                 for backend in gateway.backends {
@@ -315,7 +238,7 @@ public final class ClientSession {
                     }
                 }
             }
-            // Other notifications (progress from the client, roots changes) have no backend yet.
+            // Other notifications (progress from the client) have no backend to go to.
         }
     }
 
@@ -354,13 +277,13 @@ public final class ClientSession {
     // MARK: Output
 
     /// Sends `{"jsonrpc":"2.0","id":<id from frame>,"result":<literal>}`.
-    private func sendResult(_ frame: ByteBuffer, _ idRange: Range<Int>, literal: StaticString) {
+    func sendResult(_ frame: ByteBuffer, _ idRange: Range<Int>, literal: StaticString) {
         var result = ByteBuffer(capacity: literal.utf8CodeUnitCount)
         result.append(UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
         sendResult(frame, idRange, buffer: result)
     }
 
-    private func sendResult(_ frame: ByteBuffer, _ idRange: Range<Int>, buffer result: ByteBuffer) {
+    func sendResult(_ frame: ByteBuffer, _ idRange: Range<Int>, buffer result: ByteBuffer) {
         var message = ByteBuffer(capacity: result.readableBytes + 64)
         message.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
         message.append(frame.slice(idRange))
@@ -370,7 +293,7 @@ public final class ClientSession {
         emit(message)
     }
 
-    private func sendError(_ frame: ByteBuffer, _ idRange: Range<Int>, code: Int, message: String) {
+    func sendError(_ frame: ByteBuffer, _ idRange: Range<Int>, code: Int, message: String) {
         sendError(id: RawValue(frame, idRange), code: code, message: message, batch: currentBatch)
     }
 
@@ -456,7 +379,16 @@ public final class ClientSession {
         output.write(string: "{\"jsonrpc\":\"2.0\",\"method\":\"\(method)\"}\n")
     }
 
-    private func requestEnded() {
+    /// Relays a backend's notification, edited by `splice`, once the client is initialized.
+    func relay(_ frame: ByteBuffer, _ splice: Splice) {
+        guard isInitialized, !finished else { return }
+        splice.write(frame, to: output)
+    }
+
+    /// True when the client subscribed to the resource at `uri`.
+    func isSubscribed(_ uri: String) -> Bool { subscriptions.contains(uri) }
+
+    func requestEnded() {
         inFlight -= 1
         finishIfDrained()
     }
@@ -477,6 +409,7 @@ public final class ClientSession {
             for backend in gateway.backends { backend.forgetSession(self, message: reason) }
             inFlight = 0
         }
+        refuseServerRequests("the client disconnected")
         gateway.sessionFinished(self)
     }
 

@@ -178,6 +178,40 @@ public struct JSONScanner {
         if cursor.index != cursor.count { throw .invalidJSON(offset: cursor.index, reason: "trailing bytes after the JSON value") }
     }
 
+    /// The value range of member `key` of the object at `range` in `frame` (a frame a scan
+    /// accepted), or nil when the value there is not an object or has no such member. For the
+    /// few members mcpd rewrites off the hot path (`params.ref.name`, `params.logger`); an
+    /// escaped member name is compared decoded.
+    public func member(_ key: StaticString, inObjectAt range: Range<Int>, of frame: UnsafeRawBufferPointer) -> Range<Int>? {
+        guard !range.isEmpty, range.upperBound <= frame.count, frame[range.lowerBound] == UInt8(ascii: "{") else { return nil }
+        var cursor = JSONCursor(bytes: frame.baseAddress!.assumingMemoryBound(to: UInt8.self), count: range.upperBound, maxDepth: maxDepth)
+        cursor.index = range.lowerBound
+        let wanted = UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
+        do {
+            guard cursor.openContainer(closer: UInt8(ascii: "}")) else { return nil }
+            repeat {
+                let (name, hasEscape, _) = try cursor.memberName()
+                let start = cursor.index
+                try cursor.skipValue(depth: 1)
+                let matches = hasEscape
+                    ? cursor.decodeKey(name).utf8.elementsEqual(wanted)
+                    : name.count == wanted.count && memcmp(frame.baseAddress! + name.lowerBound, wanted.baseAddress!, wanted.count) == 0
+                if matches { return start..<cursor.index }
+            } while try cursor.nextInContainer(closer: UInt8(ascii: "}"))
+        } catch {
+            return nil
+        }
+        return nil
+    }
+
+    /// True when the object at `range` of `frame` has no members.
+    public func isEmptyObject(at range: Range<Int>, of frame: UnsafeRawBufferPointer) -> Bool {
+        guard !range.isEmpty, frame[range.lowerBound] == UInt8(ascii: "{") else { return false }
+        var cursor = JSONCursor(bytes: frame.baseAddress!.assumingMemoryBound(to: UInt8.self), count: range.upperBound, maxDepth: maxDepth)
+        cursor.index = range.lowerBound
+        return !cursor.openContainer(closer: UInt8(ascii: "}"))
+    }
+
     private func classify(_ scan: inout MessageScan, frame: UnsafeRawBufferPointer) throws(ScanError) {
         guard let jsonrpc = scan.jsonrpc, rangeEquals(frame, jsonrpc, "\"2.0\"") else {
             throw .invalidRequest("\"jsonrpc\" must be \"2.0\"")

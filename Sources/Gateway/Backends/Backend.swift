@@ -1,0 +1,331 @@
+import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One configured MCP server and its process.
+///
+///     configured -> starting -> initializing -> ready -> stopping -> stopped
+///                                    |            |
+///                                    +------------+-> (exit) -> backoff -> starting ...
+///                                                           \-> failed (circuit open)
+///
+/// A backend owns its process, its table of pending requests (keyed by the ids mcpd issued,
+/// unique per backend) and its cached catalog. When the process exits every pending request
+/// fails at once with an error naming the backend and the exit status.
+///
+/// State changes go through `moveState(to:)`, where an illegal transition is a bug and stops the
+/// program. Handlers that change state reconcile first and call out after: the state, the
+/// process and the pending table reach their final values before any session, completion or
+/// the gateway hears of it, since any of those may end a session or begin a shutdown.
+/// The MCP client side (handshake, lists) is in `BackendClient.swift`; traffic to and from
+/// clients in `BackendTraffic.swift`.
+public final class Backend {
+    /// Where the backend is in its life.
+    public enum State: String, Sendable {
+        case configured, starting, initializing, ready, backoff, stopping, stopped, failed
+    }
+
+    public let config: ServerConfig
+    public var name: String { config.name }
+    /// The gateway outlives every backend: it owns them and closes them before it goes.
+    unowned(unsafe) let gateway: Gateway
+    let loop: EventLoop
+    let log: Logger
+
+    public private(set) var state: State = .configured
+    /// Why the backend last failed or exited.
+    public internal(set) var lastError: String?
+    /// The backend's lists as it gave them, by `ListKind`.
+    public internal(set) var lists: [[JSONObject]] = Array(repeating: [], count: ListKind.allCases.count)
+    /// The backend's tools as it listed them.
+    public var tools: [JSONObject] { lists[ListKind.tools.rawValue] }
+    public internal(set) var serverInfo: JSONValue = .null
+    public internal(set) var capabilities: JSONValue = .null
+    public internal(set) var protocolVersion: String?
+    public private(set) var restarts = 0
+    /// True once the first start attempt settled (ready or failed).
+    public private(set) var hasSettledOnce = false
+    /// Counts spawns: a message meant for one process of the backend is never delivered to the
+    /// next one.
+    public private(set) var epoch = 0
+
+    var process: ChildProcess?
+    var framer: LineFramer
+    private var stderrLog: StderrLog
+    let pending = PendingTable()
+    private var exitStatus: ExitStatus?
+    private var stdoutEnded = false
+    private var exitGraceTimer: LoopTimer?
+    private var restartTimer: LoopTimer?
+    private var crashTimes: [UInt64] = []
+    var startedAt: UInt64 = 0
+    private var readyAt: UInt64 = 0
+    private var stopCompletions: [() -> Void] = []
+
+    /// The request deadline in milliseconds.
+    let timeoutMs: UInt64
+    /// The most requests in flight to one backend.
+    static let maxPending = 65_536
+    /// Crashes within `crashWindowMs` that open the circuit.
+    static let maxCrashes = 5
+    static let crashWindowMs: UInt64 = 60_000
+
+    init(config: ServerConfig, gateway: Gateway) {
+        self.config = config
+        self.gateway = gateway
+        self.loop = gateway.loop
+        self.log = gateway.log
+        self.timeoutMs = config.timeoutMs ?? gateway.config.gateway.requestTimeoutMs
+        self.framer = LineFramer(maxLineLength: gateway.config.gateway.maxMessageSize)
+        self.stderrLog = StderrLog(name: config.name)
+    }
+
+    /// The process id while running.
+    public var pid: Int32? { process?.pid }
+
+    /// The command line, for logs and tables.
+    public var commandLine: String { ([config.command ?? ""] + config.args).joined(separator: " ") }
+
+    /// True when the backend declared `capability` (`tools`, `prompts`, `resources`, `logging`,
+    /// `completions`) in its last handshake.
+    func declares(_ capability: String) -> Bool {
+        if let value = capabilities[capability] { return value != .null }
+        return false
+    }
+
+    // MARK: State
+
+    /// The one place the state changes. Every transition not drawn in the type's diagram is a
+    /// bug in mcpd.
+    private func moveState(to next: State) {
+        let legal: Bool
+        switch (state, next) {
+        case (.configured, .starting), (.backoff, .starting), (.stopped, .starting),
+             (.starting, .initializing), (.starting, .failed),
+             (.initializing, .ready), (.initializing, .backoff), (.initializing, .failed), (.initializing, .stopping),
+             (.ready, .backoff), (.ready, .failed), (.ready, .stopping),
+             (.configured, .stopped), (.backoff, .stopped), (.backoff, .failed),
+             (.stopping, .stopped):
+            legal = true
+        default:
+            legal = false
+        }
+        precondition(legal, "backend \"\(name)\": illegal state change \(state) -> \(next)")
+        state = next
+    }
+
+    // MARK: Starting
+
+    /// Spawns the process and begins the MCP handshake.
+    func start() {
+        guard state == .configured || state == .backoff || state == .stopped else { return }
+        guard let command = config.command else { return }
+        restartTimer?.close()
+        restartTimer = nil
+        moveState(to: .starting)
+        epoch += 1
+        exitStatus = nil
+        stdoutEnded = false
+        framer = LineFramer(maxLineLength: gateway.config.gateway.maxMessageSize)
+        stderrLog.reset()
+        startedAt = loop.now
+        var environment = gateway.backendEnvironment
+        for (key, value) in config.env {
+            environment.removeAll { $0.hasPrefix(key + "=") }
+            environment.append("\(key)=\(value)")
+        }
+        let options = SpawnOptions(executable: command, arguments: config.args, environment: environment,
+                                   workingDirectory: config.cwd)
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(loop: loop, options: options)
+        } catch {
+            let hint: String
+            switch error.code {
+            case UVError.noent.code: hint = "command \"\(command)\" not found (check servers.\(name).command and PATH)"
+            case -EACCES: hint = "command \"\(command)\" is not executable"
+            default: hint = "\(error)"
+            }
+            if error.code == UVError.noent.code, let cwd = config.cwd, access(cwd, F_OK) != 0 {
+                fail("could not start: working directory \"\(cwd)\" does not exist")
+            } else {
+                fail("could not start: \(hint)")
+            }
+            return
+        }
+        process = child
+        log.info("backend \"\(name)\" started (pid \(child.pid)): \(commandLine)")
+        child.onExit = { [unowned self] status in processExited(status) }
+        child.stdout.onRead = { [unowned(unsafe) self] buffer in readFrames(&buffer) }
+        child.stdout.onReadEnd = { [unowned self] error in stdoutDidEnd(error) }
+        child.stderr.onRead = { [unowned self] buffer in
+            stderrLog.read(&buffer, now: loop.now, log: log, quiet: state == .ready)
+        }
+        child.stderr.onReadEnd = { _ in }
+        child.stdin.onWriteError = { [unowned self] error in
+            log.warning("backend \"\(name)\" stopped reading its stdin (\(error)); its requests will fail")
+        }
+        child.stdout.startReading()
+        child.stderr.startReading()
+        moveState(to: .initializing)
+        sendInitialize()
+    }
+
+    /// The handshake and the lists are done.
+    func becomeReady() {
+        guard state == .initializing else { return }
+        moveState(to: .ready)
+        readyAt = loop.now
+        lastError = nil
+        let first = !hasSettledOnce
+        hasSettledOnce = true
+        let info = serverInfo["name"]?.stringValue.map { " (\($0) \(serverInfo["version"]?.stringValue ?? ""))" } ?? ""
+        let counts = ListKind.allCases.filter { declares($0.capability) }.map { "\(lists[$0.rawValue].count) \($0.resultKey)" }
+        log.info("backend \"\(name)\" ready in \(loop.now - startedAt) ms: \(counts.isEmpty ? "nothing listed" : counts.joined(separator: ", ")), protocol \(protocolVersion ?? "?")\(info)")
+        if let level = gateway.clientLogLevel, declares("logging") { setLevel(level) { _ in } }
+        gateway.backendDidChange(self, lists: ListKind.allCases, firstSettle: first)
+    }
+
+    /// The handshake failed: the process is stopped, and its exit decides between backoff and
+    /// failure.
+    func failStart(_ reason: String) {
+        log.error("backend \"\(name)\" \(reason)")
+        lastError = reason
+        process?.stop(closeGrace: 500, termGrace: 1000)
+    }
+
+    /// Could not spawn: the circuit opens at once.
+    private func fail(_ reason: String) {
+        log.error("backend \"\(name)\" \(reason)")
+        lastError = reason
+        moveState(to: .failed)
+        let first = !hasSettledOnce
+        hasSettledOnce = true
+        gateway.backendDidChange(self, lists: [], firstSettle: first)
+    }
+
+    // MARK: Exit
+
+    func stdoutDidEnd(_ error: UVError) {
+        stdoutEnded = true
+        if exitStatus != nil {
+            finishExit()
+        } else if state != .stopping {
+            log.warning("backend \"\(name)\" closed its stdout (\(error == .eof ? "end of file" : "\(error)")); stopping it")
+            process?.signalGroup(SIGKILL)
+            failAllPending("backend \"\(name)\" closed its stdout")
+        }
+    }
+
+    private func processExited(_ status: ExitStatus) {
+        exitStatus = status
+        if stdoutEnded {
+            finishExit()
+        } else {
+            // Let the last bytes the backend wrote arrive before failing what is left.
+            let timer = LoopTimer(loop: loop)
+            exitGraceTimer = timer
+            timer.start(timeout: 500) { [unowned self] in finishExit() }
+        }
+    }
+
+    private func finishExit() {
+        guard let process, let status = exitStatus else { return }
+        // Reconcile: the process, the pending table and the state take their final values
+        // before anything outside the backend hears of the exit.
+        exitGraceTimer?.close()
+        exitGraceTimer = nil
+        process.close()
+        self.process = nil
+        let orphaned = pending.removeAll()
+        let what = "backend \"\(name)\" exited with \(status)"
+        var completions: [() -> Void] = []
+        var settledNow = false
+        var circuitOpened = false
+        if state == .stopping {
+            moveState(to: .stopped)
+            log.info("backend \"\(name)\" stopped (\(status))")
+            completions = stopCompletions
+            stopCompletions.removeAll()
+        } else {
+            let whileStarting = state != .ready
+            lastError = lastError ?? (whileStarting ? "exited with \(status) while starting" : "exited with \(status)")
+            log.error("\(what)\(whileStarting ? " while starting" : "")")
+            (settledNow, circuitOpened) = scheduleRestart()
+        }
+        // Call out.
+        for entry in orphaned {
+            complete(entry, with: BackendFailure(code: ErrorCode.internalError, message: "\(what) while handling \(entry.what)"))
+        }
+        for completion in completions { completion() }
+        if settledNow || circuitOpened { gateway.backendDidChange(self, lists: [], firstSettle: settledNow) }
+    }
+
+    /// Moves to backoff with a restart timer, or to failed when the backend crashed too often
+    /// (or mcpd is shutting down). Returns whether this settled the first start, and whether
+    /// the circuit opened; the caller tells the gateway.
+    private func scheduleRestart() -> (settledNow: Bool, circuitOpened: Bool) {
+        let now = loop.now
+        if readyAt > 0 && now - readyAt > Backend.crashWindowMs { crashTimes.removeAll() }
+        crashTimes.append(now)
+        crashTimes.removeAll { now - $0 > Backend.crashWindowMs }
+        let settledNow = !hasSettledOnce
+        hasSettledOnce = true
+        if crashTimes.count >= Backend.maxCrashes || gateway.isShuttingDown {
+            if !gateway.isShuttingDown {
+                lastError = "\(lastError ?? "crashed"); it exited \(crashTimes.count) times within \(formatSeconds(Backend.crashWindowMs)), so mcpd stopped restarting it"
+                log.error("backend \"\(name)\" \(lastError!)")
+            }
+            moveState(to: .failed)
+            return (settledNow, true)
+        }
+        let base = min(30_000, 250 << min(crashTimes.count - 1, 10))
+        let jitter = UInt64(Double(base) * (0.8 + 0.4 * Double(UInt32.random(in: 0...1000)) / 1000))
+        moveState(to: .backoff)
+        restarts += 1
+        log.info("backend \"\(name)\" restarts in \(jitter) ms (restart \(restarts))")
+        let timer = LoopTimer(loop: loop)
+        restartTimer = timer
+        timer.start(timeout: jitter) { [unowned self] in start() }
+        return (settledNow, false)
+    }
+
+    // MARK: Stopping
+
+    /// Stops the backend with the stop sequence; `completion` runs once it is gone.
+    func stop(_ completion: @escaping () -> Void) {
+        restartTimer?.close()
+        restartTimer = nil
+        guard let process else {
+            if state == .configured || state == .backoff { moveState(to: .stopped) }
+            completion()
+            return
+        }
+        stopCompletions.append(completion)
+        if state == .stopping { return }
+        moveState(to: .stopping)
+        let grace = gateway.config.gateway.stopGraceMs
+        process.stop(closeGrace: grace, termGrace: grace)
+    }
+
+    /// Kills the process group at once (a second SIGTERM or SIGINT while stopping).
+    func kill() {
+        process?.signalGroup(SIGKILL)
+    }
+
+    /// Closes timers after the process is gone.
+    func closeHandles() {
+        restartTimer?.close()
+        restartTimer = nil
+        exitGraceTimer?.close()
+        exitGraceTimer = nil
+    }
+}
+
+/// `1.5 s`, `60 s`, `250 ms`.
+func formatSeconds(_ milliseconds: UInt64) -> String {
+    if milliseconds < 1000 { return "\(milliseconds) ms" }
+    if milliseconds % 1000 == 0 { return "\(milliseconds / 1000) s" }
+    return "\(Double(milliseconds) / 1000) s"
+}

@@ -1,0 +1,351 @@
+import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Traffic between clients and a backend: forwarded requests and their answers, notifications
+/// both ways, and the backend's own requests to clients (sampling, elicitation, roots).
+extension Backend {
+    // MARK: Client requests
+
+    /// Why a forwarded request could not be sent.
+    func unavailableReason() -> String? {
+        // A compare rather than the switch's jump table, whose indirect branch is mispredicted
+        // after every context switch.
+        if state == .ready { return nil }
+        switch state {
+        case .ready: return nil
+        case .configured, .starting, .initializing: return "backend \"\(name)\" is still starting"
+        case .backoff:
+            return "backend \"\(name)\" is restarting after it \(lastError ?? "exited"); try again shortly"
+        case .failed: return "backend \"\(name)\" is unavailable: \(lastError ?? "it failed")"
+        case .stopping, .stopped: return "backend \"\(name)\" is stopped"
+        }
+    }
+
+    /// Forwards a client's request, rewriting its id (and progress token) to mcpd's and, when
+    /// `renaming` is given, that range (the tool or prompt name, or the resource URI) to the
+    /// route's original. The frame is not re-serialised: it is written as slices around the
+    /// replaced values. Returns an error to send the client instead.
+    func forward(_ frame: ByteBuffer, scan: MessageScan, method: StaticString, route: Route?, renaming: Range<Int>?,
+                 session: ClientSession, batch: BatchCollector?) -> BackendFailure?
+    {
+        if let reason = unavailableReason() { return BackendFailure(code: ErrorCode.internalError, message: reason) }
+        guard let process, let idRange = scan.id else {
+            return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" is not running")
+        }
+        guard process.stdin.isWritable else {
+            return BackendFailure(code: ErrorCode.internalError,
+                                  message: "backend \"\(name)\" is overloaded: \(process.stdin.queuedBytes) bytes are waiting for it to read its input")
+        }
+        guard pending.count < Backend.maxPending else {
+            return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" has \(pending.count) requests in flight; try again later")
+        }
+        let clientID = RawValue(frame, idRange)
+        let token = scan.metaProgressToken.map { RawValue(frame, $0) }
+        let gatewayID = pending.insert(PendingRequest(origin: .client(session, id: clientID, progressToken: token, batch: batch),
+                                                      method: method, route: route, deadline: loop.now + timeoutMs))
+        var splice = Splice()
+        splice.replace(idRange, decimal: gatewayID)
+        if let route, let renaming { splice.replace(renaming, bytes: route.originalNameLiteral) }
+        if let tokenRange = scan.metaProgressToken { splice.replace(tokenRange, decimal: gatewayID) }
+        splice.write(frame, to: process.stdin)
+        return nil
+    }
+
+    /// Forwards a client's `notifications/cancelled` for the request mcpd sent as `gatewayID`.
+    /// Returns the batch the cancelled request belonged to, if any.
+    func forwardCancel(_ frame: ByteBuffer, requestIDRange: Range<Int>, gatewayID: Int) -> BatchCollector? {
+        let entry = pending.remove(gatewayID)
+        if let process {
+            var splice = Splice()
+            splice.replace(requestIDRange, decimal: gatewayID)
+            splice.write(frame, to: process.stdin)
+        }
+        if case .client(_, _, _, let batch)? = entry?.origin { return batch }
+        return nil
+    }
+
+    /// Forwards a client's notification unchanged (`notifications/roots/list_changed`).
+    func forwardNotification(_ frame: ByteBuffer) {
+        guard state == .ready, let process else { return }
+        process.stdin.write(frame)
+        newlineByte.withUnsafeBytes { process.stdin.write($0) }
+    }
+
+    /// Cancels mcpd's request `gatewayID` on the backend with a reason.
+    private func sendCancel(gatewayID: Int, reason: String) {
+        notify("notifications/cancelled", params: ["requestId": .int(gatewayID), "reason": .string(reason)])
+    }
+
+    /// The gateway id of the pending request that `session` sent with `clientID`.
+    func pendingID(session: ClientSession, clientID: UnsafeRawBufferPointer, range: Range<Int>) -> Int? {
+        pending.firstID { entry in
+            if case .client(let owner, let id, _, _) = entry.origin, owner === session, id.equals(clientID, range) { return true }
+            return false
+        }
+    }
+
+    /// The session of the oldest client request in flight, if any: where a server request
+    /// made while serving it goes.
+    func sessionInFlight() -> ClientSession? {
+        var found: ClientSession?
+        _ = pending.firstID { entry in
+            if case .client(let owner, _, _, _) = entry.origin {
+                found = owner
+                return true
+            }
+            return false
+        }
+        return found
+    }
+
+    /// Cancels every pending request of a session that is going away; with `message`, the
+    /// client is also answered with that error (it may still be reading).
+    func forgetSession(_ session: ClientSession, message: String?) {
+        let owned = pending.sortedIDs { entry in
+            if case .client(let owner, _, _, _) = entry.origin { return owner === session }
+            return false
+        }
+        var removed: [PendingRequest] = []
+        for gatewayID in owned {
+            guard let entry = pending.remove(gatewayID) else { continue }
+            sendCancel(gatewayID: gatewayID, reason: message ?? "the client disconnected")
+            removed.append(entry)
+        }
+        if let message {
+            for entry in removed { complete(entry, with: BackendFailure(code: ErrorCode.internalError, message: message)) }
+        }
+    }
+
+    /// Fails requests whose deadline passed; called by the gateway's sweep timer.
+    func expireRequests(now: UInt64) {
+        guard !pending.isEmpty else { return }
+        let expired = pending.sortedIDs { $0.deadline <= now }.compactMap { id in pending.remove(id).map { (id, $0) } }
+        for (gatewayID, entry) in expired {
+            let seconds = formatSeconds(timeoutMs)
+            let message = "backend \"\(name)\" did not answer \(entry.what) within \(seconds); raise servers.\(name).timeout if it needs longer"
+            log.warning(message)
+            sendCancel(gatewayID: gatewayID, reason: "mcpd: request timed out after \(seconds)")
+            complete(entry, with: BackendFailure(code: ErrorCode.requestTimeout, message: message))
+        }
+    }
+
+    func complete(_ entry: PendingRequest, with failure: BackendFailure) {
+        switch entry.origin {
+        case .client(let session, let id, _, let batch):
+            session.requestFailed(id: id, code: failure.code, message: failure.message, batch: batch)
+        case .gateway(let callback):
+            callback(.failure(failure))
+        }
+    }
+
+    /// Fails every request in flight (the backend is going away).
+    func failAllPending(_ message: String) {
+        for entry in pending.removeAll() {
+            complete(entry, with: BackendFailure(code: ErrorCode.internalError, message: "\(message) while handling \(entry.what)"))
+        }
+    }
+
+    // MARK: Reading
+
+    func readFrames(_ buffer: inout ByteBuffer) {
+        while process != nil {
+            let next = framer.next(&buffer)
+            // The common case first, by a compare: a switch here is a jump table, whose
+            // indirect branch is mispredicted after every context switch.
+            if case .line(let frame) = next {
+                if !frame.isEmpty { handleFrame(frame) }
+                continue
+            }
+            switch next {
+            case .needMore:
+                return
+            case .tooLong, .skippedLongLine:
+                log.error("backend \"\(name)\" sent a line longer than \(framer.maxLineLength) bytes; stopping it (raise gateway.max_message_size if that is legitimate)")
+                buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                process?.stdout.close()
+                process?.signalGroup(SIGKILL)
+                failAllPending("backend \"\(name)\" sent an oversized message")
+                return
+            case .line(let frame):
+                if frame.isEmpty { continue }
+                handleFrame(frame)
+            }
+        }
+    }
+
+    private func handleFrame(_ frame: ByteBuffer) {
+        var scan = MessageScan()
+        do {
+            try gateway.scanner.scan(frame, into: &scan)
+        } catch {
+            log.warning("backend \"\(name)\" wrote a line that is not a JSON-RPC message (\(error)); dropped: \(frame.string.prefix(200))")
+            return
+        }
+        frame.withUnsafeReadableBytes { raw in
+            // Compares, not a jump table (see `unavailableReason`).
+            if scan.kind == .response {
+                handleResponse(frame, raw, scan)
+            } else if scan.kind == .notification {
+                handleNotification(frame, raw, scan)
+            } else if scan.kind == .request {
+                handleRequest(frame, raw, scan)
+            } else {
+                log.warning("backend \"\(name)\" sent a batch; mcpd does not accept batches from backends")
+            }
+        }
+    }
+
+    private func handleResponse(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        guard let idRange = scan.id, let gatewayID = parseGatewayInteger(raw, idRange),
+              let entry = pending.remove(gatewayID)
+        else {
+            log.debug("backend \"\(name)\" answered an unknown or cancelled request: \(frame.string.prefix(200))")
+            return
+        }
+        switch entry.origin {
+        case .client(let session, let id, _, let batch):
+            session.requestSucceeded(frame, replacing: idRange, with: id, batch: batch)
+        case .gateway(let callback):
+            callback(.success(BackendReply(frame: frame, scan: scan)))
+        }
+    }
+
+    // MARK: Notifications from the backend
+
+    private func handleNotification(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        let method = scan.method!
+        if rangeEquals(raw, method, "\"notifications/progress\"") {
+            guard let tokenRange = scan.paramsProgressToken, let gatewayID = parseGatewayInteger(raw, tokenRange),
+                  let entry = pending[gatewayID], case .client(let session, _, let token?, _) = entry.origin
+            else { return }
+            session.relayNotification(frame, replacing: tokenRange, with: token)
+        } else if rangeEquals(raw, method, "\"notifications/message\"") {
+            relayLogMessage(frame, raw, scan)
+        } else if rangeEquals(raw, method, "\"notifications/resources/updated\"") {
+            relayResourceUpdated(frame, raw, scan)
+        } else if rangeEquals(raw, method, "\"notifications/tools/list_changed\"") {
+            listChanged("tools")
+        } else if rangeEquals(raw, method, "\"notifications/prompts/list_changed\"") {
+            listChanged("prompts")
+        } else if rangeEquals(raw, method, "\"notifications/resources/list_changed\"") {
+            listChanged("resources")
+        } else if rangeEquals(raw, method, "\"notifications/cancelled\"") {
+            // The backend gave up on a request it sent a client.
+            guard let requestID = scan.paramsRequestID else { return }
+            for session in gateway.sessions { session.serverRequestCancelled(frame, requestIDRange: requestID, backend: self) }
+        } else {
+            log.debug("backend \"\(name)\" notification ignored: \(frame.string.prefix(200))")
+        }
+    }
+
+    /// `notifications/message`, to every client, with `logger` naming the backend: `<server>`,
+    /// or `<server>/<the backend's logger>`. Spliced: `data` passes byte for byte.
+    private func relayLogMessage(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        guard let params = scan.params, raw[params.lowerBound] == UInt8(ascii: "{") else { return }
+        var splice = Splice()
+        var replacement: ByteBuffer
+        if let logger = gateway.scanner.member("logger", inObjectAt: params, of: raw) {
+            let own = raw[logger.lowerBound] == UInt8(ascii: "\"") ? (try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[logger]))) : nil
+            replacement = jsonStringLiteral(own.map { "\(name)/\($0)" } ?? name)
+            splice.replace(logger, bytes: replacement)
+        } else {
+            replacement = ByteBuffer(string: "\"logger\":")
+            replacement.append(jsonStringLiteral(name))
+            if !gateway.scanner.isEmptyObject(at: params, of: raw) { replacement.appendByte(UInt8(ascii: ",")) }
+            let inside = params.lowerBound + 1
+            splice.replace(inside..<inside, bytes: replacement)
+        }
+        withExtendedLifetime(replacement) {
+            for session in gateway.sessions { session.relay(frame, splice) }
+        }
+    }
+
+    /// `notifications/resources/updated`, to the sessions subscribed to the resource, with its
+    /// exposed URI.
+    private func relayResourceUpdated(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        guard let uriRange = scan.paramsURI, raw[uriRange.lowerBound] == UInt8(ascii: "\""),
+              let uri = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[uriRange]))
+        else { return }
+        let exposed = ExposedURI.expose(server: name, uri: uri)
+        let literal = jsonStringLiteral(exposed)
+        var splice = Splice()
+        splice.replace(uriRange, bytes: literal)
+        withExtendedLifetime(literal) {
+            for session in gateway.sessions where session.isSubscribed(exposed) || session.isSubscribed(uri) {
+                session.relay(frame, splice)
+            }
+        }
+    }
+
+    // MARK: Requests from the backend
+
+    /// A request the backend sends a client. `ping` is answered here; sampling, elicitation and
+    /// roots go to the session whose request the backend is serving (on stdio, the one
+    /// session), which answers for a client that lacks the capability.
+    private func handleRequest(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        guard let idRange = scan.id else { return }
+        let method = scan.method!
+        if rangeEquals(raw, method, "\"ping\"") {
+            answer(RawValue(frame, idRange), result: "{}")
+            return
+        }
+        let capability: String?
+        if rangeEquals(raw, method, "\"sampling/createMessage\"") {
+            capability = "sampling"
+        } else if rangeEquals(raw, method, "\"elicitation/create\"") {
+            capability = "elicitation"
+        } else if rangeEquals(raw, method, "\"roots/list\"") {
+            capability = "roots"
+        } else {
+            capability = nil
+        }
+        let methodName = (try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[method]))) ?? "?"
+        guard let capability else {
+            log.debug("backend \"\(name)\" asked \(methodName), which mcpd does not relay")
+            answer(RawValue(frame, idRange), code: ErrorCode.methodNotFound, message: "Method not found: \(methodName) (mcpd does not relay it to clients)")
+            return
+        }
+        guard let session = sessionInFlight() ?? gateway.sessions.first else {
+            answer(RawValue(frame, idRange), code: ErrorCode.methodNotFound, message: "no client is connected to answer \(methodName)")
+            return
+        }
+        if let refusal = session.relayServerRequest(frame, scan, capability: capability, method: methodName, from: self) {
+            answer(RawValue(frame, idRange), code: refusal.code, message: refusal.message)
+        }
+    }
+
+    /// Sends the backend a client's answer to one of its requests, with the backend's own id
+    /// put back. Dropped when the process that asked is gone.
+    func deliverClientResponse(_ frame: ByteBuffer, replacing idRange: Range<Int>, with id: RawValue, epoch: Int) {
+        guard epoch == self.epoch, let process else { return }
+        var splice = Splice()
+        splice.replace(idRange, raw: id)
+        splice.write(frame, to: process.stdin)
+    }
+
+    /// Answers one of the backend's requests with a result (raw JSON).
+    func answer(_ id: RawValue, result: StaticString) {
+        guard let process else { return }
+        var reply = ByteBuffer(capacity: 64)
+        reply.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
+        id.withBytes { reply.append($0) }
+        reply.append(string: ",\"result\":\(result)}\n")
+        process.stdin.write(reply)
+    }
+
+    /// Answers one of the backend's requests with an error.
+    func answer(_ id: RawValue, code: Int, message: String, epoch: Int? = nil) {
+        guard epoch == nil || epoch == self.epoch, let process else { return }
+        var reply = ByteBuffer(capacity: 128)
+        reply.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
+        id.withBytes { reply.append($0) }
+        reply.append(string: ",\"error\":{\"code\":")
+        reply.append(decimal: code)
+        reply.append(string: ",\"message\":")
+        writeJSONString(message, to: &reply)
+        reply.append(string: "}}\n")
+        process.stdin.write(reply)
+    }
+}

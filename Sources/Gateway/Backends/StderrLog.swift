@@ -1,0 +1,70 @@
+import Reactor
+
+/// A backend's stderr, copied into mcpd's log line by line as `[name] line`: at most
+/// `linesPerSecond` lines a second (the rest are counted and reported), each cut at 4 KiB, and
+/// lines over 64 KiB dropped whole. The pipe is always drained, so a flood never stalls the
+/// backend's stdout.
+struct StderrLog {
+    let name: String
+    private var framer = LineFramer(maxLineLength: 64 << 10)
+    private var discardingLine = false
+    private var windowStart: UInt64 = 0
+    private var linesInWindow = 0
+    private var suppressed = 0
+
+    /// stderr lines logged per second before the rest are counted and dropped.
+    static let linesPerSecond = 200
+
+    init(name: String) { self.name = name }
+
+    /// A new process: a line cut off by the last one is not continued.
+    mutating func reset() {
+        framer = LineFramer(maxLineLength: 64 << 10)
+        discardingLine = false
+    }
+
+    /// Logs the complete lines in `buffer`. `quiet`: the backend is serving, so its lines are
+    /// logged only at level info and below.
+    mutating func read(_ buffer: inout ByteBuffer, now: UInt64, log: Logger, quiet: Bool) {
+        while true {
+            switch framer.next(&buffer) {
+            case .needMore:
+                return
+            case .skippedLongLine(let length):
+                if !discardingLine { write("(a stderr line of \(length) bytes was dropped)", now: now, log: log, quiet: quiet) }
+                discardingLine = false
+            case .tooLong:
+                if !discardingLine {
+                    write(String(decoding: buffer.readablePointer.prefix(4096), as: UTF8.self) + " ... (line truncated)", now: now, log: log, quiet: quiet)
+                }
+                discardingLine = true
+                buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                framer.reset()
+                return
+            case .line(let line):
+                if discardingLine {
+                    discardingLine = false
+                    continue
+                }
+                write(String(decoding: line.readablePointer.prefix(4096), as: UTF8.self), now: now, log: log, quiet: quiet)
+            }
+        }
+    }
+
+    private mutating func write(_ line: String, now: UInt64, log: Logger, quiet: Bool) {
+        if now - windowStart >= 1000 {
+            if suppressed > 0 {
+                log.writeLine("[\(name)] (\(suppressed) stderr lines dropped: over \(StderrLog.linesPerSecond)/s)")
+            }
+            windowStart = now
+            linesInWindow = 0
+            suppressed = 0
+        }
+        linesInWindow += 1
+        if linesInWindow > StderrLog.linesPerSecond {
+            suppressed += 1
+            return
+        }
+        if log.enabled(.info) || !quiet { log.writeLine("[\(name)] \(line)") }
+    }
+}

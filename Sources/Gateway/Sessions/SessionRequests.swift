@@ -1,0 +1,236 @@
+import Reactor
+
+/// A client's requests: the ones mcpd answers itself and the ones it routes to a backend.
+extension ClientSession {
+    /// Every request but `tools/call` (kept apart so that the hot path's compare stays first).
+    @inline(never)
+    func handleOtherRequest(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        let idRange = scan.id!
+        let method = scan.method!
+        if rangeEquals(raw, method, "\"ping\"") {
+            sendResult(frame, idRange, literal: "{}")
+        } else if rangeEquals(raw, method, "\"tools/list\"") {
+            list(.tools, frame, raw, scan)
+        } else if rangeEquals(raw, method, "\"resources/read\"") {
+            routeByURI(frame, raw, scan, method: "resources/read", subscribe: nil)
+        } else if rangeEquals(raw, method, "\"prompts/get\"") {
+            getPrompt(frame, raw, scan)
+        } else if rangeEquals(raw, method, "\"prompts/list\"") {
+            list(.prompts, frame, raw, scan)
+        } else if rangeEquals(raw, method, "\"resources/list\"") {
+            list(.resources, frame, raw, scan)
+        } else if rangeEquals(raw, method, "\"resources/templates/list\"") {
+            list(.templates, frame, raw, scan)
+        } else if rangeEquals(raw, method, "\"resources/subscribe\"") {
+            routeByURI(frame, raw, scan, method: "resources/subscribe", subscribe: true)
+        } else if rangeEquals(raw, method, "\"resources/unsubscribe\"") {
+            routeByURI(frame, raw, scan, method: "resources/unsubscribe", subscribe: false)
+        } else if rangeEquals(raw, method, "\"completion/complete\"") {
+            complete(frame, raw, scan)
+        } else if rangeEquals(raw, method, "\"logging/setLevel\"") {
+            setLevel(frame, raw, scan)
+        } else if rangeEquals(raw, method, "\"initialize\"") {
+            initialize(frame, scan)
+        } else {
+            methodNotFound(frame, raw, scan, because: nil)
+        }
+    }
+
+    private func methodNotFound(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan, because reason: String?) {
+        let name = (try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[scan.method!]))) ?? "?"
+        sendError(frame, scan.id!, code: ErrorCode.methodNotFound, message: "Method not found: \(name)\(reason.map { " (\($0))" } ?? "")")
+    }
+
+    func initialize(_ frame: ByteBuffer, _ scan: MessageScan) {
+        let idRange = scan.id!
+        if currentBatch != nil {
+            sendError(frame, idRange, code: ErrorCode.invalidRequest, message: "initialize cannot be part of a batch")
+            return
+        }
+        guard let paramsRange = scan.params, let params = try? JSONParser.parse(frame.slice(paramsRange)),
+              let requested = params["protocolVersion"]?.stringValue
+        else {
+            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "initialize needs params.protocolVersion (a string)")
+            return
+        }
+        let version = ProtocolVersion.negotiate(requested)
+        negotiatedVersion = version
+        clientCapabilities = params["capabilities"] ?? .null
+        if let name = params["clientInfo"]?["name"]?.stringValue { clientName = name }
+        gateway.log.info("client \"\(clientName)\" initialized with protocol \(version)\(version == requested ? "" : " (it asked for \(requested))")")
+        let result: JSONValue = [
+            "protocolVersion": .string(version),
+            "capabilities": gateway.capabilities,
+            "serverInfo": ["name": "mcpd", "version": .string(GatewayVersion.string)],
+        ]
+        sendResult(frame, idRange, buffer: result.serialized)
+    }
+
+    // MARK: Lists
+
+    /// A page of one of mcpd's merged lists.
+    private func list(_ kind: ListKind, _ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        let idRange = scan.id!
+        if kind != .tools && !gateway.anyBackendDeclares(kind.capability) {
+            methodNotFound(frame, raw, scan, because: "no server behind mcpd offers \(kind.capability)")
+            return
+        }
+        var cursor: String?
+        if let range = scan.paramsCursor, !rangeEquals(raw, range, "null") {
+            guard raw[range.lowerBound] == UInt8(ascii: "\""), let text = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[range])) else {
+                sendError(frame, idRange, code: ErrorCode.invalidParams, message: "Invalid cursor: params.cursor must be a string from nextCursor")
+                return
+            }
+            cursor = text
+        }
+        switch gateway.catalog[kind.rawValue].page(cursor: cursor, pageSize: gateway.config.gateway.pageSize) {
+        case .success(let page): sendResult(frame, idRange, buffer: page)
+        case .failure(let failure): sendError(frame, idRange, code: ErrorCode.invalidParams, message: failure.message)
+        }
+    }
+
+    // MARK: Routed requests
+
+    func callTool(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        let idRange = scan.id!
+        guard let nameRange = scan.paramsName, raw[nameRange.lowerBound] == UInt8(ascii: "\"") else {
+            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "tools/call needs params.name (a string)")
+            return
+        }
+        let literal = UnsafeRawBufferPointer(rebasing: raw[nameRange])
+        guard let route = gateway.router.route(literal: literal) else {
+            let name = (try? JSONParser.parseString(literal)) ?? String(decoding: literal, as: UTF8.self)
+            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "Unknown tool: \"\(name)\" (mcpd lists its tools in tools/list)")
+            return
+        }
+        forward(frame, scan, method: "tools/call", route: route, renaming: nameRange)
+    }
+
+    private func getPrompt(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        let idRange = scan.id!
+        guard let nameRange = scan.paramsName, raw[nameRange.lowerBound] == UInt8(ascii: "\"") else {
+            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "prompts/get needs params.name (a string)")
+            return
+        }
+        let literal = UnsafeRawBufferPointer(rebasing: raw[nameRange])
+        guard let route = gateway.promptRouter.route(literal: literal) else {
+            let name = (try? JSONParser.parseString(literal)) ?? String(decoding: literal, as: UTF8.self)
+            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "Unknown prompt: \"\(name)\" (mcpd lists its prompts in prompts/list)")
+            return
+        }
+        forward(frame, scan, method: "prompts/get", route: route, renaming: nameRange)
+    }
+
+    /// `resources/read`, `resources/subscribe` (`subscribe` true) and `resources/unsubscribe`
+    /// (false): routed by `params.uri`, which is spliced back to the backend's own URI.
+    private func routeByURI(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan, method: StaticString, subscribe: Bool?) {
+        let idRange = scan.id!
+        if subscribe == nil ? !gateway.anyBackendDeclares("resources") : !gateway.supportsSubscriptions {
+            methodNotFound(frame, raw, scan, because: subscribe == nil ? "no server behind mcpd offers resources" : "no server behind mcpd supports resource subscriptions")
+            return
+        }
+        guard let uriRange = scan.paramsURI, raw[uriRange.lowerBound] == UInt8(ascii: "\""),
+              let uri = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[uriRange]))
+        else {
+            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "\(method) needs params.uri (a string)")
+            return
+        }
+        guard let route = gateway.resourceRoute(uri) else {
+            sendError(frame, idRange, code: ErrorCode.resourceNotFound,
+                      message: "Resource not found: \"\(uri.prefix(200))\" (mcpd exposes resources as mcpd://<server>/<uri>; see resources/list)")
+            return
+        }
+        let exposed = ExposedURI.expose(server: route.backend.name, uri: route.originalName)
+        if subscribe == true {
+            guard subscriptions.count < ClientSession.maxSubscriptions else {
+                sendError(frame, idRange, code: ErrorCode.invalidParams, message: "too many subscriptions (at most \(ClientSession.maxSubscriptions) per client)")
+                return
+            }
+            subscriptions.insert(exposed)
+        } else if subscribe == false {
+            subscriptions.remove(exposed)
+        }
+        forward(frame, scan, method: method, route: route, renaming: uriRange)
+    }
+
+    /// The most resources one client may subscribe to.
+    static let maxSubscriptions = 10_000
+
+    /// `completion/complete`: routed by the prompt or resource template in `params.ref`.
+    private func complete(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        let idRange = scan.id!
+        guard gateway.anyBackendDeclares("completions") else {
+            methodNotFound(frame, raw, scan, because: "no server behind mcpd offers completions")
+            return
+        }
+        let scanner = gateway.scanner
+        guard let params = scan.params, let ref = scanner.member("ref", inObjectAt: params, of: raw),
+              let type = scanner.member("type", inObjectAt: ref, of: raw)
+        else {
+            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "completion/complete needs params.ref with a type")
+            return
+        }
+        if rangeEquals(raw, type, "\"ref/prompt\"") {
+            guard let nameRange = scanner.member("name", inObjectAt: ref, of: raw), raw[nameRange.lowerBound] == UInt8(ascii: "\""),
+                  let route = gateway.promptRouter.route(literal: UnsafeRawBufferPointer(rebasing: raw[nameRange]))
+            else {
+                sendError(frame, idRange, code: ErrorCode.invalidParams, message: "completion/complete: params.ref.name is not a prompt mcpd lists")
+                return
+            }
+            forward(frame, scan, method: "completion/complete", route: route, renaming: nameRange)
+        } else if rangeEquals(raw, type, "\"ref/resource\"") {
+            guard let uriRange = scanner.member("uri", inObjectAt: ref, of: raw), raw[uriRange.lowerBound] == UInt8(ascii: "\""),
+                  let uri = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[uriRange])),
+                  let route = gateway.resourceRoute(uri)
+            else {
+                sendError(frame, idRange, code: ErrorCode.invalidParams, message: "completion/complete: params.ref.uri is not a resource template mcpd lists")
+                return
+            }
+            forward(frame, scan, method: "completion/complete", route: route, renaming: uriRange)
+        } else {
+            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "completion/complete: params.ref.type must be ref/prompt or ref/resource")
+        }
+    }
+
+    /// Sends a request to the route's backend; the answer comes back through
+    /// `requestSucceeded` or `requestFailed`.
+    private func forward(_ frame: ByteBuffer, _ scan: MessageScan, method: StaticString, route: Route, renaming: Range<Int>) {
+        if let failure = route.backend.forward(frame, scan: scan, method: method, route: route, renaming: renaming, session: self, batch: currentBatch) {
+            sendError(frame, scan.id!, code: failure.code, message: failure.message)
+            return
+        }
+        inFlight += 1
+        currentBatch?.outstanding += 1
+    }
+
+    // MARK: Logging
+
+    static let logLevels: Set<String> = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
+
+    /// `logging/setLevel`: applied to every backend that declared logging (and remembered for
+    /// those that start later). The backends get it before any later request of this client.
+    private func setLevel(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        let idRange = scan.id!
+        guard gateway.anyBackendDeclares("logging") else {
+            methodNotFound(frame, raw, scan, because: "no server behind mcpd offers logging")
+            return
+        }
+        guard let params = scan.params, let levelRange = gateway.scanner.member("level", inObjectAt: params, of: raw),
+              raw[levelRange.lowerBound] == UInt8(ascii: "\""),
+              let level = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[levelRange])),
+              ClientSession.logLevels.contains(level)
+        else {
+            sendError(frame, idRange, code: ErrorCode.invalidParams,
+                      message: "Invalid params: logging/setLevel needs params.level, one of \(ClientSession.logLevels.sorted().joined(separator: ", "))")
+            return
+        }
+        gateway.clientLogLevel = level
+        let log = gateway.log
+        for backend in gateway.readyBackends(declaring: "logging") {
+            backend.setLevel(level) { error in
+                if let error { log.warning("backend \"\(backend.name)\" refused logging/setLevel \(level): \(error)") }
+            }
+        }
+        sendResult(frame, idRange, literal: "{}")
+    }
+}

@@ -108,3 +108,29 @@ def test_sigterm_with_a_call_in_flight_and_stdout_a_file(mcpd_bin, write_config,
     # Answered with an error (the backend's own on stdin EOF, or mcpd's on its exit), never lost.
     assert "error" in answers["sleeper"], answers
     assert_backends_dead(expect_at_least=1)
+
+
+def test_backend_exiting_mid_call_after_the_client_closed_its_input(raw_mcpd, write_config, piddir, assert_backends_dead):
+    """The crash fails the call, the drain ends the session, and the shutdown that follows runs
+    after the backend has settled its own state, not inside its exit handler: no restart, no
+    `while starting`, no second start, a clean exit. A grandchild keeps the backend's stdout open, so that mcpd
+    learns of the exit from the process, not from the end of its output."""
+    wrapped = {
+        "command": "/bin/sh",
+        "args": ["-c", f"(sleep 2 &); exec {sys.executable} {backend_script('alpha')}"],
+        "env": {"MCPD_TEST_PIDDIR": str(piddir)},
+    }
+    config = write_config({"servers": {"alpha": wrapped}})
+    p = raw_mcpd(config)
+    p.initialize()
+    p.send({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "alpha__crash", "arguments": {}}})
+    p.close_stdin()
+    answer = json.loads(p.recv_line())
+    message = answer["error"]["message"]
+    assert answer["id"] == 7 and 'backend "alpha"' in message and "tools/call \"crash\"" in message, answer
+    assert p.wait(10) == 0, p.stderr_text()
+    log = p.stderr_text()
+    assert "while starting" not in log, log
+    assert log.count("started (pid") == 1, log
+    assert log.index('backend "alpha" exited with status 3') < log.index("shutting down") < log.index("mcpd: info: stopped"), log
+    assert_backends_dead(expect_at_least=1)

@@ -315,16 +315,18 @@ async def test_no_backend_left_after_client_closes(
     assert sorted(pids.values()) == ["alpha", "beta"]
 
 
-async def test_sdk_high_level_client_auto_mode(mcpd_bin, standard_config, assert_backends_dead):
-    """mcp 2.3.0's `Client` (mode="auto") probes `server/discover` first; on mcpd's -32601 it falls
-    back to the initialize handshake. Here the SDK's own stdio_client spawns and stops mcpd."""
+@pytest.mark.parametrize("mode, version", [("auto", "2026-07-28"), ("legacy", PROTOCOL_VERSION)])
+async def test_sdk_high_level_client(mcpd_bin, standard_config, assert_backends_dead, mode, version):
+    """mcp 2.3.0's `Client`: in mode "auto" it probes `server/discover`, which mcpd answers, and
+    speaks the stateless era; in mode "legacy" it initializes. Here the SDK's own stdio_client
+    spawns and stops mcpd."""
     from mcp import Client
 
     params = StdioServerParameters(command=mcpd_bin, args=["stdio", "--config", str(standard_config)])
     with anyio.fail_after(30):
         with open(standard_config.parent / "client-mcpd.stderr", "w") as errlog:
-            async with Client(stdio_client(params, errlog=errlog)) as client:
-                assert client.protocol_version == PROTOCOL_VERSION
+            async with Client(stdio_client(params, errlog=errlog), mode=mode, cache=None) as client:
+                assert client.protocol_version == version
                 assert client.server_info is not None and client.server_info.name == "mcpd"
                 names = {t.name for t in (await client.list_tools()).tools}
                 assert {"alpha__echo", "beta__echo"} <= names

@@ -45,12 +45,47 @@ extension Backend {
         let token = scan.metaProgressToken.map { RawValue(frame, $0) }
         let gatewayID = pending.insert(PendingRequest(origin: .client(session, id: clientID, progressToken: token, batch: batch),
                                                       method: method, route: route, deadline: loop.now + timeoutMs))
+        if session.isStateless {
+            forwardWithoutEnvelope(frame, scan: scan, gatewayID: gatewayID, route: route, renaming: renaming, to: process.stdin)
+            return nil
+        }
         var splice = Splice()
         splice.replace(idRange, decimal: gatewayID)
         if let route, let renaming { splice.replace(renaming, bytes: route.originalNameLiteral) }
         if let tokenRange = scan.metaProgressToken { splice.replace(tokenRange, decimal: gatewayID) }
         splice.write(frame, to: process.stdin)
         return nil
+    }
+
+    /// A stateless client's request to a handshake-era backend: as `forward`, and with the
+    /// stateless envelope (`io.modelcontextprotocol/*` in `params._meta`) taken out, since such
+    /// a backend refuses it. The rest of `_meta` passes as it came.
+    private func forwardWithoutEnvelope(_ frame: ByteBuffer, scan: MessageScan, gatewayID: Int, route: Route?, renaming: Range<Int>?,
+                                        to stdin: IOStream)
+    {
+        var edits: [(range: Range<Int>, bytes: ByteBuffer)] = []
+        var id = ByteBuffer(capacity: 20)
+        id.append(decimal: gatewayID)
+        edits.append((scan.id!, id))
+        if let route, let renaming { edits.append((renaming, route.originalNameLiteral)) }
+        frame.withUnsafeReadableBytes { raw in
+            guard let params = scan.params, let meta = gateway.scanner.member("_meta", inObjectAt: params, of: raw) else { return }
+            var kept = ByteBuffer(capacity: meta.count)
+            kept.appendByte(UInt8(ascii: "{"))
+            for member in gateway.scanner.members(ofObjectAt: meta, of: raw) where !member.name.hasPrefix("io.modelcontextprotocol/") {
+                if kept.readableBytes > 1 { kept.appendByte(UInt8(ascii: ",")) }
+                kept.append(UnsafeRawBufferPointer(rebasing: raw[member.key]))
+                kept.appendByte(UInt8(ascii: ":"))
+                if member.name == "progressToken" {
+                    kept.append(decimal: gatewayID)
+                } else {
+                    kept.append(UnsafeRawBufferPointer(rebasing: raw[member.value]))
+                }
+            }
+            kept.appendByte(UInt8(ascii: "}"))
+            edits.append((meta, kept))
+        }
+        writeEdited(frame, edits, to: stdin)
     }
 
     /// Forwards a client's `notifications/cancelled` for the request mcpd sent as `gatewayID`.
@@ -206,7 +241,7 @@ extension Backend {
         }
         switch entry.origin {
         case .client(let session, let id, _, let batch):
-            session.requestSucceeded(frame, replacing: idRange, with: id, batch: batch)
+            session.requestSucceeded(frame, replacing: idRange, with: id, result: scan.result, batch: batch)
         case .gateway(let callback):
             callback(.success(BackendReply(frame: frame, scan: scan)))
         }
@@ -273,8 +308,12 @@ extension Backend {
         var splice = Splice()
         splice.replace(uriRange, bytes: literal)
         withExtendedLifetime(literal) {
-            for session in gateway.sessions where session.isSubscribed(exposed) || session.isSubscribed(uri) {
-                session.relay(frame, splice)
+            for session in gateway.sessions where session.isSubscribed(exposed) {
+                if session.isStateless {
+                    session.relayResourceUpdated(frame, scan, exposedURI: exposed)
+                } else {
+                    session.relay(frame, splice)
+                }
             }
         }
     }
@@ -313,6 +352,17 @@ extension Backend {
         }
         if let refusal = session.relayServerRequest(frame, scan, capability: capability, method: methodName, from: self) {
             answer(RawValue(frame, idRange), code: refusal.code, message: refusal.message)
+        }
+    }
+
+    /// Subscribes mcpd to (or unsubscribes it from) a resource of the backend, for a stateless
+    /// client's listen stream.
+    func subscribe(_ uri: String, _ on: Bool) {
+        guard state == .ready else { return }
+        let method: StaticString = on ? "resources/subscribe" : "resources/unsubscribe"
+        request(method, params: ["uri": .string(uri)]) { [unowned self] result in
+            if case .success(let reply) = result, reply.result != nil { return }
+            log.warning("backend \"\(name)\" refused \(method) \"\(uri)\"")
         }
     }
 

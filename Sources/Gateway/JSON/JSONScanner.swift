@@ -204,6 +204,29 @@ public struct JSONScanner {
         return nil
     }
 
+    /// The members of the object at `range` of `frame` (a frame a scan accepted): each name's
+    /// range with its quotes, its decoded text, and its value's range. Empty when the value is
+    /// not an object.
+    public func members(ofObjectAt range: Range<Int>, of frame: UnsafeRawBufferPointer) -> [(name: String, key: Range<Int>, value: Range<Int>)] {
+        guard !range.isEmpty, range.upperBound <= frame.count, frame[range.lowerBound] == UInt8(ascii: "{") else { return [] }
+        var cursor = JSONCursor(bytes: frame.baseAddress!.assumingMemoryBound(to: UInt8.self), count: range.upperBound, maxDepth: maxDepth)
+        cursor.index = range.lowerBound
+        var result: [(name: String, key: Range<Int>, value: Range<Int>)] = []
+        do {
+            guard cursor.openContainer(closer: UInt8(ascii: "}")) else { return [] }
+            repeat {
+                let (key, hasEscape, _) = try cursor.memberName()
+                let start = cursor.index
+                try cursor.skipValue(depth: 1)
+                let name = hasEscape ? cursor.decodeKey(key) : cursor.keyText(key)
+                result.append((name, (key.lowerBound - 1)..<(key.upperBound + 1), start..<cursor.index))
+            } while try cursor.nextInContainer(closer: UInt8(ascii: "}"))
+        } catch {
+            return []
+        }
+        return result
+    }
+
     /// True when the object at `range` of `frame` has no members.
     public func isEmptyObject(at range: Range<Int>, of frame: UnsafeRawBufferPointer) -> Bool {
         guard !range.isEmpty, frame[range.lowerBound] == UInt8(ascii: "{") else { return false }

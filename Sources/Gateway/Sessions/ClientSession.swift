@@ -23,8 +23,13 @@ public final class ClientSession {
     public internal(set) var isInitialized = false
     /// The client's name from `initialize`, for logs.
     public internal(set) var clientName = "client"
-    /// The capabilities the client declared in `initialize`.
+    /// The protocol era the client speaks.
+    var era = ClientEra.unknown
+    /// The capabilities the client declared in `initialize` (or, stateless, in its first
+    /// request's envelope).
     var clientCapabilities: JSONValue = .null
+    /// A stateless client's open `subscriptions/listen` requests.
+    var listenStreams: [ListenStream] = []
     /// Exposed URIs of the resources the client subscribed to.
     var subscriptions: Set<String> = []
     /// Backends' requests relayed to the client and not yet answered, by the id mcpd gave them.
@@ -208,6 +213,7 @@ public final class ClientSession {
     private func handleRequest(_ frame: ByteBuffer, _ scan: MessageScan) {
         let method = scan.method!
         frame.withUnsafeReadableBytes { raw in
+            if era == .unknown && !adoptEra(frame, raw, scan) { return }
             if rangeEquals(raw, method, "\"tools/call\"") {
                 callTool(frame, raw, scan)
             } else {
@@ -225,6 +231,7 @@ public final class ClientSession {
                 for backend in gateway.backends { backend.forwardNotification(frame) }
             } else if rangeEquals(raw, method, "\"notifications/cancelled\"") {
                 guard let requestID = scan.paramsRequestID else { return }
+                if !listenStreams.isEmpty && endListen(raw, requestID: requestID) { return }
                 for backend in gateway.backends {
                     if let gatewayID = backend.pendingID(session: self, clientID: raw, range: requestID) {
                         let batch = backend.forwardCancel(frame, requestIDRange: requestID, gatewayID: gatewayID)
@@ -283,12 +290,18 @@ public final class ClientSession {
         sendResult(frame, idRange, buffer: result)
     }
 
-    func sendResult(_ frame: ByteBuffer, _ idRange: Range<Int>, buffer result: ByteBuffer) {
-        var message = ByteBuffer(capacity: result.readableBytes + 64)
+    /// Sends a result of mcpd's own; `cacheHints`: it is a list (or discovery), whose result
+    /// carries `ttlMs` and `cacheScope` for a stateless client.
+    func sendResult(_ frame: ByteBuffer, _ idRange: Range<Int>, buffer result: ByteBuffer, cacheHints: Bool = false) {
+        var message = ByteBuffer(capacity: result.readableBytes + 128)
         message.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
         message.append(frame.slice(idRange))
         message.append(string: ",\"result\":")
-        message.append(result)
+        if era == .stateless {
+            appendStatelessResult(result, cacheHints: cacheHints, to: &message)
+        } else {
+            message.append(result)
+        }
         message.appendByte(UInt8(ascii: "}"))
         emit(message)
     }
@@ -298,7 +311,7 @@ public final class ClientSession {
     }
 
     /// Sends a JSON-RPC error with `id` (`RawValue.null` when the id is unknown).
-    func sendError(id: RawValue, code: Int, message text: String, batch: BatchCollector? = nil) {
+    func sendError(id: RawValue, code: Int, message text: String, data: JSONValue? = nil, batch: BatchCollector? = nil) {
         var message = ByteBuffer(capacity: 128 + text.utf8.count)
         message.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
         id.withBytes { message.append($0) }
@@ -306,6 +319,10 @@ public final class ClientSession {
         message.append(decimal: code)
         message.append(string: ",\"message\":")
         writeJSONString(text, to: &message)
+        if let data {
+            message.append(string: ",\"data\":")
+            data.write(to: &message)
+        }
         message.append(string: "}}")
         if let batch = batch ?? currentBatch {
             batch.add(message)
@@ -326,8 +343,10 @@ public final class ClientSession {
     }
 
     /// Delivers a backend's answer to a forwarded request, with the client's id put back.
-    func requestSucceeded(_ frame: ByteBuffer, replacing range: Range<Int>, with id: RawValue, batch: BatchCollector?) {
-        if let batch {
+    func requestSucceeded(_ frame: ByteBuffer, replacing range: Range<Int>, with id: RawValue, result: Range<Int>?, batch: BatchCollector?) {
+        if era == .stateless, let result {
+            relayStatelessResult(frame, replacing: range, with: id, result: result)
+        } else if let batch {
             var message = ByteBuffer(capacity: frame.readableBytes + id.withBytes { $0.count })
             message.append(frame.slice(0..<range.lowerBound))
             id.withBytes { message.append($0) }
@@ -373,9 +392,14 @@ public final class ClientSession {
         splice.write(frame, to: output)
     }
 
-    /// Sends a notification mcpd makes itself (list_changed).
+    /// Sends a notification mcpd makes itself (list_changed): a stateless client gets it on
+    /// the listen streams that asked for it.
     func sendNotification(_ method: String) {
         guard isInitialized, !finished else { return }
+        if era == .stateless {
+            sendOnListenStreams(method)
+            return
+        }
         output.write(string: "{\"jsonrpc\":\"2.0\",\"method\":\"\(method)\"}\n")
     }
 

@@ -8,6 +8,7 @@ extension ClientSession {
         let idRange = scan.id!
         let method = scan.method!
         if rangeEquals(raw, method, "\"ping\"") {
+            if era == .stateless { return methodNotFound(frame, raw, scan, because: "ping is not part of protocol \(ProtocolVersion.stateless)") }
             sendResult(frame, idRange, literal: "{}")
         } else if rangeEquals(raw, method, "\"tools/list\"") {
             list(.tools, frame, raw, scan)
@@ -31,6 +32,11 @@ extension ClientSession {
             setLevel(frame, raw, scan)
         } else if rangeEquals(raw, method, "\"initialize\"") {
             initialize(frame, scan)
+        } else if rangeEquals(raw, method, "\"server/discover\"") {
+            discover(frame, scan)
+        } else if rangeEquals(raw, method, "\"subscriptions/listen\"") {
+            if era != .stateless { return methodNotFound(frame, raw, scan, because: "subscriptions/listen is part of protocol \(ProtocolVersion.stateless); this client initialized with \(negotiatedVersion ?? "none")") }
+            listen(frame, raw, scan)
         } else {
             methodNotFound(frame, raw, scan, because: nil)
         }
@@ -43,6 +49,12 @@ extension ClientSession {
 
     func initialize(_ frame: ByteBuffer, _ scan: MessageScan) {
         let idRange = scan.id!
+        if era == .stateless {
+            sendError(id: RawValue(frame, idRange), code: ErrorCode.unsupportedVersion,
+                      message: "this client already speaks protocol \(ProtocolVersion.stateless), which has no initialize",
+                      data: ["supported": [.string(ProtocolVersion.stateless)]])
+            return
+        }
         if currentBatch != nil {
             sendError(frame, idRange, code: ErrorCode.invalidRequest, message: "initialize cannot be part of a batch")
             return
@@ -55,6 +67,7 @@ extension ClientSession {
         }
         let version = ProtocolVersion.negotiate(requested)
         negotiatedVersion = version
+        era = .handshake
         clientCapabilities = params["capabilities"] ?? .null
         if let name = params["clientInfo"]?["name"]?.stringValue { clientName = name }
         gateway.log.info("client \"\(clientName)\" initialized with protocol \(version)\(version == requested ? "" : " (it asked for \(requested))")")
@@ -84,7 +97,7 @@ extension ClientSession {
             cursor = text
         }
         switch gateway.catalog[kind.rawValue].page(cursor: cursor, pageSize: gateway.config.gateway.pageSize) {
-        case .success(let page): sendResult(frame, idRange, buffer: page)
+        case .success(let page): sendResult(frame, idRange, buffer: page, cacheHints: true)
         case .failure(let failure): sendError(frame, idRange, code: ErrorCode.invalidParams, message: failure.message)
         }
     }
@@ -125,6 +138,9 @@ extension ClientSession {
     /// (false): routed by `params.uri`, which is spliced back to the backend's own URI.
     private func routeByURI(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan, method: StaticString, subscribe: Bool?) {
         let idRange = scan.id!
+        if subscribe != nil && era == .stateless {
+            return methodNotFound(frame, raw, scan, because: "protocol \(ProtocolVersion.stateless) subscribes with subscriptions/listen")
+        }
         if subscribe == nil ? !gateway.anyBackendDeclares("resources") : !gateway.supportsSubscriptions {
             methodNotFound(frame, raw, scan, because: subscribe == nil ? "no server behind mcpd offers resources" : "no server behind mcpd supports resource subscriptions")
             return
@@ -211,6 +227,9 @@ extension ClientSession {
     /// those that start later). The backends get it before any later request of this client.
     private func setLevel(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
         let idRange = scan.id!
+        if era == .stateless {
+            return methodNotFound(frame, raw, scan, because: "logging/setLevel is not part of protocol \(ProtocolVersion.stateless)")
+        }
         guard gateway.anyBackendDeclares("logging") else {
             methodNotFound(frame, raw, scan, because: "no server behind mcpd offers logging")
             return

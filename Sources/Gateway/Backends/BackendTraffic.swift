@@ -135,6 +135,15 @@ extension Backend {
         return found
     }
 
+    /// The oldest request in flight from `session`: its id here and its method.
+    func oldestRequest(of session: ClientSession) -> (gatewayID: Int, method: StaticString)? {
+        guard let id = pending.sortedIDs(where: { entry in
+            if case .client(let owner, _, _, _) = entry.origin { return owner === session }
+            return false
+        }).first, let entry = pending[id] else { return nil }
+        return (id, entry.method)
+    }
+
     /// Cancels every pending request of a session that is going away; with `message`, the
     /// client is also answered with that error (it may still be reading).
     func forgetSession(_ session: ClientSession, message: String?) {
@@ -382,6 +391,18 @@ extension Backend {
         reply.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
         id.withBytes { reply.append($0) }
         reply.append(string: ",\"result\":\(result)}\n")
+        process.stdin.write(reply)
+    }
+
+    /// Answers one of the backend's requests with `result`, raw JSON from `frame`.
+    func answer(_ id: RawValue, result range: Range<Int>, of frame: ByteBuffer, epoch: Int) {
+        guard epoch == self.epoch, let process else { return }
+        var reply = ByteBuffer(capacity: range.count + 64)
+        reply.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
+        id.withBytes { reply.append($0) }
+        reply.append(string: ",\"result\":")
+        reply.append(frame.slice(range))
+        reply.append(string: "}\n")
         process.stdin.write(reply)
     }
 

@@ -101,6 +101,15 @@ final class PendingTable {
         return nil
     }
 
+    /// Changes the request with `id` in place; false when none is in flight.
+    @discardableResult
+    func update(_ id: Int, _ body: (inout PendingRequest) -> Void) -> Bool {
+        let slot = id & (capacity - 1)
+        guard id > 0, ids[slot] == id else { return false }
+        body(&entries[slot])
+        return true
+    }
+
     /// Removes every request, returning them oldest first.
     func removeAll() -> [PendingRequest] {
         sortedIDs().compactMap { remove($0) }

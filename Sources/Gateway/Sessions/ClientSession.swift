@@ -30,6 +30,9 @@ public final class ClientSession {
     var clientCapabilities: JSONValue = .null
     /// A stateless client's open `subscriptions/listen` requests.
     var listenStreams: [ListenStream] = []
+    /// A stateless client's calls waiting for its input, by the `requestState` handle mcpd gave.
+    var inputWaits: [String: InputWait] = [:]
+    var nextInputKey = 0
     /// Exposed URIs of the resources the client subscribed to.
     var subscriptions: Set<String> = []
     /// Backends' requests relayed to the client and not yet answered, by the id mcpd gave them.

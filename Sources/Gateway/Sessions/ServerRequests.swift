@@ -27,6 +27,7 @@ extension ClientSession {
             gateway.log.info("backend \"\(backend.name)\" asked \(method), but client \"\(clientName)\" did not declare the \(capability) capability; refused")
             return BackendFailure(code: ErrorCode.methodNotFound, message: "Method not found: the client did not declare the \(capability) capability, so mcpd did not forward \(method)")
         }
+        if era == .stateless { return requestInput(frame, scan, method: method, from: backend) }
         guard serverRequests.count < ClientSession.maxServerRequests else {
             return BackendFailure(code: ErrorCode.internalError, message: "\(serverRequests.count) requests are already waiting for the client's answer; try again later")
         }

@@ -106,6 +106,7 @@ extension ClientSession {
 
     func callTool(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
         let idRange = scan.id!
+        if era == .stateless && resumeWithInput(frame, raw, scan) { return }
         guard let nameRange = scan.paramsName, raw[nameRange.lowerBound] == UInt8(ascii: "\"") else {
             sendError(frame, idRange, code: ErrorCode.invalidParams, message: "tools/call needs params.name (a string)")
             return
@@ -121,6 +122,7 @@ extension ClientSession {
 
     private func getPrompt(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
         let idRange = scan.id!
+        if era == .stateless && resumeWithInput(frame, raw, scan) { return }
         guard let nameRange = scan.paramsName, raw[nameRange.lowerBound] == UInt8(ascii: "\"") else {
             sendError(frame, idRange, code: ErrorCode.invalidParams, message: "prompts/get needs params.name (a string)")
             return
@@ -141,6 +143,7 @@ extension ClientSession {
         if subscribe != nil && era == .stateless {
             return methodNotFound(frame, raw, scan, because: "protocol \(ProtocolVersion.stateless) subscribes with subscriptions/listen")
         }
+        if era == .stateless && resumeWithInput(frame, raw, scan) { return }
         if subscribe == nil ? !gateway.anyBackendDeclares("resources") : !gateway.supportsSubscriptions {
             methodNotFound(frame, raw, scan, because: subscribe == nil ? "no server behind mcpd offers resources" : "no server behind mcpd supports resource subscriptions")
             return

@@ -350,3 +350,19 @@ def test_log_level_option_keeps_stdout_clean(raw_mcpd, standard_config, level):
     assert text_of(msg) == level
     p.close_stdin()
     assert p.wait(10) == 0
+
+
+@pytest.mark.parametrize("version, structured", [("2024-11-05", False), ("2025-03-26", False), ("2025-06-18", True), ("2025-11-25", True)])
+def test_structured_output_only_for_versions_that_define_it(raw_mcpd, write_config, piddir, version, structured):
+    """structuredContent and outputSchema came with 2025-06-18: older clients get the text
+    content alone, and tools without outputSchema."""
+    config = write_config({"servers": {"alpha": server_entry("alpha", piddir)}})
+    p = raw_mcpd(config)
+    assert p.initialize(version)["protocolVersion"] == version
+    _, call, _ = p.request("tools/call", {"name": "alpha__add", "arguments": {"a": 2, "b": 40}})
+    assert json.loads(call["result"]["content"][0]["text"])["sum"] == 42
+    assert ("structuredContent" in call["result"]) == structured, call
+    _, listed, _ = p.request("tools/list")
+    add = next(t for t in listed["result"]["tools"] if t["name"] == "alpha__add")
+    assert ("outputSchema" in add) == structured, add
+    assert add["inputSchema"]["required"] == ["a", "b"]

@@ -227,6 +227,17 @@ public struct JSONScanner {
         return result
     }
 
+    /// The bytes to delete from `frame` to take member `key` out of the object at `range`
+    /// (with the comma that separates it from a neighbour), or nil when there is no such
+    /// member.
+    public func removal(of key: String, inObjectAt range: Range<Int>, of frame: UnsafeRawBufferPointer) -> Range<Int>? {
+        let all = members(ofObjectAt: range, of: frame)
+        guard let index = all.firstIndex(where: { $0.name == key }) else { return nil }
+        if index + 1 < all.count { return all[index].key.lowerBound..<all[index + 1].key.lowerBound }
+        if index > 0 { return all[index - 1].value.upperBound..<all[index].value.upperBound }
+        return all[index].key.lowerBound..<all[index].value.upperBound
+    }
+
     /// True when the object at `range` of `frame` has no members.
     public func isEmptyObject(at range: Range<Int>, of frame: UnsafeRawBufferPointer) -> Bool {
         guard !range.isEmpty, frame[range.lowerBound] == UInt8(ascii: "{") else { return false }

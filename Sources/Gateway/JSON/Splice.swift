@@ -167,9 +167,9 @@ func writeDecimal(_ value: Int, length: Int, to out: UnsafeMutablePointer<UInt8>
 /// A newline, written after every frame.
 let newlineByte: [UInt8] = [0x0A]
 
-/// Writes `frame` with any number of replacements (ranges in order, not overlapping), then a
-/// newline: the slow path for the rare message that needs more edits than a `Splice` holds.
-func writeEdited(_ frame: ByteBuffer, _ edits: [(range: Range<Int>, bytes: ByteBuffer)], to stream: IOStream) {
+/// `frame` with any number of replacements (ranges not overlapping, in any order): the slow
+/// path for the rare message that needs more edits than a `Splice` holds.
+func edited(_ frame: ByteBuffer, _ edits: [(range: Range<Int>, bytes: ByteBuffer)]) -> ByteBuffer {
     var out = ByteBuffer(capacity: frame.readableBytes + edits.reduce(1) { $0 + $1.bytes.readableBytes })
     var position = 0
     for edit in edits.sorted(by: { $0.range.lowerBound < $1.range.lowerBound }) {
@@ -178,6 +178,12 @@ func writeEdited(_ frame: ByteBuffer, _ edits: [(range: Range<Int>, bytes: ByteB
         position = edit.range.upperBound
     }
     if position < frame.readableBytes { out.append(frame.slice(position..<frame.readableBytes)) }
+    return out
+}
+
+/// Writes `edited(frame, edits)` and a newline.
+func writeEdited(_ frame: ByteBuffer, _ edits: [(range: Range<Int>, bytes: ByteBuffer)], to stream: IOStream) {
+    var out = edited(frame, edits)
     out.appendByte(0x0A)
     stream.write(out)
 }

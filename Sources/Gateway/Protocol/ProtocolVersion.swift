@@ -13,6 +13,9 @@ public enum ProtocolVersion {
     static let capabilitiesKey: StaticString = "io.modelcontextprotocol/clientCapabilities"
     static let subscriptionKey = "io.modelcontextprotocol/subscriptionId"
     static let serverInfoKey = "io.modelcontextprotocol/serverInfo"
+    /// The first version with structured tool output (`outputSchema`, `structuredContent`):
+    /// older clients get neither.
+    public static let structuredOutput = "2025-06-18"
     /// The one version that allows JSON-RPC batches.
     public static let batching = "2025-03-26"
 

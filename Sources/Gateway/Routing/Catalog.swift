@@ -75,6 +75,9 @@ struct CatalogList {
     private(set) var generation = 0
     /// The first page, cached: most clients list once, from the start.
     private var firstPage: ByteBuffer?
+    /// The items without the members clients of versions before 2025-06-18 do not know
+    /// (`outputSchema`), made when such a client first lists.
+    private var olderItems: [ByteBuffer]?
 
     init(kind: ListKind) { self.kind = kind }
 
@@ -85,12 +88,13 @@ struct CatalogList {
         items = newItems
         generation += 1
         firstPage = nil
+        olderItems = nil
         return true
     }
 
     /// The result of a list request: `{"<key>":[...],"nextCursor":"..."}` for the page at
     /// `cursor` (nil: the first), or a message saying why the cursor is refused.
-    mutating func page(cursor: String?, pageSize: Int) -> Result<ByteBuffer, ListError> {
+    mutating func page(cursor: String?, pageSize: Int, forOlderClient older: Bool = false) -> Result<ByteBuffer, ListError> {
         var offset = 0
         if let cursor {
             guard let parsed = parse(cursor) else {
@@ -103,9 +107,11 @@ struct CatalogList {
                 return .failure(ListError(message: "Invalid cursor \"\(cursor.prefix(64))\": past the end of the list"))
             }
             offset = parsed.offset
-        } else if let firstPage {
+        } else if let firstPage, !older {
             return .success(firstPage)
         }
+        if older && olderItems == nil { olderItems = items.map(CatalogList.withoutStructuredOutput) }
+        let items = older ? olderItems! : self.items
         let end = min(items.count, offset + max(pageSize, 1))
         var out = ByteBuffer(capacity: items[offset..<end].reduce(64) { $0 + $1.readableBytes + 1 })
         out.append(string: "{\"\(kind.resultKey)\":[")
@@ -120,8 +126,19 @@ struct CatalogList {
             out.append(string: "\(generation).\(end)\"")
         }
         out.appendByte(UInt8(ascii: "}"))
-        if cursor == nil { firstPage = out }
+        if cursor == nil && !older { firstPage = out }
         return .success(out)
+    }
+
+    /// An item without `outputSchema`, which protocol versions before 2025-06-18 do not define.
+    static func withoutStructuredOutput(_ item: ByteBuffer) -> ByteBuffer {
+        let scanner = JSONScanner()
+        let cut: Range<Int>? = item.withUnsafeReadableBytes { raw in scanner.removal(of: "outputSchema", inObjectAt: 0..<raw.count, of: raw) }
+        guard let cut else { return item }
+        var out = ByteBuffer(capacity: item.readableBytes)
+        out.append(item.slice(0..<cut.lowerBound))
+        out.append(item.slice(cut.upperBound..<item.readableBytes))
+        return out
     }
 
     private func parse(_ cursor: String) -> (generation: Int, offset: Int)? {

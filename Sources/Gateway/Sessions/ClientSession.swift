@@ -25,6 +25,9 @@ public final class ClientSession {
     public internal(set) var clientName = "client"
     /// The protocol era the client speaks.
     var era = ClientEra.unknown
+    /// The client negotiated a version before 2025-06-18: tool results reach it without
+    /// `structuredContent` (their text content stays), and tools without `outputSchema`.
+    var predatesStructuredOutput = false
     /// The capabilities the client declared in `initialize` (or, stateless, in its first
     /// request's envelope).
     var clientCapabilities: JSONValue = .null
@@ -349,6 +352,8 @@ public final class ClientSession {
     func requestSucceeded(_ frame: ByteBuffer, replacing range: Range<Int>, with id: RawValue, result: Range<Int>?, batch: BatchCollector?) {
         if era == .stateless, let result {
             relayStatelessResult(frame, replacing: range, with: id, result: result)
+        } else if predatesStructuredOutput, let result, let cut = frame.withUnsafeReadableBytes({ gateway.scanner.removal(of: "structuredContent", inObjectAt: result, of: $0) }) {
+            relayWithout(cut, frame, replacing: range, with: id, batch: batch)
         } else if let batch {
             var message = ByteBuffer(capacity: frame.readableBytes + id.withBytes { $0.count })
             message.append(frame.slice(0..<range.lowerBound))
@@ -378,6 +383,21 @@ public final class ClientSession {
             splice.write(frame, to: output)
         }
         requestEnded()
+    }
+
+    /// A backend's answer with the bytes of `cut` taken out (a member this client's version
+    /// does not define) and the client's id put back.
+    private func relayWithout(_ cut: Range<Int>, _ frame: ByteBuffer, replacing range: Range<Int>, with id: RawValue, batch: BatchCollector?) {
+        var idBytes = ByteBuffer(capacity: 32)
+        id.withBytes { idBytes.append($0) }
+        let edits = [(range: range, bytes: idBytes), (range: cut, bytes: ByteBuffer(capacity: 0))]
+        guard let batch else {
+            writeEdited(frame, edits, to: output)
+            return
+        }
+        let message = edited(frame, edits)
+        batch.outstanding -= 1
+        batch.add(message)
     }
 
     /// Fails a forwarded request with an error.

@@ -68,6 +68,7 @@ extension ClientSession {
         let version = ProtocolVersion.negotiate(requested)
         negotiatedVersion = version
         era = .handshake
+        predatesStructuredOutput = version < ProtocolVersion.structuredOutput
         clientCapabilities = params["capabilities"] ?? .null
         if let name = params["clientInfo"]?["name"]?.stringValue { clientName = name }
         gateway.log.info("client \"\(clientName)\" initialized with protocol \(version)\(version == requested ? "" : " (it asked for \(requested))")")
@@ -96,7 +97,7 @@ extension ClientSession {
             }
             cursor = text
         }
-        switch gateway.catalog[kind.rawValue].page(cursor: cursor, pageSize: gateway.config.gateway.pageSize) {
+        switch gateway.catalog[kind.rawValue].page(cursor: cursor, pageSize: gateway.config.gateway.pageSize, forOlderClient: kind == .tools && predatesStructuredOutput) {
         case .success(let page): sendResult(frame, idRange, buffer: page, cacheHints: true)
         case .failure(let failure): sendError(frame, idRange, code: ErrorCode.invalidParams, message: failure.message)
         }

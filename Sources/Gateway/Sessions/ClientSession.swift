@@ -219,7 +219,7 @@ public final class ClientSession {
     private func handleRequest(_ frame: ByteBuffer, _ scan: MessageScan) {
         let method = scan.method!
         frame.withUnsafeReadableBytes { raw in
-            if era == .unknown && !adoptEra(frame, raw, scan) { return }
+            if era != .handshake && !checkEra(frame, raw, scan) { return }
             if rangeEquals(raw, method, "\"tools/call\"") {
                 callTool(frame, raw, scan)
             } else {

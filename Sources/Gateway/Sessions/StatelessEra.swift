@@ -41,11 +41,31 @@ extension ClientSession {
 
     var isStateless: Bool { era == .stateless }
 
+    /// Before a request is served: an undecided era is decided by it (`adoptEra`); a stateless
+    /// client's request must carry the version it speaks (each request stands alone). Returns
+    /// false when the request was answered here with an error.
+    func checkEra(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) -> Bool {
+        if era == .unknown { return adoptEra(frame, raw, scan) }
+        guard let envelope = envelopeRange(raw, scan),
+              let version = gateway.scanner.member(ProtocolVersion.versionKey, inObjectAt: envelope, of: raw)
+        else {
+            sendError(id: RawValue(frame, scan.id!), code: ErrorCode.invalidParams,
+                      message: "Invalid params: a \(ProtocolVersion.stateless) request needs params._meta[\"\(ProtocolVersion.versionKey)\"]")
+            return false
+        }
+        if rangeEquals(raw, version, "\"2026-07-28\"") { return true }
+        let text = (try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[version]))) ?? "?"
+        sendError(id: RawValue(frame, scan.id!), code: ErrorCode.unsupportedVersion,
+                  message: "Unsupported protocol version \"\(text)\": this client speaks \(ProtocolVersion.stateless) with mcpd",
+                  data: ["supported": [.string(ProtocolVersion.stateless)], "requested": .string(text)])
+        return false
+    }
+
     /// Decides the era from the client's first request (other than `initialize`, which makes it
     /// a handshake client). A request with the stateless envelope, or `server/discover`, makes
     /// it stateless; a plain request leaves it undecided and is served as before. Returns false
     /// when the request was answered here (a version mcpd does not serve).
-    func adoptEra(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) -> Bool {
+    private func adoptEra(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) -> Bool {
         let discover = rangeEquals(raw, scan.method!, "\"server/discover\"")
         let envelope = envelopeRange(raw, scan)
         guard discover || envelope != nil else { return true }

@@ -1,6 +1,7 @@
 # mcpd — build, run and test. `make run` and `make test` install what is missing first.
 SHELL := /bin/bash
 VENV ?= .venv
+VENV_MCP1 ?= .venv-mcp1
 PY := $(VENV)/bin/python
 CONFIG ?= examples/mcpd.yaml
 APT_PACKAGES := libuv1-dev libyaml-dev libhttp-parser-dev pkg-config valgrind
@@ -23,12 +24,19 @@ apt-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-py-deps: $(VENV)/.installed
+py-deps: $(VENV)/.installed $(VENV_MCP1)/.installed
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@echo "make deps: installing Python packages into $(VENV)"
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+## a second venv with the MCP SDK from before the stateless era, for handshake-only test backends
+$(VENV_MCP1)/.installed: requirements-mcp1.txt
+	@test -x $(VENV_MCP1)/bin/python || python3 -m venv $(VENV_MCP1)
+	@echo "make deps: installing Python packages into $(VENV_MCP1)"
+	@$(VENV_MCP1)/bin/python -m pip install -q --disable-pip-version-check -r requirements-mcp1.txt
 	@touch $@
 
 ## build: debug build of mcpd (.build/debug/mcpd); its output goes to stderr, so that the

@@ -22,6 +22,8 @@ public final class Gateway {
 
     /// Backends in configuration order (enabled ones only).
     public private(set) var backends: [Backend] = []
+    /// Every backend process: the servers' and their stateless twins.
+    var allBackends: [Backend] { backends + backends.compactMap(\.statelessTwin) }
     /// Backends by server name: resource URIs name their server.
     private var backendsByName: [String: Backend] = [:]
     /// Exposed tool name -> route.
@@ -93,7 +95,7 @@ public final class Gateway {
         sweepTimer = sweep
         sweep.start(timeout: sweepInterval, repeat: sweepInterval) { [unowned self] in
             let now = loop.now
-            for backend in backends { backend.expireRequests(now: now) }
+            for backend in allBackends { backend.expireRequests(now: now) }
         }
         log.info("starting \(backends.count) backend\(backends.count == 1 ? "" : "s") from \(config.path)")
         if backends.isEmpty {
@@ -264,7 +266,7 @@ public final class Gateway {
         if isShuttingDown {
             if reason == "signal" {
                 log.warning("stopping now: killing every backend's process group")
-                for backend in backends { backend.kill() }
+                for backend in allBackends { backend.kill() }
             }
             return
         }
@@ -280,7 +282,7 @@ public final class Gateway {
             return
         }
         for backend in backends {
-            backend.stop { [unowned self] in
+            backend.stopAll { [unowned self] in
                 remaining -= 1
                 if remaining == 0 { finishShutdown() }
             }
@@ -292,7 +294,7 @@ public final class Gateway {
         sweepTimer = nil
         for watcher in signalWatchers { watcher.close() }
         signalWatchers.removeAll()
-        for backend in backends { backend.closeHandles() }
+        for backend in allBackends { backend.closeHandles() }
         for session in sessions { session.close() }
         log.info("stopped")
         onStopped?()

@@ -67,12 +67,25 @@ def to_yaml(value: Any, indent: int = 0) -> str:
     return "\n".join(lines)
 
 
+# Backends built with the SDK before the stateless era (`mcp<2`) run in their own venv.
+HANDSHAKE_ONLY_BACKENDS = {"delta"}
+MCP1_PYTHON = REPO_ROOT / ".venv-mcp1" / "bin" / "python"
+
+
+def backend_python(name: str) -> str:
+    if name in HANDSHAKE_ONLY_BACKENDS:
+        if not MCP1_PYTHON.exists():
+            raise RuntimeError(f"{MCP1_PYTHON} is missing: `make deps` makes the mcp<2 venv for backend {name}")
+        return str(MCP1_PYTHON)
+    return sys.executable
+
+
 def server_entry(name: str, piddir: Path | None, **extra: Any) -> dict[str, Any]:
     env: dict[str, str] = {}
     if piddir is not None:
         env["MCPD_TEST_PIDDIR"] = str(piddir)
     env.update(extra.pop("env", {}))
-    entry: dict[str, Any] = {"command": sys.executable, "args": [backend_script(name)]}
+    entry: dict[str, Any] = {"command": backend_python(name), "args": [backend_script(name)]}
     if env:
         entry["env"] = env
     entry.update(extra)

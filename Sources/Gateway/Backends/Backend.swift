@@ -28,6 +28,21 @@ public final class Backend {
 
     public let config: ServerConfig
     public var name: String { config.name }
+    /// The era this process is spoken to in. A server is started in the handshake era (its
+    /// catalog and every handshake-era client's requests); a stateless client's requests go
+    /// to a second process of the same server in the stateless era, its `statelessTwin`,
+    /// started on the first such request, when the server speaks that era.
+    public let era: BackendEra
+    /// Whether the server speaks 2026-07-28: nil until a stateless twin has tried.
+    public internal(set) var speaksStateless: Bool?
+    /// The stateless-era process of this server, once a stateless client needed it.
+    var statelessTwin: Backend?
+    /// Requests that arrived while this (lazily started) process was starting.
+    var startQueue: [QueuedRequest] = []
+    /// For a stateless twin: the handshake-era process of the same server, which serves its
+    /// queued requests (translated) when the server turns out not to speak the stateless era.
+    /// The server's process owns its twin and outlives it.
+    unowned(unsafe) var fallback: Backend?
     /// The gateway outlives every backend: it owns them and closes them before it goes.
     unowned(unsafe) let gateway: Gateway
     let loop: EventLoop
@@ -71,8 +86,9 @@ public final class Backend {
     static let maxCrashes = 5
     static let crashWindowMs: UInt64 = 60_000
 
-    init(config: ServerConfig, gateway: Gateway) {
+    init(config: ServerConfig, gateway: Gateway, era: BackendEra = .handshake) {
         self.config = config
+        self.era = era
         self.gateway = gateway
         self.loop = gateway.loop
         self.log = gateway.log
@@ -80,6 +96,9 @@ public final class Backend {
         self.framer = LineFramer(maxLineLength: gateway.config.gateway.maxMessageSize)
         self.stderrLog = StderrLog(name: config.name)
     }
+
+    /// True once the process became ready at least once.
+    var hasBeenReady: Bool { readyAt > 0 }
 
     /// The process id while running.
     public var pid: Int32? { process?.pid }
@@ -155,7 +174,7 @@ public final class Backend {
             return
         }
         process = child
-        log.info("backend \"\(name)\" started (pid \(child.pid)): \(commandLine)")
+        log.info("backend \"\(name)\" started (pid \(child.pid))\(era == .stateless ? " for stateless clients" : ""): \(commandLine)")
         child.onExit = { [unowned self] status in processExited(status) }
         child.stdout.onRead = { [unowned(unsafe) self] buffer in readFrames(&buffer) }
         child.stdout.onReadEnd = { [unowned self] error in stdoutDidEnd(error) }
@@ -169,7 +188,7 @@ public final class Backend {
         child.stdout.startReading()
         child.stderr.startReading()
         moveState(to: .initializing)
-        sendInitialize()
+        if era == .stateless { sendDiscover() } else { sendInitialize() }
     }
 
     /// The handshake and the lists are done.
@@ -181,6 +200,11 @@ public final class Backend {
         let first = !hasSettledOnce
         hasSettledOnce = true
         let info = serverInfo["name"]?.stringValue.map { " (\($0) \(serverInfo["version"]?.stringValue ?? ""))" } ?? ""
+        if era == .stateless {
+            log.info("backend \"\(name)\" ready for stateless clients in \(loop.now - startedAt) ms, protocol \(protocolVersion ?? "?")\(info)")
+            drainStartQueue()
+            return
+        }
         let counts = ListKind.allCases.filter { declares($0.capability) }.map { "\(lists[$0.rawValue].count) \($0.resultKey)" }
         log.info("backend \"\(name)\" ready in \(loop.now - startedAt) ms: \(counts.isEmpty ? "nothing listed" : counts.joined(separator: ", ")), protocol \(protocolVersion ?? "?")\(info)")
         if let level = gateway.clientLogLevel, declares("logging") { setLevel(level) { _ in } }
@@ -202,6 +226,10 @@ public final class Backend {
         moveState(to: .failed)
         let first = !hasSettledOnce
         hasSettledOnce = true
+        if era == .stateless {
+            abandonStartQueue(reason)
+            return
+        }
         gateway.backendDidChange(self, lists: [], firstSettle: first)
     }
 
@@ -251,7 +279,11 @@ public final class Backend {
         } else {
             let whileStarting = state != .ready
             lastError = lastError ?? (whileStarting ? "exited with \(status) while starting" : "exited with \(status)")
-            log.error("\(what)\(whileStarting ? " while starting" : "")")
+            if era == .stateless && !hasBeenReady {
+                log.info("\(what) (its stateless-era process)")
+            } else {
+                log.error("\(what)\(whileStarting ? " while starting" : "")")
+            }
             (settledNow, circuitOpened) = scheduleRestart()
         }
         // Call out.
@@ -259,6 +291,10 @@ public final class Backend {
             complete(entry, with: BackendFailure(code: ErrorCode.internalError, message: "\(what) while handling \(entry.what)"))
         }
         for completion in completions { completion() }
+        if era == .stateless {
+            if !startQueue.isEmpty { abandonStartQueue(lastError ?? what) }
+            return
+        }
         if settledNow || circuitOpened { gateway.backendDidChange(self, lists: [], firstSettle: settledNow) }
     }
 
@@ -272,8 +308,11 @@ public final class Backend {
         crashTimes.removeAll { now - $0 > Backend.crashWindowMs }
         let settledNow = !hasSettledOnce
         hasSettledOnce = true
-        if crashTimes.count >= Backend.maxCrashes || gateway.isShuttingDown {
-            if !gateway.isShuttingDown {
+        // A stateless process that never became ready gave its answer: the server does not
+        // speak that era (or cannot start); its clients are served by the handshake process.
+        let probeFailed = era == .stateless && readyAt == 0
+        if crashTimes.count >= Backend.maxCrashes || gateway.isShuttingDown || probeFailed {
+            if !gateway.isShuttingDown && !probeFailed {
                 lastError = "\(lastError ?? "crashed"); it exited \(crashTimes.count) times within \(formatSeconds(Backend.crashWindowMs)), so mcpd stopped restarting it"
                 log.error("backend \"\(name)\" \(lastError!)")
             }
@@ -309,6 +348,21 @@ public final class Backend {
         process.stop(closeGrace: grace, termGrace: grace)
     }
 
+    /// Stops this process and its stateless twin; `completion` runs once both are gone.
+    func stopAll(_ completion: @escaping () -> Void) {
+        guard let twin = statelessTwin else {
+            stop(completion)
+            return
+        }
+        var remaining = 2
+        let one = {
+            remaining -= 1
+            if remaining == 0 { completion() }
+        }
+        stop(one)
+        twin.stop(one)
+    }
+
     /// Kills the process group at once (a second SIGTERM or SIGINT while stopping).
     func kill() {
         process?.signalGroup(SIGKILL)
@@ -321,6 +375,11 @@ public final class Backend {
         exitGraceTimer?.close()
         exitGraceTimer = nil
     }
+}
+
+/// The protocol era a backend process is spoken to in.
+public enum BackendEra: Sendable {
+    case handshake, stateless
 }
 
 /// `1.5 s`, `60 s`, `250 ms`.

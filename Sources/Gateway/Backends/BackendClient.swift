@@ -36,13 +36,63 @@ extension Backend {
         }
     }
 
+    /// The stateless envelope of mcpd's own requests to a stateless-era process.
+    static let envelope: JSONValue = [
+        "io.modelcontextprotocol/protocolVersion": .string(ProtocolVersion.stateless),
+        "io.modelcontextprotocol/clientCapabilities": clientCapabilities,
+        "io.modelcontextprotocol/clientInfo": ["name": "mcpd", "version": .string(GatewayVersion.string)],
+    ]
+
+    /// A stateless-era process: `server/discover` says whether the server speaks 2026-07-28.
+    /// Any other answer (an error, no such version) or a timeout means it does not.
+    func sendDiscover() {
+        request("server/discover", params: .object(JSONObject()), timeoutMs: min(timeoutMs, Backend.discoverTimeoutMs)) { [unowned self] result in
+            guard state == .initializing else { return }
+            switch result {
+            case .failure(let failure):
+                notStateless("server/discover: \(failure.message)")
+            case .success(let reply):
+                guard let result = reply.result?.objectValue,
+                      result["supportedVersions"]?.arrayValue?.contains(.string(ProtocolVersion.stateless)) == true
+                else {
+                    notStateless("server/discover: \(reply.errorMessage ?? "2026-07-28 is not among its versions")")
+                    return
+                }
+                protocolVersion = ProtocolVersion.stateless
+                capabilities = result["capabilities"] ?? .null
+                serverInfo = result["_meta"]?[ProtocolVersion.serverInfoKey] ?? .null
+                becomeReady()
+            }
+        }
+    }
+
+    /// How long a server may take to answer `server/discover` before mcpd takes it as a no
+    /// (the official SDK's client waits as long).
+    static let discoverTimeoutMs: UInt64 = 10_000
+
+    /// The server does not speak the stateless era: this process is stopped, and its clients
+    /// are served by the handshake-era process.
+    private func notStateless(_ why: String) {
+        log.info("backend \"\(name)\" does not speak protocol \(ProtocolVersion.stateless) (\(why)); its stateless clients are served through the handshake era")
+        lastError = "does not speak protocol \(ProtocolVersion.stateless)"
+        abandonStartQueue(lastError!)
+        stop {}
+    }
+
     /// Sends one of mcpd's own requests.
-    func request(_ method: StaticString, params: JSONValue, _ completion: @escaping (Result<BackendReply, BackendFailure>) -> Void) {
+    func request(_ method: StaticString, params: JSONValue, timeoutMs: UInt64? = nil,
+                 _ completion: @escaping (Result<BackendReply, BackendFailure>) -> Void)
+    {
         guard let process else {
             completion(.failure(BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" is not running")))
             return
         }
-        let id = pending.insert(PendingRequest(origin: .gateway(completion), method: method, route: nil, deadline: loop.now + timeoutMs))
+        var params = params
+        if era == .stateless, case .object(var object) = params {
+            object["_meta"] = Backend.envelope
+            params = .object(object)
+        }
+        let id = pending.insert(PendingRequest(origin: .gateway(completion), method: method, route: nil, deadline: loop.now + (timeoutMs ?? self.timeoutMs)))
         var message = ByteBuffer(capacity: 256)
         message.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
         message.append(decimal: id)

@@ -23,6 +23,25 @@ extension Backend {
         }
     }
 
+    /// The process of this server that serves `session`: a stateless client's requests go to
+    /// the server's stateless-era process (started on the first of them) unless the server
+    /// does not speak that era.
+    func process(for session: ClientSession) -> Backend {
+        guard session.isStateless, era == .handshake, speaksStateless != false else { return self }
+        if let twin = statelessTwin {
+            if twin.state != .failed { return twin }
+            if !twin.hasBeenReady {
+                speaksStateless = false
+                return self
+            }
+            return twin
+        }
+        let twin = Backend(config: config, gateway: gateway, era: .stateless)
+        twin.fallback = self
+        statelessTwin = twin
+        return twin
+    }
+
     /// Forwards a client's request, rewriting its id (and progress token) to mcpd's and, when
     /// `renaming` is given, that range (the tool or prompt name, or the resource URI) to the
     /// route's original. The frame is not re-serialised: it is written as slices around the
@@ -30,6 +49,14 @@ extension Backend {
     func forward(_ frame: ByteBuffer, scan: MessageScan, method: StaticString, route: Route?, renaming: Range<Int>?,
                  session: ClientSession, batch: BatchCollector?) -> BackendFailure?
     {
+        if era == .stateless && state != .ready {
+            if let failure = queueUntilStarted(QueuedRequest(frame: frame, scan: scan, method: method, route: route, renaming: renaming,
+                                                             session: session, batch: batch))
+            {
+                return failure
+            }
+            return nil
+        }
         if let reason = unavailableReason() { return BackendFailure(code: ErrorCode.internalError, message: reason) }
         guard let process, let idRange = scan.id else {
             return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" is not running")
@@ -45,7 +72,7 @@ extension Backend {
         let token = scan.metaProgressToken.map { RawValue(frame, $0) }
         let gatewayID = pending.insert(PendingRequest(origin: .client(session, id: clientID, progressToken: token, batch: batch),
                                                       method: method, route: route, deadline: loop.now + timeoutMs))
-        if session.isStateless {
+        if session.isStateless && era == .handshake {
             forwardWithoutEnvelope(frame, scan: scan, gatewayID: gatewayID, route: route, renaming: renaming, to: process.stdin)
             return nil
         }
@@ -419,4 +446,71 @@ extension Backend {
         reply.append(string: "}}\n")
         process.stdin.write(reply)
     }
+
+    // MARK: Starting on demand
+
+    /// The most requests held while a process starts.
+    static let maxStartQueue = 256
+
+    /// Holds a request until this (stateless) process is ready, starting it if it is not
+    /// running. Returns an error for the client when it cannot be held.
+    private func queueUntilStarted(_ request: QueuedRequest) -> BackendFailure? {
+        switch state {
+        case .configured, .stopped:
+            guard !gateway.isShuttingDown else { return BackendFailure(code: ErrorCode.internalError, message: "mcpd is shutting down") }
+            startQueue.append(request)
+            start()
+            return nil
+        case .starting, .initializing:
+            guard startQueue.count < Backend.maxStartQueue else {
+                return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" is starting with \(startQueue.count) requests waiting; try again shortly")
+            }
+            startQueue.append(request)
+            return nil
+        default:
+            return BackendFailure(code: ErrorCode.internalError, message: unavailableReason() ?? "backend \"\(name)\" is not running")
+        }
+    }
+
+    /// The process is ready: the requests held for it go out, in order.
+    func drainStartQueue() {
+        let queued = startQueue
+        startQueue.removeAll()
+        for request in queued { dispatch(request, to: self) }
+    }
+
+    /// The process could not start or does not speak its era: the requests held for it go to
+    /// the server's handshake-era process (translated), or fail with `reason` if there is none.
+    func abandonStartQueue(_ reason: String) {
+        let queued = startQueue
+        startQueue.removeAll()
+        fallback?.speaksStateless = false
+        for request in queued {
+            if let fallback {
+                dispatch(request, to: fallback)
+            } else {
+                request.session.requestFailed(id: RawValue(request.frame, request.scan.id!), code: ErrorCode.internalError,
+                                              message: "backend \"\(name)\" \(reason)", batch: request.batch)
+            }
+        }
+    }
+
+    private func dispatch(_ request: QueuedRequest, to backend: Backend) {
+        if let failure = backend.forward(request.frame, scan: request.scan, method: request.method, route: request.route,
+                                         renaming: request.renaming, session: request.session, batch: request.batch)
+        {
+            request.session.requestFailed(id: RawValue(request.frame, request.scan.id!), code: failure.code, message: failure.message, batch: request.batch)
+        }
+    }
+}
+
+/// A client's request held while the process it goes to starts.
+struct QueuedRequest {
+    let frame: ByteBuffer
+    let scan: MessageScan
+    let method: StaticString
+    let route: Route?
+    let renaming: Range<Int>?
+    let session: ClientSession
+    let batch: BatchCollector?
 }

@@ -238,7 +238,7 @@ public final class ClientSession {
             } else if rangeEquals(raw, method, "\"notifications/cancelled\"") {
                 guard let requestID = scan.paramsRequestID else { return }
                 if !listenStreams.isEmpty && endListen(raw, requestID: requestID) { return }
-                for backend in gateway.backends {
+                for backend in gateway.allBackends {
                     if let gatewayID = backend.pendingID(session: self, clientID: raw, range: requestID) {
                         let batch = backend.forwardCancel(frame, requestIDRange: requestID, gatewayID: gatewayID)
                         if let batch {
@@ -453,7 +453,7 @@ public final class ClientSession {
         drainTimer = nil
         input.stopReading()
         if abandon {
-            for backend in gateway.backends { backend.forgetSession(self, message: reason) }
+            for backend in gateway.allBackends { backend.forgetSession(self, message: reason) }
             inFlight = 0
         }
         refuseServerRequests("the client disconnected")

@@ -215,7 +215,9 @@ extension ClientSession {
     /// Sends a request to the route's backend; the answer comes back through
     /// `requestSucceeded` or `requestFailed`.
     private func forward(_ frame: ByteBuffer, _ scan: MessageScan, method: StaticString, route: Route, renaming: Range<Int>) {
-        if let failure = route.backend.forward(frame, scan: scan, method: method, route: route, renaming: renaming, session: self, batch: currentBatch) {
+        if let failure = route.backend.process(for: self).forward(frame, scan: scan, method: method, route: route, renaming: renaming,
+                                                                  session: self, batch: currentBatch)
+        {
             sendError(frame, scan.id!, code: failure.code, message: failure.message)
             return
         }

@@ -126,7 +126,9 @@ final class JSONScannerTests: XCTestCase {
                     let body = Array(repeating: UInt8(ascii: "a"), count: offset) + insert + Array(repeating: UInt8(ascii: "b"), count: tail)
                     let literal = [UInt8(ascii: "\"")] + body + [UInt8(ascii: "\"")]
                     let frame = ByteBuffer(bytes: Array(#"{"jsonrpc":"2.0","method":"m","params":{"t":"#.utf8) + literal + Array("}}".utf8))
-                    let parsed = literal.withUnsafeBytes { (try? JSONParser.parseString($0)) != nil }
+                    let parsed = literal.withUnsafeBytes { (try? ReferenceJSONParser.parseString($0)) != nil }
+                    let product = literal.withUnsafeBytes { try? JSONParser.parseString($0) }
+                    XCTAssertEqual(product, literal.withUnsafeBytes { try? ReferenceJSONParser.parseString($0) }, "decoded \(insert) at \(offset)")
                     let scanned = (try? scanner.scan(frame)) != nil
                     XCTAssertEqual(scanned, parsed, "insert \(insert) at \(offset), tail \(tail)")
                 }
@@ -239,8 +241,11 @@ final class JSONScannerTests: XCTestCase {
         @discardableResult
         func agree(_ bytes: [UInt8], _ what: String) -> Bool {
             let scanned = bytes.withUnsafeBytes { (try? scanner.validate($0)) != nil }
-            let parsed = bytes.withUnsafeBytes { (try? JSONParser.parse($0)) != nil }
+            let reference = bytes.withUnsafeBytes { try? ReferenceJSONParser.parse($0) }
+            let parsed = reference != nil
             XCTAssertEqual(scanned, parsed, "\(what): \(String(decoding: bytes, as: UTF8.self).debugDescription) \(bytes)")
+            // mcpd's own parser, on the scanner's grammar, builds the same tree.
+            XCTAssertEqual(bytes.withUnsafeBytes { try? JSONParser.parse($0) }, reference, "\(what): the product parser differs")
             outcomes[scanned, default: 0] += 1
             return scanned
         }
@@ -305,7 +310,7 @@ final class JSONScannerTests: XCTestCase {
 
         enum Outcome: Hashable { case notJSON, notRPC, kind(MessageScan.Kind) }
         func expected(_ bytes: [UInt8]) -> Outcome {
-            guard let tree = bytes.withUnsafeBytes({ try? JSONParser.parse($0) }) else { return .notJSON }
+            guard let tree = bytes.withUnsafeBytes({ try? ReferenceJSONParser.parse($0) }) else { return .notJSON }
             if case .array = tree { return .kind(.batch) }
             guard let top = tree.objectValue else { return .notRPC }
             let keys = top.members.map(\.key)

@@ -24,6 +24,7 @@ ClientSession, `test_surface.direct_session`), in every mode.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.subscriptions import PromptsListChanged
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
-from mcpd_helpers import ALPHA_TOOLS, LineProcess, ProcessHandle, server_entry, spawn_jsonrpc_streams
+from mcpd_helpers import ALPHA_TOOLS, LineProcess, ProcessHandle, backend_script, recorded_pids, server_entry, spawn_jsonrpc_streams
 from test_surface import (
     GAMMA_TOOLS,
     PAGE_SIZE,
@@ -96,17 +97,30 @@ def envelope(version: str = MODERN, capabilities: dict[str, Any] | None = None) 
     }
 
 
-@pytest.fixture
-def eras_config(write_config: Callable[..., Path], piddir: Path) -> Path:
+def write_eras_config(write_config: Callable[..., Path], piddir: Path, gamma_era: str = "auto") -> Path:
+    """gamma and alpha. `gamma_era`: "auto" serves stateless clients from a second gamma process
+    in their own era; "handshake" keeps one gamma process and serves them by translation."""
     return write_config(
         {
             "gateway": {"page_size": PAGE_SIZE},
             "servers": {
-                "gamma": server_entry("gamma", piddir),
+                "gamma": server_entry("gamma", piddir, era=gamma_era),
                 "alpha": server_entry("alpha", piddir),
             },
-        }
+        },
+        name=f"mcpd-{gamma_era}.yaml",
     )
+
+
+@pytest.fixture
+def eras_config(write_config: Callable[..., Path], piddir: Path) -> Path:
+    return write_eras_config(write_config, piddir)
+
+
+@pytest.fixture(params=["auto", "handshake"])
+def gamma_era(request: pytest.FixtureRequest) -> str:
+    """How gamma serves stateless clients: in their own era ("auto"), or translated."""
+    return request.param
 
 
 # --------------------------------------------------------------------------- the SDK Client over mcpd, with a wire log
@@ -312,6 +326,7 @@ async def test_every_mode_sees_the_same_surface_as_the_backends_directly(
     with anyio.fail_after(90):
         direct: dict[str, dict[str, Any]] = {attr: {} for _, attr, _ in LISTS}
         for backend in ("gamma", "alpha"):
+            # mcpd's catalog comes from each server's handshake-era process.
             async with direct_session(backend, piddir) as session:
                 for method, attr, key in LISTS:
                     for item in await list_all(getattr(session, method), attr):
@@ -320,6 +335,9 @@ async def test_every_mode_sees_the_same_surface_as_the_backends_directly(
                         else:
                             exposed = exposed_uri(item[key], backend)
                         direct[attr][exposed] = dict(item, **{key: exposed})
+            # Calls are served by a process of the server in the client's own era (both backends
+            # are dual-era), so the same calls are made directly in that era.
+            async with direct_in_era(backend, piddir, mode) as session:
                 if backend == "alpha":
                     direct_alpha_echo = dump(await session.call_tool("echo", {"text": "h\u00e9llo \U0001f680"}))
                 else:
@@ -364,6 +382,18 @@ async def test_every_mode_sees_the_same_surface_as_the_backends_directly(
     assert_backends_dead(expect_at_least=4)
 
 
+@asynccontextmanager
+async def direct_in_era(name: str, piddir: Path, mode: str) -> AsyncIterator[Any]:
+    """A client talking to a backend directly in the era `mode` selects."""
+    if EXPECTED_VERSION[mode] != MODERN:
+        async with direct_session(name, piddir) as session:
+            yield session
+        return
+    params = StdioServerParameters(command=sys.executable, args=[backend_script(name)], env={"MCPD_TEST_PIDDIR": str(piddir)})
+    async with Client(params, mode=MODERN, cache=None) as client:
+        yield client
+
+
 # --------------------------------------------------------------------------- 2. sampling, elicitation, roots
 
 
@@ -374,7 +404,7 @@ ASK_METHODS = ["sampling/createMessage", "elicitation/create", "elicitation/crea
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
 async def test_backend_requests_are_answered_by_the_client_callbacks(
-    mcpd_bin, eras_config, tmp_path, mcpd_env, assert_backends_dead, mode
+    mcpd_bin, write_config, piddir, gamma_era, tmp_path, mcpd_env, assert_backends_dead, mode
 ):
     """gamma's sampling/createMessage, elicitation/create and roots/list during a tools/call reach the
     client's callbacks and the answers reach gamma: as server-to-client requests in the handshake
@@ -396,6 +426,7 @@ async def test_backend_requests_are_answered_by_the_client_callbacks(
         seen["roots"].append(True)
         return types.ListRootsResult(roots=ROOTS)
 
+    eras_config = write_eras_config(write_config, piddir, gamma_era)
     with anyio.fail_after(40):
         async with mcpd_client(
             mcpd_bin,
@@ -436,6 +467,9 @@ async def test_backend_requests_are_answered_by_the_client_callbacks(
         asked = [req["method"] for r in input_required for req in r.get("inputRequests", {}).values()]
         assert asked == ASK_METHODS, f"inputRequests carried {asked}"
         assert all(isinstance(r.get("requestState"), str) and r["requestState"] for r in input_required)
+        # mcpd's own handle when it translates; gamma's own (sealed by the SDK) when gamma runs in
+        # the client's era, passed through untouched.
+        assert all(r["requestState"].startswith("mcpd.") == (gamma_era == "handshake") for r in input_required), input_required
         retries = [
             m for m in wire.sent() if m.get("method") == "tools/call" and "inputResponses" in m.get("params", {})
         ]
@@ -449,10 +483,13 @@ async def test_backend_requests_are_answered_by_the_client_callbacks(
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
 async def test_backend_requests_are_refused_when_the_client_lacks_the_capability(
-    mcpd_bin, eras_config, tmp_path, mcpd_env, assert_backends_dead, mode
+    mcpd_bin, write_config, piddir, gamma_era, tmp_path, mcpd_env, assert_backends_dead, mode
 ):
-    """Without callbacks the Client declares no sampling/elicitation/roots: mcpd answers gamma -32601
-    itself, and asks the client nothing (no server request, no input_required)."""
+    """Without callbacks the Client declares no sampling/elicitation/roots, and is asked nothing (no
+    server request, no input_required). A gamma process in the client's own stateless era refuses
+    by itself (-32021, MissingCapability); otherwise mcpd answers gamma's request -32601."""
+    eras_config = write_eras_config(write_config, piddir, gamma_era)
+    native = EXPECTED_VERSION[mode] == MODERN and gamma_era == "auto"
     with anyio.fail_after(40):
         async with mcpd_client(mcpd_bin, eras_config, tmp_path, mcpd_env, mode) as conn:
             c = conn.client
@@ -465,7 +502,7 @@ async def test_backend_requests_are_refused_when_the_client_lacks_the_capability
 
     for tool, result in results.items():
         assert tool_text(result).startswith("error: "), f"{tool}: {tool_text(result)}"
-        assert result.structured_content is not None and result.structured_content.get("code") == -32601, (
+        assert result.structured_content is not None and result.structured_content.get("code") == (-32021 if native else -32601), (
             f"{tool}: {result.structured_content}"
         )
     assert tool_text(still) == "still here"
@@ -507,12 +544,14 @@ async def test_progress_of_a_gamma_tool_reaches_the_client_in_every_mode(
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", STATELESS_MODES)
 async def test_prompt_list_changed_arrives_on_the_listen_stream_only(
-    mcpd_bin, eras_config, tmp_path, mcpd_env, assert_backends_dead, mode
+    mcpd_bin, write_config, piddir, tmp_path, mcpd_env, assert_backends_dead, mode
 ):
     """Stateless era: a change made while no listen stream is open is not notified; with
     `subscriptions/listen {promptsListChanged}` open, gamma__add_prompt yields one prompts
     list_changed event on the stream (tagged with the listen request's id), after which
-    prompts/list has the new prompt; never a bare notification."""
+    prompts/list has the new prompt; never a bare notification. gamma runs as one (handshake-era)
+    process here: its prompts, which mcpd lists, are the ones add_prompt changes."""
+    eras_config = write_eras_config(write_config, piddir, "handshake")
     inbox = Inbox()
     with anyio.fail_after(40):
         async with mcpd_client(mcpd_bin, eras_config, tmp_path, mcpd_env, mode, message_handler=inbox.put) as conn:
@@ -758,3 +797,26 @@ def test_raw_unsupported_stateless_version_is_refused_mid_session(raw_mcpd, eras
     line, msg, _ = p.request("tools/list", {"_meta": envelope("2030-01-01")})
     expect_unsupported_version(line, msg, "2030-01-01")
     finish(p, assert_backends_dead)
+
+
+# --------------------------------------------------------------------------- which process serves
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_dual_era_server_serves_each_client_in_its_own_era(
+    mcpd_bin, write_config, piddir, gamma_era, tmp_path, mcpd_env, assert_backends_dead, mode
+):
+    """gamma speaks both eras: a stateless client's calls run on a second gamma process in the
+    stateless era (started on its first call), unless the config keeps gamma to one process
+    (`era: handshake`); a handshake-era client's run on the first process."""
+    config = write_eras_config(write_config, piddir, gamma_era)
+    with anyio.fail_after(40):
+        async with mcpd_client(mcpd_bin, config, tmp_path, mcpd_env, mode) as conn:
+            served = tool_text(await conn.client.call_tool("gamma__era", {}))
+        assert_clean_exit(conn.handle)
+    stateless = EXPECTED_VERSION[mode] == MODERN
+    assert served == (MODERN if stateless and gamma_era == "auto" else "2025-11-25")
+    gamma_pids = [pid for pid, name in recorded_pids(piddir).items() if name == "gamma"]
+    assert len(gamma_pids) == (2 if stateless and gamma_era == "auto" else 1), gamma_pids
+    assert_backends_dead(expect_at_least=len(recorded_pids(piddir)))

@@ -35,7 +35,7 @@ PAGE_SIZE = 3
 TRICKY = 'h\u00e9llo "q" \\ \u2028 \U0001f680'  # gamma's tricky text
 GAMMA_TOOLS = {
     "echo", "touch", "log", "add_prompt", "add_resource",
-    "ask_sample", "ask_elicit", "ask_roots", "client_caps", "slow",
+    "ask_sample", "ask_elicit", "ask_roots", "client_caps", "slow", "era",
 }  # fmt: skip
 
 

@@ -176,6 +176,8 @@ public final class Backend {
         process = child
         log.info("backend \"\(name)\" started (pid \(child.pid))\(era == .stateless ? " for stateless clients" : ""): \(commandLine)")
         child.onExit = { [unowned self] status in processExited(status) }
+        // Unchecked: the hot path's callback. The backend owns the process, and closes it (which
+        // drops its callbacks) before it lets it go; backends live as long as the gateway.
         child.stdout.onRead = { [unowned(unsafe) self] buffer in readFrames(&buffer) }
         child.stdout.onReadEnd = { [unowned self] error in stdoutDidEnd(error) }
         child.stderr.onRead = { [unowned self] buffer in

@@ -27,7 +27,7 @@ extension Backend {
     /// the server's stateless-era process (started on the first of them) unless the server
     /// does not speak that era.
     func process(for session: ClientSession) -> Backend {
-        guard session.isStateless, era == .handshake, speaksStateless != false else { return self }
+        guard session.isStateless, era == .handshake, speaksStateless != false, config.era == "auto" else { return self }
         if let twin = statelessTwin {
             if twin.state != .failed { return twin }
             if !twin.hasBeenReady {

@@ -39,6 +39,10 @@ public struct ServerConfig: Sendable {
     public var lazy = false
     public var idleTimeoutMs: UInt64?
     public var isolation = "shared"
+    /// `auto`: a stateless client's requests go to a second process of the server in the
+    /// stateless era when it speaks it; `handshake`: one process only, and stateless clients
+    /// are served through it by translation (for servers that cannot run twice).
+    public var era = "auto"
     /// Where the server was defined.
     public var line = 0
 
@@ -514,6 +518,10 @@ private struct ConfigLoader {
             case "headers": _ = try stringMap(value, what)
             case "lazy": server.lazy = try bool(value, what)
             case "idle_timeout": server.idleTimeoutMs = try duration(value, what)
+            case "era":
+                let era = try string(value, what)
+                guard ["auto", "handshake"].contains(era) else { throw error(value, "\(what) must be auto or handshake") }
+                server.era = era
             case "isolation":
                 let isolation = try string(value, what)
                 guard ["shared", "session"].contains(isolation) else { throw error(value, "\(what) must be shared or session") }
@@ -521,7 +529,7 @@ private struct ConfigLoader {
             case "tools":
                 guard case .mapping = value.value else { throw error(value, "\(what) must be a mapping with allow and deny lists") }
             default:
-                throw error(field, "unknown key \"\(field.scalar!)\" in server \"\(name)\" (expected command, args, env, cwd, enabled, description, timeout, url, lazy, idle_timeout, isolation, tools)")
+                throw error(field, "unknown key \"\(field.scalar!)\" in server \"\(name)\" (expected command, args, env, cwd, enabled, description, timeout, era, url, lazy, idle_timeout, isolation, tools)")
             }
         }
         if server.url != nil && server.command == nil {

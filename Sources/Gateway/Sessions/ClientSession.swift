@@ -74,6 +74,8 @@ public final class ClientSession {
     static let earlyWriteEvery = 6
 
     func start() {
+        // Unchecked: the hot path's callback. The session owns `input`, and `close()` closes it,
+        // which drops its callbacks, before the gateway lets the session go.
         input.onRead = { [unowned(unsafe) self] buffer in readFrames(&buffer) }
         input.onReadEnd = { [unowned self] error in inputDidEnd(error) }
         output.onWriteError = { [unowned self] error in

@@ -1,4 +1,7 @@
 import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A backend call held open while a stateless client answers an input-required result.
 struct InputWait {
@@ -28,9 +31,10 @@ struct InputWait {
 ///                             the call's answer now goes to id 6      <-    id 12 result
 ///     <- id 6: result
 ///
-/// The handle is 128 random bits from the system's CSPRNG, valid only for this session and
-/// only while the backend call is in flight (its deadline is the call's): a retry with an
-/// unknown or spent handle gets -32602.
+/// The handle is `mcpd.` and 128 random bits from the system's CSPRNG, valid only for this
+/// session and only while the backend call is in flight (its deadline is the call's): a retry
+/// with an unknown or spent handle gets -32602. A `requestState` without the prefix is a
+/// backend's own (a server served in its stateless era) and passes through untouched.
 extension ClientSession {
     /// The most calls one client may leave waiting for input.
     static let maxInputWaits = 256
@@ -73,12 +77,16 @@ extension ClientSession {
         return nil
     }
 
-    /// A stateless client's retry of a call that got an input-required result: the backend
-    /// gets the client's answer to its request, and the call's answer will go to the retry's
-    /// id. Returns false when the request is not such a retry (no `requestState`).
+    /// A stateless client's retry of a call that got one of mcpd's input-required results: the
+    /// backend gets the client's answer to its request, and the call's answer will go to the
+    /// retry's id. Returns false when the request is not such a retry (no `requestState`, or a
+    /// backend's own).
     func resumeWithInput(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) -> Bool {
         let scanner = gateway.scanner
-        guard let params = scan.params, let stateRange = scanner.member("requestState", inObjectAt: params, of: raw) else { return false }
+        guard let params = scan.params, let stateRange = scanner.member("requestState", inObjectAt: params, of: raw),
+              stateRange.count > ClientSession.handlePrefix.utf8.count + 1,
+              memcmp(raw.baseAddress! + stateRange.lowerBound + 1, ClientSession.handlePrefix, ClientSession.handlePrefix.utf8.count) == 0
+        else { return false }
         let idRange = scan.id!
         guard raw[stateRange.lowerBound] == UInt8(ascii: "\""),
               let handle = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[stateRange])),
@@ -107,7 +115,10 @@ extension ClientSession {
         return true
     }
 
-    /// 128 random bits in hex, from the system's CSPRNG (getrandom on Linux).
+    /// What starts every `requestState` mcpd issues.
+    static let handlePrefix = "mcpd."
+
+    /// `mcpd.` and 128 random bits in hex, from the system's CSPRNG (getrandom on Linux).
     static func newHandle() -> String {
         var generator = SystemRandomNumberGenerator()
         let digits = Array("0123456789abcdef".utf8)
@@ -116,6 +127,6 @@ extension ClientSession {
             let word = generator.next()
             for shift in stride(from: 60, through: 0, by: -4) { out.append(digits[Int((word >> UInt64(shift)) & 0xF)]) }
         }
-        return String(decoding: out, as: UTF8.self)
+        return handlePrefix + String(decoding: out, as: UTF8.self)
     }
 }

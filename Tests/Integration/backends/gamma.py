@@ -1,6 +1,12 @@
 """Integration-test backend "gamma": an MCP stdio server with the whole non-tool surface.
 
 Built on the SDK's lowlevel `Server` (the high-level MCPServer cannot paginate its lists).
+
+Dual-era, like every SDK 2.x server: a process whose first request is `initialize` speaks the
+handshake era (the negotiated version, e.g. 2025-11-25) for its whole life; one whose first request
+carries the 2026-07-28 `_meta` envelope (typically `server/discover`) speaks the stateless era.
+Once the era is known, a third line "<handshake|stateless> <version>" is appended to the pid file
+($MCPD_TEST_PIDDIR/gamma-<pid>.pid: pid, script path, era).
 Every list is paginated in pages of PAGE = 2, with gamma's own opaque cursors ("gamma:<kind>:<n>");
 an unknown cursor is error -32602.
 
@@ -40,6 +46,15 @@ completion/complete (values filtered by the argument's value as a prefix, with t
 resources/subscribe and resources/unsubscribe keep a set of subscribed URIs.
 logging/setLevel sets the threshold for the log tool (default "debug": everything passes).
 
+Stateless era (2026-07-28) differences, as the protocol wants them:
+  - resources/(un)subscribe and logging/setLevel do not exist; subscriptions/listen does (the SDK's
+    ListenHandler over an in-memory bus), so server/discover advertises listChanged and subscribe.
+  - touch, add_prompt, add_resource publish their change on the listen streams (each stream gets what
+    its filter asked for, tagged with its subscriptionId); touch's "sent" is whether an open listen
+    stream has the uri in its resourceSubscriptions. No bare change notification is ever sent.
+  - log passes when the call's own _meta "io.modelcontextprotocol/logLevel" opts in at or below the
+    level (no opt-in: "filtered"), and the notifications/message rides that call.
+
 Tools (listed in pages of 2 as well):
   echo(text)                  -> the text
   touch(uri)                  -> sends notifications/resources/updated for uri if it is subscribed;
@@ -53,28 +68,62 @@ Tools (listed in pages of 2 as well):
   ask_elicit(message)         -> elicitation/create (form mode, schema {name: string}); "accept: <content
                                  JSON, sort_keys>", "decline" or "cancel"
   ask_roots()                 -> roots/list; JSON list of the roots (as dumped by the SDK)
-  client_caps()               -> JSON of the raw `capabilities` of the initialize request gamma received
+  client_caps()               -> JSON of the raw `capabilities` of the initialize request gamma received;
+                                 stateless era: of the `clientCapabilities` in this request's envelope
   slow(steps)                 -> one progress notification per step, then "done <steps>"
+  era()                       -> the protocol version the call runs on ("2026-07-28" in a stateless
+                                 process, the negotiated one in a handshake process), structuredContent
+                                 {"era": "handshake"|"stateless", "protocolVersion": v}.
   The ask_* tools answer "error: <message>" (with structuredContent {"code": n, "message": m}) when
   the client answers with an error.
+
+  How the ask_* tools ask, per era:
+  - handshake era: a server-to-client request (sampling/createMessage, elicitation/create, roots/list)
+    related to the tools/call, as above.
+  - stateless era (MRTR, 2026-07-28): the first tools/call returns an input-required result,
+      {"resultType": "input_required", "inputRequests": {KEY: {"method": ..., "params": ...}},
+       "requestState": <sealed token>}
+    with KEY "sampling", "elicitation" or "roots"; the client retries the same tools/call (new id) with
+    "inputResponses": {KEY: <CreateMessageResult | ElicitResult | ListRootsResult>} and the requestState
+    echoed verbatim, and gets the final result, in the same formats as above. The requestState is sealed
+    by the SDK's RequestStateBoundary (AES-GCM, ephemeral per-process key, bound to tools/call + tool name
+    + arguments, 10-minute TTL): a mangled, expired or foreign one is error -32602 "Invalid or expired
+    requestState". A retry without gamma's requestState, or without inputResponses[KEY], is asked again.
+    If the request's envelope did not declare the capability (`sampling`; `elicitation` with form mode,
+    a bare {} counting as form; `roots`), nothing is asked: the result is "error: ..." with code -32021
+    (MISSING_REQUIRED_CLIENT_CAPABILITY). An inputResponses[KEY] of the wrong shape is "error: ..." -32602.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, get_args
 from urllib.parse import parse_qs
 
 import anyio
 import mcp_types as types
 from _common import record_pid, say
+from mcp.server.connection import allowed_log_levels
 from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.stdio import stdio_server
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ResourceUpdated,
+)
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
 PAGE = 2
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg=="
@@ -86,6 +135,7 @@ STATE: dict[str, Any] = {
     "level": "debug",
     "subscribed": set(),
     "init_capabilities": None,
+    "era": None,  # (era, version) once the first request decided it
 }
 
 # --------------------------------------------------------------------------- resources
@@ -291,6 +341,7 @@ TOOLS: list[types.Tool] = [
     _tool("ask_roots", "Ask the client for roots/list."),
     _tool("client_caps", "The client capabilities gamma was initialized with, as JSON."),
     _tool("slow", "Send one progress notification per step, then return.", {"steps": {"type": "integer"}}, ["steps"]),
+    _tool("era", "The protocol version this call runs on (2026-07-28 when stateless, else the negotiated one)."),
 ]
 
 
@@ -308,7 +359,141 @@ def related(ctx: Any) -> ServerMessageMetadata:
     return ServerMessageMetadata(related_request_id=ctx.request_id)
 
 
-async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+def is_stateless(ctx: Any) -> bool:
+    """True in a process serving the 2026-07-28 era (every request carries its own envelope)."""
+    return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+
+# ----------------------------------------------------- sampling, elicitation, roots in both eras
+
+
+def sample_request(args: Mapping[str, Any]) -> types.CreateMessageRequest:
+    return types.CreateMessageRequest(
+        params=types.CreateMessageRequestParams(
+            messages=[types.SamplingMessage(role="user", content=types.TextContent(text=str(args["prompt"])))],
+            max_tokens=64,
+        )
+    )
+
+
+def sample_answer(answer: types.CreateMessageResult) -> types.CallToolResult:
+    content = answer.content
+    if isinstance(content, types.TextContent):
+        return text_result(content.text)
+    return text_result(json.dumps(content.model_dump(by_alias=True, mode="json", exclude_none=True)))
+
+
+def elicit_request(args: Mapping[str, Any]) -> types.ElicitRequest:
+    return types.ElicitRequest(
+        params=types.ElicitRequestFormParams(
+            message=str(args["message"]),
+            requested_schema={
+                "type": "object",
+                "properties": {"name": {"type": "string", "description": "Your name"}},
+                "required": ["name"],
+            },
+        )
+    )
+
+
+def elicit_answer(answer: types.ElicitResult) -> types.CallToolResult:
+    if answer.action == "accept":
+        return text_result("accept: " + json.dumps(answer.content, sort_keys=True))
+    return text_result(answer.action)
+
+
+def roots_answer(answer: types.ListRootsResult) -> types.CallToolResult:
+    roots = [r.model_dump(by_alias=True, mode="json", exclude_none=True) for r in answer.roots]
+    return text_result(json.dumps(roots, sort_keys=True))
+
+
+def declares_sampling(caps: types.ClientCapabilities) -> bool:
+    return caps.sampling is not None
+
+
+def declares_form_elicitation(caps: types.ClientCapabilities) -> bool:
+    # As the SDK's own resolvers (mcp/server/mcpserver/resolve.py `_require_capability`): a bare
+    # `elicitation: {}` counts as form support, url-only does not.
+    e = caps.elicitation
+    return e is not None and (e.form is not None or e.url is None)
+
+
+def declares_roots(caps: types.ClientCapabilities) -> bool:
+    return caps.roots is not None
+
+
+@dataclass(frozen=True)
+class Ask:
+    key: str  # the inputRequests/inputResponses key (stateless era)
+    capability: str  # for the -32021 message
+    request: Callable[[Mapping[str, Any]], types.InputRequest]
+    result_type: type[Any]
+    declared: Callable[[types.ClientCapabilities], bool]
+    answer: Callable[[Any], types.CallToolResult]
+
+
+ASKS: dict[str, Ask] = {
+    "ask_sample": Ask(
+        "sampling", "sampling", sample_request, types.CreateMessageResult, declares_sampling, sample_answer
+    ),
+    "ask_elicit": Ask(
+        "elicitation",
+        "elicitation (form mode)",
+        elicit_request,
+        types.ElicitResult,
+        declares_form_elicitation,
+        elicit_answer,
+    ),
+    "ask_roots": Ask(
+        "roots", "roots", lambda _: types.ListRootsRequest(), types.ListRootsResult, declares_roots, roots_answer
+    ),
+}
+
+
+async def ask(
+    ctx: Any, params: types.CallToolRequestParams, spec: Ask
+) -> types.CallToolResult | types.InputRequiredResult:
+    args = params.arguments or {}
+    request = spec.request(args)
+    if not is_stateless(ctx):
+        # Handshake era: a server-to-client request while the tools/call is in flight.
+        try:
+            answer = await ctx.session.send_request(request, spec.result_type, metadata=related(ctx))
+        except Exception as exc:
+            return error_result(exc)
+        return spec.answer(answer)
+
+    # Stateless era (MRTR): never ask for what this request's envelope did not declare.
+    caps = ctx.session.client_capabilities
+    if caps is None or not spec.declared(caps):
+        return error_result(
+            MCPError(
+                types.MISSING_REQUIRED_CLIENT_CAPABILITY,
+                f"the client did not declare the {spec.capability} capability",
+            )
+        )
+    # The requestState gamma mints (plaintext here: RequestStateBoundary seals it on the way out and
+    # verifies and unseals the client's echo before this handler runs).
+    state = f"gamma:{params.name}:{spec.key}"
+    responses = params.input_responses or {}
+    if spec.key in responses:
+        if params.request_state != state:
+            say(f"gamma: {params.name}: inputResponses without gamma's requestState; asking again")
+        else:
+            raw = ((ctx.params or {}).get("inputResponses") or {}).get(spec.key)
+            try:
+                answer = spec.result_type.model_validate(raw, by_name=False)
+            except ValidationError as exc:
+                kind, errors = spec.result_type.__name__, exc.error_count()
+                message = f"inputResponses[{spec.key!r}] does not parse as {kind} ({errors} validation errors)"
+                return error_result(MCPError(types.INVALID_PARAMS, message))
+            return spec.answer(answer)
+    return types.InputRequiredResult(input_requests={spec.key: request}, request_state=state)
+
+
+async def call_tool(
+    ctx: Any, params: types.CallToolRequestParams
+) -> types.CallToolResult | types.InputRequiredResult:
     args = params.arguments or {}
     session = ctx.session
     match params.name:
@@ -316,6 +501,10 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.Call
             return text_result(str(args["text"]))
         case "touch":
             uri = str(args["uri"])
+            if is_stateless(ctx):  # subscribed = named in the resourceSubscriptions of an open listen stream
+                sent = LISTENED_URIS[uri] > 0
+                await BUS.publish(ResourceUpdated(uri=uri))
+                return text_result("touched", {"sent": sent})
             sent = uri in STATE["subscribed"]
             if sent:
                 await session.send_notification(
@@ -324,74 +513,50 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.Call
             return text_result("touched", {"sent": sent})
         case "log":
             level = args["level"]
-            if LEVELS.index(level) < LEVELS.index(STATE["level"]):
-                return text_result("filtered")
-            await session.send_notification(
-                types.LoggingMessageNotification(
-                    params=types.LoggingMessageNotificationParams(
-                        level=level, data=args["message"], logger=args.get("logger")
-                    )
+            notification = types.LoggingMessageNotification(
+                params=types.LoggingMessageNotificationParams(
+                    level=level, data=args["message"], logger=args.get("logger")
                 )
             )
+            if is_stateless(ctx):  # the request's own _meta logLevel opt-in; on the request's stream
+                if level not in allowed_log_levels(ctx.protocol_version, ctx.meta):
+                    return text_result("filtered")
+                await session.send_notification(notification, related_request_id=ctx.request_id)
+                return text_result("logged")
+            if LEVELS.index(level) < LEVELS.index(STATE["level"]):
+                return text_result("filtered")
+            await session.send_notification(notification)
             return text_result("logged")
         case "add_prompt":
             name = str(args["name"])
             if name not in ADDED_PROMPTS and all(p.name != name for p in PROMPTS):
                 ADDED_PROMPTS.add(name)
                 PROMPTS.append(types.Prompt(name=name, description=f"added at run time: {name}"))
-            await session.send_notification(types.PromptListChangedNotification())
+            if is_stateless(ctx):
+                await BUS.publish(PromptsListChanged())
+            else:
+                await session.send_notification(types.PromptListChangedNotification())
             return text_result("added")
         case "add_resource":
             uri = str(args["uri"])
             if uri not in CONTENTS:
                 RESOURCES.append(types.Resource(uri=uri, name=uri.rsplit("/", 1)[-1] or uri, mime_type="text/plain"))
                 CONTENTS[uri] = types.TextResourceContents(uri=uri, mime_type="text/plain", text=f"added {uri}")
-            await session.send_notification(types.ResourceListChangedNotification())
+            if is_stateless(ctx):
+                await BUS.publish(ResourcesListChanged())
+            else:
+                await session.send_notification(types.ResourceListChangedNotification())
             return text_result("added")
-        case "ask_sample":
-            request = types.CreateMessageRequest(
-                params=types.CreateMessageRequestParams(
-                    messages=[types.SamplingMessage(role="user", content=types.TextContent(text=str(args["prompt"])))],
-                    max_tokens=64,
-                )
-            )
-            try:
-                answer = await session.send_request(request, types.CreateMessageResult, metadata=related(ctx))
-            except Exception as exc:
-                return error_result(exc)
-            content = answer.content
-            if isinstance(content, types.TextContent):
-                return text_result(content.text)
-            return text_result(json.dumps(content.model_dump(by_alias=True, mode="json", exclude_none=True)))
-        case "ask_elicit":
-            request = types.ElicitRequest(
-                params=types.ElicitRequestFormParams(
-                    message=str(args["message"]),
-                    requested_schema={
-                        "type": "object",
-                        "properties": {"name": {"type": "string", "description": "Your name"}},
-                        "required": ["name"],
-                    },
-                )
-            )
-            try:
-                answer = await session.send_request(request, types.ElicitResult, metadata=related(ctx))
-            except Exception as exc:
-                return error_result(exc)
-            if answer.action == "accept":
-                return text_result("accept: " + json.dumps(answer.content, sort_keys=True))
-            return text_result(answer.action)
-        case "ask_roots":
-            try:
-                answer = await session.send_request(
-                    types.ListRootsRequest(), types.ListRootsResult, metadata=related(ctx)
-                )
-            except Exception as exc:
-                return error_result(exc)
-            roots = [r.model_dump(by_alias=True, mode="json", exclude_none=True) for r in answer.roots]
-            return text_result(json.dumps(roots, sort_keys=True))
+        case "ask_sample" | "ask_elicit" | "ask_roots":
+            return await ask(ctx, params, ASKS[params.name])
         case "client_caps":
+            if is_stateless(ctx):
+                meta = (ctx.params or {}).get("_meta") or {}
+                return text_result(json.dumps(meta.get(types.CLIENT_CAPABILITIES_META_KEY), sort_keys=True))
             return text_result(json.dumps(STATE["init_capabilities"], sort_keys=True))
+        case "era":
+            era = "stateless" if is_stateless(ctx) else "handshake"
+            return text_result(ctx.protocol_version, {"era": era, "protocolVersion": ctx.protocol_version})
         case "slow":
             steps = int(args["steps"])
             for i in range(1, steps + 1):
@@ -477,6 +642,22 @@ async def complete(ctx: Any, params: types.CompleteRequestParams) -> types.Compl
     return types.CompleteResult(completion=types.Completion(values=values, total=len(values), has_more=False))
 
 
+# Stateless era: change notifications travel only on subscriptions/listen streams (the SDK drops bare
+# ones), so touch/add_prompt/add_resource publish events on this bus and `listen` serves the streams.
+BUS = InMemorySubscriptionBus()
+LISTEN = ListenHandler(BUS)
+LISTENED_URIS: Counter[str] = Counter()  # resourceSubscriptions of the open listen streams
+
+
+async def listen(ctx: Any, params: types.SubscriptionsListenRequestParams) -> types.SubscriptionsListenResult:
+    uris = list(params.notifications.resource_subscriptions or [])
+    LISTENED_URIS.update(uris)
+    try:
+        return await LISTEN(ctx, params)
+    finally:
+        LISTENED_URIS.subtract(uris)
+
+
 async def set_level(ctx: Any, params: types.SetLevelRequestParams) -> types.EmptyResult:
     STATE["level"] = params.level
     return types.EmptyResult()
@@ -486,6 +667,46 @@ async def record_initialize(ctx: Any, call_next: Any) -> Any:
     """Middleware: remember the raw capabilities of the client's initialize request."""
     if ctx.method == "initialize" and isinstance(ctx.params, Mapping):
         STATE["init_capabilities"] = ctx.params.get("capabilities")
+    return await call_next(ctx)
+
+
+def record_era(era: str, version: str) -> None:
+    """Remember the era once, and append it to the pid file _common.record_pid wrote."""
+    if STATE["era"] is not None:
+        return
+    STATE["era"] = (era, version)
+    piddir = os.environ.get("MCPD_TEST_PIDDIR")
+    if piddir:
+        try:
+            with open(os.path.join(piddir, f"gamma-{os.getpid()}.pid"), "a") as f:
+                f.write(f"{era} {version}\n")
+        except OSError as exc:
+            say(f"gamma: cannot record the era in the pid file: {exc}")
+    say(f"gamma: {era} era, protocol {version}")
+
+
+async def observe_era(ctx: Any, call_next: Any) -> Any:
+    """Middleware: note the era the process ends up in (decided by its first request, for good)."""
+    if STATE["era"] is not None or ctx.request_id is None:
+        return await call_next(ctx)
+    if is_stateless(ctx):
+        record_era("stateless", ctx.protocol_version)
+        return await call_next(ctx)
+    result = await call_next(ctx)
+    if ctx.method == "initialize" and isinstance(result, Mapping) and isinstance(result.get("protocolVersion"), str):
+        record_era("handshake", result["protocolVersion"])
+    return result
+
+
+# Seals the requestState of input-required results and verifies/unseals the client's echo (what
+# MCPServer installs by default; a lowlevel server appends it itself). Applied in the stateless era
+# only, so a handshake-era process behaves exactly as before.
+STATE_BOUNDARY = RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience="gamma")
+
+
+async def stateless_request_state(ctx: Any, call_next: Any) -> Any:
+    if is_stateless(ctx):
+        return await STATE_BOUNDARY(ctx, call_next)
     return await call_next(ctx)
 
 
@@ -505,8 +726,9 @@ with warnings.catch_warnings():  # logging is deprecated as of protocol 2026-07-
         on_get_prompt=get_prompt,
         on_completion=complete,
         on_set_logging_level=set_level,
+        on_subscriptions_listen=listen,  # 2026-07-28 only; a handshake-era process answers it -32601 as before
     )
-server.middleware.append(record_initialize)
+server.middleware.extend([observe_era, record_initialize, stateless_request_state])
 
 
 async def main() -> None:

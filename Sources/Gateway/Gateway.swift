@@ -149,7 +149,7 @@ public final class Gateway {
     }
 
     /// A backend became ready, failed, or changed some of its lists.
-    func backendDidChange(_ backend: Backend, lists: [ListKind], firstSettle: Bool) {
+    func backendDidChange(_ backend: Backend, lists: [ListKind]) {
         if !isStartupSettled {
             if backends.allSatisfy(\.hasSettledOnce) { settleStartup() }
             return

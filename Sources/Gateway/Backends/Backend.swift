@@ -199,7 +199,6 @@ public final class Backend {
         moveState(to: .ready)
         readyAt = loop.now
         lastError = nil
-        let first = !hasSettledOnce
         hasSettledOnce = true
         let info = serverInfo["name"]?.stringValue.map { " (\($0) \(serverInfo["version"]?.stringValue ?? ""))" } ?? ""
         if era == .stateless {
@@ -210,7 +209,7 @@ public final class Backend {
         let counts = ListKind.allCases.filter { declares($0.capability) }.map { "\(lists[$0.rawValue].count) \($0.resultKey)" }
         log.info("backend \"\(name)\" ready in \(loop.now - startedAt) ms: \(counts.isEmpty ? "nothing listed" : counts.joined(separator: ", ")), protocol \(protocolVersion ?? "?")\(info)")
         if let level = gateway.clientLogLevel, declares("logging") { setLevel(level) { _ in } }
-        gateway.backendDidChange(self, lists: ListKind.allCases, firstSettle: first)
+        gateway.backendDidChange(self, lists: ListKind.allCases)
     }
 
     /// The handshake failed: the process is stopped, and its exit decides between backoff and
@@ -226,13 +225,12 @@ public final class Backend {
         log.error("backend \"\(name)\" \(reason)")
         lastError = reason
         moveState(to: .failed)
-        let first = !hasSettledOnce
         hasSettledOnce = true
         if era == .stateless {
             abandonStartQueue(reason)
             return
         }
-        gateway.backendDidChange(self, lists: [], firstSettle: first)
+        gateway.backendDidChange(self, lists: [])
     }
 
     // MARK: Exit
@@ -297,7 +295,7 @@ public final class Backend {
             if !startQueue.isEmpty { abandonStartQueue(lastError ?? what) }
             return
         }
-        if settledNow || circuitOpened { gateway.backendDidChange(self, lists: [], firstSettle: settledNow) }
+        if settledNow || circuitOpened { gateway.backendDidChange(self, lists: []) }
     }
 
     /// Moves to backoff with a restart timer, or to failed when the backend crashed too often

@@ -196,7 +196,7 @@ extension Backend {
         fetchLists(kinds) { [unowned self] changed in
             guard state == .ready, !changed.isEmpty else { return }
             log.info("backend \"\(name)\" changed its \(changed.map(\.resultKey).joined(separator: " and ")): now \(changed.map { "\(lists[$0.rawValue].count) \($0.resultKey)" }.joined(separator: ", "))")
-            gateway.backendDidChange(self, lists: changed, firstSettle: false)
+            gateway.backendDidChange(self, lists: changed)
         }
     }
 

@@ -29,9 +29,10 @@ extension Backend {
     func process(for session: ClientSession) -> Backend {
         guard session.isStateless, era == .handshake, speaksStateless != false, config.era == "auto" else { return self }
         if let twin = statelessTwin {
-            if twin.state != .failed { return twin }
-            if !twin.hasBeenReady {
-                speaksStateless = false
+            // A stateless process that failed (it could not start, or crashed until its circuit
+            // opened) hands its clients back to this process, which serves them by translation.
+            if twin.state == .failed {
+                if !twin.hasBeenReady { speaksStateless = false }
                 return self
             }
             return twin

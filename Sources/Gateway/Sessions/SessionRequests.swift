@@ -106,35 +106,32 @@ extension ClientSession {
     // MARK: Routed requests
 
     func callTool(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
-        let idRange = scan.id!
         if era == .stateless && resumeWithInput(frame, raw, scan) { return }
-        guard let nameRange = scan.paramsName, raw[nameRange.lowerBound] == UInt8(ascii: "\"") else {
-            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "tools/call needs params.name (a string)")
-            return
-        }
-        let literal = UnsafeRawBufferPointer(rebasing: raw[nameRange])
-        guard let route = gateway.router.route(literal: literal) else {
-            let name = (try? JSONParser.parseString(literal)) ?? String(decoding: literal, as: UTF8.self)
-            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "Unknown tool: \"\(name)\" (mcpd lists its tools in tools/list)")
-            return
-        }
-        forward(frame, scan, method: "tools/call", route: route, renaming: nameRange)
+        routeByName(frame, raw, scan, router: gateway.router, method: "tools/call", noun: "tool", list: "tools/list")
     }
 
     private func getPrompt(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
-        let idRange = scan.id!
         if era == .stateless && resumeWithInput(frame, raw, scan) { return }
+        routeByName(frame, raw, scan, router: gateway.promptRouter, method: "prompts/get", noun: "prompt", list: "prompts/list")
+    }
+
+    /// `tools/call` and `prompts/get`: routed by `params.name`, which is spliced back to the
+    /// backend's own name.
+    @inline(__always)
+    private func routeByName(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan, router: Router,
+                             method: StaticString, noun: StaticString, list: StaticString)
+    {
         guard let nameRange = scan.paramsName, raw[nameRange.lowerBound] == UInt8(ascii: "\"") else {
-            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "prompts/get needs params.name (a string)")
+            sendError(frame, scan.id!, code: ErrorCode.invalidParams, message: "\(method) needs params.name (a string)")
             return
         }
         let literal = UnsafeRawBufferPointer(rebasing: raw[nameRange])
-        guard let route = gateway.promptRouter.route(literal: literal) else {
+        guard let route = router.route(literal: literal) else {
             let name = (try? JSONParser.parseString(literal)) ?? String(decoding: literal, as: UTF8.self)
-            sendError(frame, idRange, code: ErrorCode.invalidParams, message: "Unknown prompt: \"\(name)\" (mcpd lists its prompts in prompts/list)")
+            sendError(frame, scan.id!, code: ErrorCode.invalidParams, message: "Unknown \(noun): \"\(name)\" (mcpd lists its \(noun)s in \(list))")
             return
         }
-        forward(frame, scan, method: "prompts/get", route: route, renaming: nameRange)
+        forward(frame, scan, method: method, route: route, renaming: nameRange)
     }
 
     /// `resources/read`, `resources/subscribe` (`subscribe` true) and `resources/unsubscribe`

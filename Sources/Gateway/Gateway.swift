@@ -209,6 +209,9 @@ public final class Gateway {
         return changed
     }
 
+    /// The server named `name`, if it is configured and enabled.
+    func backend(named name: String) -> Backend? { backendsByName[name] }
+
     /// The route for a resource URI a client sent (`mcpd://<server>/<uri>`, or a URI exactly
     /// one backend lists), or nil.
     func resourceRoute(_ uri: String) -> Route? {
@@ -234,6 +237,12 @@ public final class Gateway {
         }
         if live.contains(where: { $0.declares("completions") }) { result["completions"] = .object(JSONObject()) }
         if live.contains(where: { $0.declares("logging") }) { result["logging"] = .object(JSONObject()) }
+        // Tasks (2025-11-25, experimental): what any backend offers of them.
+        var tasks = JSONObject()
+        if live.contains(where: { $0.capabilities["tasks"]?["list"].map { $0 != .null } ?? false }) { tasks["list"] = .object(JSONObject()) }
+        if live.contains(where: { $0.capabilities["tasks"]?["cancel"].map { $0 != .null } ?? false }) { tasks["cancel"] = .object(JSONObject()) }
+        if live.contains(where: \.offersTasks) { tasks["requests"] = ["tools": ["call": .object(JSONObject())]] }
+        if !tasks.isEmpty { result["tasks"] = .object(tasks) }
         return .object(result)
     }
 

@@ -102,6 +102,17 @@ final class RouterTests: XCTestCase {
         XCTAssertNil(ExposedURI.split("mcpd:///x"))
     }
 
+    func testExposedTaskIDsMapBackExactly() {
+        for (server, id) in [("e1", "task-1"), ("docs", "a__b"), ("x", "é/ü"), ("s-2", "_")] {
+            let exposed = ExposedTaskID.expose(server: server, separator: "__", id: id)
+            XCTAssertEqual(ExposedTaskID.split(exposed, separator: "__")?.server, server)
+            XCTAssertEqual(ExposedTaskID.split(exposed, separator: "__")?.original, id)
+        }
+        XCTAssertNil(ExposedTaskID.split("task-1", separator: "__"))
+        XCTAssertNil(ExposedTaskID.split("__task", separator: "__"))
+        XCTAssertNil(ExposedTaskID.split("e1__", separator: "__"))
+    }
+
     func testVersionNegotiation() {
         XCTAssertEqual(ProtocolVersion.negotiate("2024-11-05"), "2024-11-05")
         XCTAssertEqual(ProtocolVersion.negotiate("2025-03-26"), "2025-03-26")

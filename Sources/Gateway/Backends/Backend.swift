@@ -106,6 +106,9 @@ public final class Backend {
     /// The command line, for logs and tables.
     public var commandLine: String { ([config.command ?? ""] + config.args).joined(separator: " ") }
 
+    /// True when the backend declared tasks (2025-11-25, experimental) for `tools/call`.
+    var offersTasks: Bool { capabilities["tasks"]?["requests"]?["tools"]?["call"].map { $0 != .null } ?? false }
+
     /// True when the backend declared `capability` (`tools`, `prompts`, `resources`, `logging`,
     /// `completions`) in its last handshake.
     func declares(_ capability: String) -> Bool {

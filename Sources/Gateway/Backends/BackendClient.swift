@@ -209,4 +209,23 @@ extension Backend {
             }
         }
     }
+
+    /// Every task the backend lists (pages followed, at most `maxListItems`); none on an error.
+    func listTasks(cursor: JSONValue? = nil, collected: [JSONValue] = [], page: Int = 0, _ done: @escaping ([JSONValue]) -> Void) {
+        var params = JSONObject()
+        if let cursor { params["cursor"] = cursor }
+        request("tasks/list", params: .object(params)) { [unowned self] result in
+            guard case .success(let reply) = result, let listed = reply.result else {
+                log.warning("backend \"\(name)\": tasks/list failed; listing none of its tasks")
+                done(collected)
+                return
+            }
+            let tasks = collected + (listed["tasks"]?.arrayValue ?? [])
+            if let next = listed["nextCursor"], next != .null, page + 1 < Backend.maxListPages, tasks.count < Backend.maxListItems {
+                listTasks(cursor: next, collected: tasks, page: page + 1, done)
+            } else {
+                done(tasks)
+            }
+        }
+    }
 }

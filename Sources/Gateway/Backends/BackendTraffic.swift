@@ -48,11 +48,11 @@ extension Backend {
     /// route's original. The frame is not re-serialised: it is written as slices around the
     /// replaced values. Returns an error to send the client instead.
     func forward(_ frame: ByteBuffer, scan: MessageScan, method: StaticString, route: Route?, renaming: Range<Int>?,
-                 session: ClientSession, batch: BatchCollector?) -> BackendFailure?
+                 session: ClientSession, batch: BatchCollector?, taskID: TaskIDPlace? = nil) -> BackendFailure?
     {
         if era == .stateless && state != .ready {
             if let failure = queueUntilStarted(QueuedRequest(frame: frame, scan: scan, method: method, route: route, renaming: renaming,
-                                                             session: session, batch: batch))
+                                                             session: session, batch: batch, taskID: taskID))
             {
                 return failure
             }
@@ -72,7 +72,7 @@ extension Backend {
         let clientID = RawValue(frame, idRange)
         let token = scan.metaProgressToken.map { RawValue(frame, $0) }
         let gatewayID = pending.insert(PendingRequest(origin: .client(session, id: clientID, progressToken: token, batch: batch),
-                                                      method: method, route: route, deadline: loop.now + timeoutMs))
+                                                      method: method, route: route, deadline: loop.now + timeoutMs, taskID: taskID))
         if session.isStateless && era == .handshake {
             forwardWithoutEnvelope(frame, scan: scan, gatewayID: gatewayID, route: route, renaming: renaming, to: process.stdin)
             return nil
@@ -278,7 +278,11 @@ extension Backend {
         }
         switch entry.origin {
         case .client(let session, let id, _, let batch):
-            session.requestSucceeded(frame, replacing: idRange, with: id, result: scan.result, batch: batch)
+            if let place = entry.taskID, let result = scan.result {
+                session.taskRequestSucceeded(frame, replacing: idRange, with: id, result: result, place: place, backend: self, batch: batch)
+            } else {
+                session.requestSucceeded(frame, replacing: idRange, with: id, result: scan.result, batch: batch)
+            }
         case .gateway(let callback):
             callback(.success(BackendReply(frame: frame, scan: scan)))
         }
@@ -303,6 +307,8 @@ extension Backend {
             listChanged("prompts")
         } else if rangeEquals(raw, method, "\"notifications/resources/list_changed\"") {
             listChanged("resources")
+        } else if rangeEquals(raw, method, "\"notifications/tasks/status\"") {
+            relayTaskStatus(frame, raw, scan)
         } else if rangeEquals(raw, method, "\"notifications/cancelled\"") {
             // The backend gave up on a request it sent a client.
             guard let requestID = scan.paramsRequestID else { return }
@@ -331,6 +337,21 @@ extension Backend {
         }
         withExtendedLifetime(replacement) {
             for session in gateway.sessions { session.relay(frame, splice) }
+        }
+    }
+
+    /// `notifications/tasks/status`, to every handshake-era client (on stdio, the one), with the
+    /// task id exposed.
+    private func relayTaskStatus(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        guard let params = scan.params, let idRange = gateway.scanner.member("taskId", inObjectAt: params, of: raw),
+              raw[idRange.lowerBound] == UInt8(ascii: "\""),
+              let id = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[idRange]))
+        else { return }
+        let literal = jsonStringLiteral(ExposedTaskID.expose(server: name, separator: gateway.config.gateway.separator, id: id))
+        var splice = Splice()
+        splice.replace(idRange, bytes: literal)
+        withExtendedLifetime(literal) {
+            for session in gateway.sessions where !session.isStateless { session.relay(frame, splice) }
         }
     }
 
@@ -498,7 +519,7 @@ extension Backend {
 
     private func dispatch(_ request: QueuedRequest, to backend: Backend) {
         if let failure = backend.forward(request.frame, scan: request.scan, method: request.method, route: request.route,
-                                         renaming: request.renaming, session: request.session, batch: request.batch)
+                                         renaming: request.renaming, session: request.session, batch: request.batch, taskID: request.taskID)
         {
             request.session.requestFailed(id: RawValue(request.frame, request.scan.id!), code: failure.code, message: failure.message, batch: request.batch)
         }
@@ -514,4 +535,5 @@ struct QueuedRequest {
     let renaming: Range<Int>?
     let session: ClientSession
     let batch: BatchCollector?
+    let taskID: TaskIDPlace?
 }

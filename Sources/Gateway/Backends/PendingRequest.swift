@@ -18,6 +18,8 @@ struct PendingRequest {
     var what: String { route.map { "\(method) \"\($0.originalName)\"" } ?? "\(method)" }
     /// Loop time (ms) after which the request is cancelled.
     var deadline: UInt64
+    /// Where the answer carries a task id that clients see namespaced (tasks, 2025-11-25).
+    var taskID: TaskIDPlace? = nil
 }
 
 /// A backend's requests in flight, by the ids mcpd issued for them.

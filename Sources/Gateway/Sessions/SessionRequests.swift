@@ -32,6 +32,14 @@ extension ClientSession {
             setLevel(frame, raw, scan)
         } else if rangeEquals(raw, method, "\"initialize\"") {
             initialize(frame, scan)
+        } else if rangeEquals(raw, method, "\"tasks/get\"") {
+            routeTask(frame, raw, scan, method: "tasks/get", place: .task)
+        } else if rangeEquals(raw, method, "\"tasks/result\"") {
+            routeTask(frame, raw, scan, method: "tasks/result", place: .relatedTask)
+        } else if rangeEquals(raw, method, "\"tasks/cancel\"") {
+            routeTask(frame, raw, scan, method: "tasks/cancel", place: .task)
+        } else if rangeEquals(raw, method, "\"tasks/list\"") {
+            listTasks(frame, raw, scan)
         } else if rangeEquals(raw, method, "\"server/discover\"") {
             discover(frame, scan)
         } else if rangeEquals(raw, method, "\"subscriptions/listen\"") {
@@ -42,7 +50,7 @@ extension ClientSession {
         }
     }
 
-    private func methodNotFound(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan, because reason: String?) {
+    func methodNotFound(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan, because reason: String?) {
         let name = (try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[scan.method!]))) ?? "?"
         sendError(frame, scan.id!, code: ErrorCode.methodNotFound, message: "Method not found: \(name)\(reason.map { " (\($0))" } ?? "")")
     }
@@ -131,7 +139,9 @@ extension ClientSession {
             sendError(frame, scan.id!, code: ErrorCode.invalidParams, message: "Unknown \(noun): \"\(name)\" (mcpd lists its \(noun)s in \(list))")
             return
         }
-        forward(frame, scan, method: method, route: route, renaming: nameRange)
+        // A task-augmented call (2025-11-25) is answered with a task whose id is exposed.
+        let task = route.backend.offersTasks && gateway.scanner.member("task", inObjectAt: scan.params!, of: raw) != nil
+        forward(frame, scan, method: method, route: route, renaming: nameRange, taskID: task ? .createdTask : nil)
     }
 
     /// `resources/read`, `resources/subscribe` (`subscribe` true) and `resources/unsubscribe`
@@ -211,9 +221,11 @@ extension ClientSession {
 
     /// Sends a request to the route's backend; the answer comes back through
     /// `requestSucceeded` or `requestFailed`.
-    private func forward(_ frame: ByteBuffer, _ scan: MessageScan, method: StaticString, route: Route, renaming: Range<Int>) {
+    func forward(_ frame: ByteBuffer, _ scan: MessageScan, method: StaticString, route: Route, renaming: Range<Int>,
+                 taskID: TaskIDPlace? = nil)
+    {
         if let failure = route.backend.process(for: self).forward(frame, scan: scan, method: method, route: route, renaming: renaming,
-                                                                  session: self, batch: currentBatch)
+                                                                  session: self, batch: currentBatch, taskID: taskID)
         {
             sendError(frame, scan.id!, code: failure.code, message: failure.message)
             return

@@ -105,6 +105,7 @@ extension ClientSession {
     func discover(_ frame: ByteBuffer, _ scan: MessageScan) {
         var capabilities = gateway.capabilities.objectValue ?? JSONObject()
         capabilities["logging"] = nil  // logging/setLevel is not part of 2026-07-28
+        capabilities["tasks"] = nil  // tasks are an extension there, which mcpd does not relay yet
         let result: JSONValue = [
             "supportedVersions": [.string(ProtocolVersion.stateless)],
             "capabilities": .object(capabilities),

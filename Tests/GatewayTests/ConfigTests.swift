@@ -21,6 +21,22 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    func testNameBudgetPageSizeAndEra() throws {
+        let config = try load("""
+            gateway: {name_budget: 53, page_size: 3}
+            servers:
+              a: {command: x, era: handshake}
+              b: {command: y}
+            """)
+        XCTAssertEqual(config.gateway.nameBudget, 53)
+        XCTAssertEqual(config.gateway.pageSize, 3)
+        XCTAssertEqual(config.servers.map(\.era), ["handshake", "auto"])
+        assertError("gateway: {name_budget: 10}\nservers: {a: {command: x}}", line: 1, contains: "name_budget must be between 24 and 64")
+        assertError("gateway: {name_budget: lots}\nservers: {a: {command: x}}", line: 1, contains: "must be a whole number")
+        assertError("gateway: {page_size: 0}\nservers: {a: {command: x}}", line: 1, contains: "page_size must be between 1 and 10000")
+        assertError("servers:\n  a: {command: x, era: stateless}", line: 2, contains: "era must be auto or handshake")
+    }
+
     func testServersForm() throws {
         let config = try load("""
             gateway:

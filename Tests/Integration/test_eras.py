@@ -820,3 +820,20 @@ async def test_a_dual_era_server_serves_each_client_in_its_own_era(
     gamma_pids = [pid for pid, name in recorded_pids(piddir).items() if name == "gamma"]
     assert len(gamma_pids) == (2 if stateless and gamma_era == "auto" else 1), gamma_pids
     assert_backends_dead(expect_at_least=len(recorded_pids(piddir)))
+
+
+def test_raw_discover_then_initialize_is_a_handshake_client(raw_mcpd, eras_config, assert_backends_dead):
+    """A client may probe with server/discover and still choose the handshake: it is then served
+    in the handshake era (no resultType, plain list results)."""
+    p = raw_mcpd(eras_config)
+    p.send_raw(DISCOVER_LINE)
+    line, msg = p.recv_response(timeout=30)
+    assert MODERN in msg["result"]["supportedVersions"], line
+    assert p.initialize("2025-06-18")["protocolVersion"] == "2025-06-18"
+    line, msg, _ = p.request("tools/list")
+    assert "resultType" not in msg["result"] and "ttlMs" not in msg["result"], line
+    line, msg, _ = p.request("tools/call", {"name": "alpha__echo", "arguments": {"text": "hi"}})
+    assert msg["result"]["content"] == [{"type": "text", "text": "hi"}] and "resultType" not in msg["result"], line
+    p.close_stdin()
+    assert p.wait(10) == 0
+    assert_backends_dead(expect_at_least=2)

@@ -57,7 +57,9 @@ extension ClientSession {
 
     func initialize(_ frame: ByteBuffer, _ scan: MessageScan) {
         let idRange = scan.id!
-        if era == .stateless {
+        // A client that probed with server/discover may still choose the handshake; one that
+        // holds stateless state (listen streams, calls waiting for input) may not.
+        if era == .stateless && (!listenStreams.isEmpty || !inputWaits.isEmpty) {
             sendError(id: RawValue(frame, idRange), code: ErrorCode.unsupportedVersion,
                       message: "this client already speaks protocol \(ProtocolVersion.stateless), which has no initialize",
                       data: ["supported": [.string(ProtocolVersion.stateless)]])

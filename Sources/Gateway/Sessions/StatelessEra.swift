@@ -46,6 +46,7 @@ extension ClientSession {
     /// false when the request was answered here with an error.
     func checkEra(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) -> Bool {
         if era == .unknown { return adoptEra(frame, raw, scan) }
+        if rangeEquals(raw, scan.method!, "\"initialize\"") { return true }  // may choose the handshake
         guard let envelope = envelopeRange(raw, scan),
               let version = gateway.scanner.member(ProtocolVersion.versionKey, inObjectAt: envelope, of: raw)
         else {

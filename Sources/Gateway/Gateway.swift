@@ -122,7 +122,8 @@ public final class Gateway {
             input.close()
             throw error
         }
-        let session = ClientSession(gateway: self, input: input, output: output)
+        let transport = StdioTransport(input: input, output: output, maxLineLength: config.gateway.maxMessageSize)
+        let session = ClientSession(gateway: self, transport: transport)
         sessions.append(session)
         session.start()
         log.info("waiting for an MCP client on stdin")
@@ -283,7 +284,7 @@ public final class Gateway {
         log.info("shutting down (\(reason)): stopping \(backends.count) backend\(backends.count == 1 ? "" : "s")")
         startupTimer?.close()
         startupTimer = nil
-        for session in sessions { session.input.stopReading() }
+        for session in sessions { session.transport.stopReading() }
         // Nothing new arrives; what is in flight is answered with an error by the backend's exit.
         var remaining = backends.count
         if remaining == 0 {

@@ -56,7 +56,12 @@ public final class Backend {
     /// The backend's tools as it listed them.
     public var tools: [JSONObject] { lists[ListKind.tools.rawValue] }
     public internal(set) var serverInfo: JSONValue = .null
-    public internal(set) var capabilities: JSONValue = .null
+    public internal(set) var capabilities: JSONValue = .null {
+        didSet { offersTasks = capabilities["tasks"]?["requests"]?["tools"]?["call"].map { $0 != .null } ?? false }
+    }
+    /// True when the backend declared tasks (2025-11-25, experimental) for `tools/call`: kept,
+    /// since every call asks.
+    private(set) var offersTasks = false
     public internal(set) var protocolVersion: String?
     public private(set) var restarts = 0
     /// True once the first start attempt settled (ready or failed).
@@ -105,9 +110,6 @@ public final class Backend {
 
     /// The command line, for logs and tables.
     public var commandLine: String { ([config.command ?? ""] + config.args).joined(separator: " ") }
-
-    /// True when the backend declared tasks (2025-11-25, experimental) for `tools/call`.
-    var offersTasks: Bool { capabilities["tasks"]?["requests"]?["tools"]?["call"].map { $0 != .null } ?? false }
 
     /// True when the backend declared `capability` (`tools`, `prompts`, `resources`, `logging`,
     /// `completions`) in its last handshake.

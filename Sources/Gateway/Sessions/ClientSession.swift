@@ -1,6 +1,7 @@
 import Reactor
 
-/// One client conversation over a byte stream (the stdio client).
+/// One client conversation, served over a transport (`StdioTransport`: mcpd's stdin and
+/// stdout), which frames the client's messages and hands them here.
 ///
 /// mcpd answers `initialize`, `ping` and the four list methods itself, from its merged
 /// catalog; `tools/call`, `prompts/get`, `resources/*` and `completion/complete` go to the
@@ -12,10 +13,10 @@ import Reactor
 public final class ClientSession {
     /// The gateway owns its sessions and outlives them.
     unowned(unsafe) let gateway: Gateway
-    let input: IOStream
+    /// The byte streams this session is served over.
+    let transport: StdioTransport
+    /// Where answers and notifications go (the transport's output).
     let output: IOStream
-    private var framer: LineFramer
-    private var discardingLongLine = false
 
     /// The protocol version agreed in `initialize`, if any.
     public internal(set) var negotiatedVersion: String?
@@ -53,93 +54,35 @@ public final class ClientSession {
     /// The batch being dispatched, if any: answers go to it instead of the output.
     var currentBatch: BatchCollector?
 
-    init(gateway: Gateway, input: IOStream, output: IOStream) {
+    init(gateway: Gateway, transport: StdioTransport) {
         self.gateway = gateway
-        self.input = input
-        self.output = output
-        self.framer = LineFramer(maxLineLength: gateway.config.gateway.maxMessageSize)
-        output.earlyWriteFirst = ClientSession.earlyWriteFirst
-        output.earlyWriteEvery = ClientSession.earlyWriteEvery
+        self.transport = transport
+        self.output = transport.output
+        transport.session = self
     }
 
-    /// The first answer queued in a loop turn is written at once, and every sixth after it with
-    /// those before it, not only at the turn's end: when one read from a backend brings many
-    /// answers, the client, idle until then, starts on the first while mcpd works through the
-    /// rest. Each write wakes the client, so later answers still go several to a write.
-    /// Depth-16, 100-byte calls/s against the C relay (medians of 7-11 interleaved runs): none
-    /// early 0.86, every sixth 0.92-0.95, the first and every sixth after it 0.97-0.99.
-    /// Every second answer fell to 0.72 at 1000 bytes; writing once 512 bytes were queued
-    /// reached 0.95 at 100 bytes but fell to 0.72 at 1000 (Benchmarks/README.md).
-    static let earlyWriteFirst = 1
-    static let earlyWriteEvery = 6
-
     func start() {
-        // Unchecked: the hot path's callback. The session owns `input`, and `close()` closes it,
-        // which drops its callbacks, before the gateway lets the session go.
-        input.onRead = { [unowned(unsafe) self] buffer in readFrames(&buffer) }
-        input.onReadEnd = { [unowned self] error in inputDidEnd(error) }
-        output.onWriteError = { [unowned self] error in
-            gateway.log.info("the client stopped reading mcpd's output (\(error)); ending the session")
-            finish(abandon: true, reason: nil)
-        }
-        output.onWritable = { [unowned self] in
-            if !inputEnded && !finished { input.startReading() }
-        }
-        input.startReading()
+        transport.start()
     }
 
     // MARK: Input
 
-    private func readFrames(_ buffer: inout ByteBuffer) {
-        while !finished {
-            let next = framer.next(&buffer)
-            // The common case first, by a compare: a switch here is a jump table, whose
-            // indirect branch is mispredicted after every context switch.
-            if case .line(let frame) = next, !discardingLongLine {
-                receive(frame)
-                continue
-            }
-            switch next {
-            case .needMore:
-                applyBackPressure()
-                return
-            case .skippedLongLine:
-                // A whole oversized line (or the tail of one already reported) was dropped.
-                if !discardingLongLine { reportLongLine() }
-                discardingLongLine = false
-            case .tooLong:
-                if !discardingLongLine { reportLongLine() }
-                discardingLongLine = true
-                buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
-                framer.reset()
-                return
-            case .line(let frame):
-                if discardingLongLine {
-                    discardingLongLine = false
-                    continue
-                }
-                receive(frame)
-            }
-        }
+    /// True while the session takes more frames (it is serving, and the client has not closed
+    /// its input).
+    var wantsInput: Bool { !inputEnded && !finished }
+
+    /// True when as many frames are held (during start-up) as the session may hold.
+    var holdsTooMuch: Bool { held.count >= ClientSession.maxHeldFrames }
+
+    /// The client stopped reading mcpd's output.
+    func outputFailed(_ error: UVError) {
+        gateway.log.info("the client stopped reading mcpd's output (\(error)); ending the session")
+        finish(abandon: true, reason: nil)
     }
 
-    private func reportLongLine() {
-        sendError(id: .null, code: ErrorCode.invalidRequest,
-                  message: "Invalid request: message longer than \(framer.maxLineLength) bytes (gateway.max_message_size); dropped")
-    }
-
-    private func applyBackPressure() {
-        if !output.isWritable || held.count >= ClientSession.maxHeldFrames { input.stopReading() }
-    }
-
-    private func inputDidEnd(_ error: UVError) {
+    /// The client closed its input (or reading it failed).
+    func inputDidEnd(_ error: UVError) {
         if error != .eof { gateway.log.warning("reading the client's input failed: \(error)") }
-        // A last line without a newline still counts.
-        if input.inbound.readableBytes > 0 && !discardingLongLine {
-            let last = input.inbound.slice(from: 0, length: input.inbound.readableBytes)
-            input.inbound.moveReaderIndex(forwardBy: last.readableBytes)
-            receive(last)
-        }
         inputEnded = true
         finishIfDrained()
         startDrainDeadline()
@@ -159,7 +102,7 @@ public final class ClientSession {
         }
     }
 
-    private func receive(_ frame: ByteBuffer) {
+    func receive(_ frame: ByteBuffer) {
         if !gateway.isStartupSettled || !held.isEmpty {
             if !isBlank(frame) { held.append(frame) }
             return
@@ -172,7 +115,7 @@ public final class ClientSession {
         let frames = held
         held.removeAll()
         for frame in frames where !finished { handle(frame) }
-        if !inputEnded && !finished { input.startReading() }
+        transport.resumeReading()
         finishIfDrained()
         startDrainDeadline()
     }
@@ -453,7 +396,7 @@ public final class ClientSession {
         finished = true
         drainTimer?.close()
         drainTimer = nil
-        input.stopReading()
+        transport.stopReading()
         if abandon {
             for backend in gateway.allBackends { backend.forgetSession(self, message: reason) }
             inFlight = 0
@@ -462,22 +405,11 @@ public final class ClientSession {
         gateway.sessionFinished(self)
     }
 
-    /// Closes the session's streams (after flushing what is queued).
-    /// Closes the session's streams, flushing what is queued for at most `flushDeadlineMs` (a
-    /// client that stopped reading cannot hold mcpd open).
+    /// Closes the session's transport, flushing what is queued for at most `flushDeadlineMs`.
     func close(flushDeadlineMs: UInt64 = 2000) {
         finished = true
         drainTimer?.close()
         drainTimer = nil
-        input.close()
-        guard output.state == .open else { return }
-        let deadline = LoopTimer(loop: gateway.loop)
-        let output = self.output
-        output.onClose = { deadline.close() }
-        deadline.start(timeout: flushDeadlineMs) {
-            output.close()
-            deadline.close()
-        }
-        output.closeAfterFlush()
+        transport.close(loop: gateway.loop, flushDeadlineMs: flushDeadlineMs)
     }
 }

@@ -58,11 +58,10 @@ public final class ClientSession {
         self.gateway = gateway
         self.transport = transport
         self.output = transport.output
-        transport.session = self
     }
 
     func start() {
-        transport.start()
+        transport.start(for: self)
     }
 
     // MARK: Input
@@ -115,7 +114,7 @@ public final class ClientSession {
         let frames = held
         held.removeAll()
         for frame in frames where !finished { handle(frame) }
-        transport.resumeReading()
+        transport.resumeReading(for: self)
         finishIfDrained()
         startDrainDeadline()
     }

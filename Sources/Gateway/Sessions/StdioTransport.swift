@@ -12,9 +12,6 @@ final class StdioTransport {
     let output: IOStream
     private var framer: LineFramer
     private var discardingLongLine = false
-    /// The session owns its transport and closes it, which drops the streams' callbacks, before
-    /// it goes: the transport never outlives its session.
-    unowned(unsafe) var session: ClientSession!
 
     init(input: IOStream, output: IOStream, maxLineLength: Int) {
         self.input = input
@@ -35,26 +32,26 @@ final class StdioTransport {
     static let earlyWriteFirst = 1
     static let earlyWriteEvery = 6
 
-    func start() {
-        // Unchecked: the hot path's callback; the transport owns `input` and closes it in
-        // `close()`, which drops this callback.
-        input.onRead = { [unowned(unsafe) self] buffer in readFrames(&buffer) }
-        input.onReadEnd = { [unowned self] error in inputDidEnd(error) }
-        output.onWriteError = { [unowned self] error in session.outputFailed(error) }
-        output.onWritable = { [unowned self] in
-            if session.wantsInput { input.startReading() }
-        }
+    /// Starts reading for `session`. Unchecked references: the session owns its transport and
+    /// closes it (which drops these callbacks) before it goes, and the transport owns its
+    /// streams. They are captured, not stored, so that the hot path passes the session along
+    /// without retaining it for every frame.
+    func start(for session: ClientSession) {
+        input.onRead = { [unowned(unsafe) self, unowned(unsafe) session] buffer in readFrames(&buffer, session) }
+        input.onReadEnd = { [unowned(unsafe) self, unowned(unsafe) session] error in inputDidEnd(error, session) }
+        output.onWriteError = { [unowned(unsafe) session] error in session.outputFailed(error) }
+        output.onWritable = { [unowned(unsafe) self, unowned(unsafe) session] in resumeReading(for: session) }
         input.startReading()
     }
 
     /// Reads again (after back-pressure or start-up) if the session wants more.
-    func resumeReading() {
+    func resumeReading(for session: ClientSession) {
         if session.wantsInput { input.startReading() }
     }
 
     func stopReading() { input.stopReading() }
 
-    private func readFrames(_ buffer: inout ByteBuffer) {
+    private func readFrames(_ buffer: inout ByteBuffer, _ session: ClientSession) {
         while !session.finished {
             let next = framer.next(&buffer)
             // The common case first, by a compare: a switch here is a jump table, whose
@@ -69,10 +66,10 @@ final class StdioTransport {
                 return
             case .skippedLongLine:
                 // A whole oversized line (or the tail of one already reported) was dropped.
-                if !discardingLongLine { reportLongLine() }
+                if !discardingLongLine { reportLongLine(session) }
                 discardingLongLine = false
             case .tooLong:
-                if !discardingLongLine { reportLongLine() }
+                if !discardingLongLine { reportLongLine(session) }
                 discardingLongLine = true
                 buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
                 framer.reset()
@@ -87,12 +84,12 @@ final class StdioTransport {
         }
     }
 
-    private func reportLongLine() {
+    private func reportLongLine(_ session: ClientSession) {
         session.sendError(id: .null, code: ErrorCode.invalidRequest,
                           message: "Invalid request: message longer than \(framer.maxLineLength) bytes (gateway.max_message_size); dropped")
     }
 
-    private func inputDidEnd(_ error: UVError) {
+    private func inputDidEnd(_ error: UVError, _ session: ClientSession) {
         // A last line without a newline still counts.
         if input.inbound.readableBytes > 0 && !discardingLongLine {
             let last = input.inbound.slice(from: 0, length: input.inbound.readableBytes)

@@ -458,14 +458,8 @@ extension Backend {
     /// Answers one of the backend's requests with an error.
     func answer(_ id: RawValue, code: Int, message: String, epoch: Int? = nil) {
         guard epoch == nil || epoch == self.epoch, let process else { return }
-        var reply = ByteBuffer(capacity: 128)
-        reply.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
-        id.withBytes { reply.append($0) }
-        reply.append(string: ",\"error\":{\"code\":")
-        reply.append(decimal: code)
-        reply.append(string: ",\"message\":")
-        writeJSONString(message, to: &reply)
-        reply.append(string: "}}\n")
+        var reply = errorResponse(id: id, code: code, message: message)
+        reply.appendByte(0x0A)
         process.stdin.write(reply)
     }
 

@@ -262,18 +262,7 @@ public final class ClientSession {
 
     /// Sends a JSON-RPC error with `id` (`RawValue.null` when the id is unknown).
     func sendError(id: RawValue, code: Int, message text: String, data: JSONValue? = nil, batch: BatchCollector? = nil) {
-        var message = ByteBuffer(capacity: 128 + text.utf8.count)
-        message.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
-        id.withBytes { message.append($0) }
-        message.append(string: ",\"error\":{\"code\":")
-        message.append(decimal: code)
-        message.append(string: ",\"message\":")
-        writeJSONString(text, to: &message)
-        if let data {
-            message.append(string: ",\"data\":")
-            data.write(to: &message)
-        }
-        message.append(string: "}}")
+        var message = errorResponse(id: id, code: code, message: text, data: data)
         if let batch = batch ?? currentBatch {
             batch.add(message)
         } else {

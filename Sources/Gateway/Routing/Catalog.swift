@@ -42,9 +42,6 @@ public enum ListKind: Int, CaseIterable, Sendable {
         }
     }
 
-    /// The notification a server sends when the list changed (templates ride on resources').
-    var changedNotification: String { "notifications/\(capability)/list_changed" }
-
     /// The letter that starts a cursor of this list.
     var cursorLetter: UInt8 {
         switch self {

@@ -71,14 +71,15 @@ enum List {
     }
 
     private static func renderTables(_ gateway: Gateway) -> String {
-        var servers: [[String]] = [["SERVER", "STATE", "TOOLS", "COMMAND"]]
+        var servers: [[String]] = [["SERVER", "STATE", "TOOLS", "PROMPTS", "RESOURCES", "TEMPLATES", "COMMAND"]]
         for backend in gateway.backends {
             let tools = gateway.exposedTools.filter { $0.backend == backend.name }.count
             let state = backend.state == .ready ? "ready" : "\(backend.state.rawValue): \(backend.lastError ?? "")"
-            servers.append([backend.name, state, String(tools), backend.commandLine])
+            let counts = [ListKind.prompts, .resources, .templates].map { String(backend.lists[$0.rawValue].count) }
+            servers.append([backend.name, state, String(tools)] + counts + [backend.commandLine])
         }
         for server in gateway.config.servers where !server.enabled {
-            servers.append([server.name, "disabled", "0", ([server.command ?? ""] + server.args).joined(separator: " ")])
+            servers.append([server.name, "disabled", "0", "0", "0", "0", ([server.command ?? ""] + server.args).joined(separator: " ")])
         }
         var tools: [[String]] = [["TOOL", "DESCRIPTION"]]
         for tool in gateway.exposedTools {

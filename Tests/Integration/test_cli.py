@@ -91,6 +91,10 @@ def test_list_prints_servers_and_exposed_tools(mcpd_bin, standard_config, mcpd_e
     for name in [f"alpha__{t}" for t in ALPHA_TOOLS] + [f"beta__{t}" for t in BETA_TOOLS]:
         assert name in proc.stdout, f"{name} missing from `mcpd list` output\n{describe(proc)}"
     assert "alpha" in proc.stdout and "beta" in proc.stdout
+    header = proc.stdout.splitlines()[0].split()
+    assert header == ["SERVER", "STATE", "TOOLS", "PROMPTS", "RESOURCES", "TEMPLATES", "COMMAND"], proc.stdout
+    alpha = next(line.split() for line in proc.stdout.splitlines() if line.startswith("alpha "))
+    assert alpha[1:6] == ["ready", str(len(ALPHA_TOOLS)), "0", "0", "0"], proc.stdout
     pids = assert_backends_dead(expect_at_least=2)
     assert sorted(pids.values()) == ["alpha", "beta"]
 

@@ -286,7 +286,7 @@ public final class ClientSession {
         if era == .stateless, let result {
             relayStatelessResult(frame, replacing: range, with: id, result: result)
         } else if predatesStructuredOutput, let result, let cut = frame.withUnsafeReadableBytes({ gateway.scanner.removal(of: "structuredContent", inObjectAt: result, of: $0) }) {
-            relayWithout(cut, frame, replacing: range, with: id, batch: batch)
+            relayEdited(frame, replacing: range, with: id, and: (cut, ByteBuffer(capacity: 0)), batch: batch)
         } else if let batch {
             var message = ByteBuffer(capacity: frame.readableBytes + id.withBytes { $0.count })
             message.append(frame.slice(0..<range.lowerBound))
@@ -318,19 +318,21 @@ public final class ClientSession {
         requestEnded()
     }
 
-    /// A backend's answer with the bytes of `cut` taken out (a member this client's version
-    /// does not define) and the client's id put back.
-    private func relayWithout(_ cut: Range<Int>, _ frame: ByteBuffer, replacing range: Range<Int>, with id: RawValue, batch: BatchCollector?) {
+    /// A backend's answer with the client's id put back and one more range of it replaced
+    /// (a member this client's version does not define cut out, a task id exposed), to the
+    /// batch or the output. The slow path: off the usual answers.
+    func relayEdited(_ frame: ByteBuffer, replacing range: Range<Int>, with id: RawValue, and edit: (range: Range<Int>, bytes: ByteBuffer),
+                     batch: BatchCollector?)
+    {
         var idBytes = ByteBuffer(capacity: 32)
         id.withBytes { idBytes.append($0) }
-        let edits = [(range: range, bytes: idBytes), (range: cut, bytes: ByteBuffer(capacity: 0))]
+        let edits = [(range: range, bytes: idBytes), edit]
         guard let batch else {
             writeEdited(frame, edits, to: output)
             return
         }
-        let message = edited(frame, edits)
         batch.outstanding -= 1
-        batch.add(message)
+        batch.add(edited(frame, edits))
     }
 
     /// Fails a forwarded request with an error.

@@ -54,16 +54,8 @@ extension ClientSession {
             requestSucceeded(frame, replacing: idRange, with: id, result: result, batch: batch)
             return
         }
-        var idBytes = ByteBuffer(capacity: 32)
-        id.withBytes { idBytes.append($0) }
         let exposed = jsonStringLiteral(ExposedTaskID.expose(server: backend.name, separator: gateway.config.gateway.separator, id: original))
-        let edits = [(range: idRange, bytes: idBytes), (range: taskRange, bytes: exposed)]
-        if let batch {
-            batch.outstanding -= 1
-            batch.add(edited(frame, edits))
-        } else {
-            writeEdited(frame, edits, to: output)
-        }
+        relayEdited(frame, replacing: idRange, with: id, and: (taskRange, exposed), batch: batch)
         requestEnded()
     }
 

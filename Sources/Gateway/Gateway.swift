@@ -79,6 +79,7 @@ public final class Gateway {
     public func start() throws(UVError) {
         loop.assertInLoop()
         startedAt = loop.now
+        log.attach(to: loop)
         for warning in config.warnings { log.warning(warning) }
         for server in config.servers where !server.enabled { log.info("server \"\(server.name)\" is disabled in the config") }
         for signal in [SIGINT, SIGTERM] {
@@ -307,6 +308,7 @@ public final class Gateway {
         for backend in allBackends { backend.closeHandles() }
         for session in sessions { session.close() }
         log.info("stopped")
+        log.detach(flushDeadlineMs: 2000)
         onStopped?()
     }
 }

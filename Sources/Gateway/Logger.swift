@@ -1,3 +1,4 @@
+import Reactor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,12 +29,26 @@ public enum LogLevel: Int, Comparable, Sendable, CaseIterable {
     public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
-/// Writes log lines to stderr with one `write(2)` each, never to stdout (in stdio mode stdout is
-/// the protocol). Owned by the gateway and passed down; no global state.
+/// Writes log lines to stderr, never to stdout (in stdio mode stdout is the protocol). Owned by
+/// the gateway and passed down; no global state.
+///
+/// Before the loop runs (and after it), a line is one blocking `write(2)`. While it runs
+/// (`attach`), lines are queued on a non-blocking stream and written by the loop: a reader that
+/// is slow or gone never blocks it. Past `maxQueuedBytes` lines are dropped and counted, and
+/// once the reader catches up one line says how many were lost.
 public final class Logger {
     /// The least severe level written.
     public var level: LogLevel
     private let fd: Int32
+    /// The loop's stream on `fd`, while attached.
+    private var stream: IOStream?
+    /// Lines dropped since the last report.
+    private var dropped = 0
+    /// Set when stderr failed for good (its reader is gone): later lines are dropped silently.
+    private var broken = false
+
+    /// The most bytes of log lines waiting for stderr's reader.
+    public static let maxQueuedBytes = 1 << 20
 
     public init(level: LogLevel = .info, fd: Int32 = 2) {
         self.level = level
@@ -53,10 +68,53 @@ public final class Logger {
         writeLine("mcpd: \(level.name): \(message())")
     }
 
+    /// From now on lines go through `loop` without blocking. Stays synchronous when stderr
+    /// cannot be watched (closed, or of a kind libuv does not handle).
+    public func attach(to loop: EventLoop) {
+        guard stream == nil, let stream = try? IOStream.open(loop: loop, fd: fd) else { return }
+        stream.highWatermark = Logger.maxQueuedBytes
+        stream.lowWatermark = Logger.maxQueuedBytes / 4
+        stream.onWritable = { [unowned self] in reportDropped() }
+        stream.onWriteError = { [unowned self] _ in broken = true }
+        self.stream = stream
+    }
+
+    /// Back to blocking writes: what is queued is flushed for at most `flushDeadlineMs`, then
+    /// dropped (a stalled reader cannot hold mcpd open).
+    public func detach(flushDeadlineMs: UInt64) {
+        guard let stream else { return }
+        reportDropped()
+        self.stream = nil
+        stream.closeAfterFlush(deadlineMs: flushDeadlineMs)
+    }
+
     /// Writes a line as it is (a newline is added).
     public func writeLine(_ line: String) {
         var text = line
         text.append("\n")
+        guard let stream else {
+            writeBlocking(text)
+            return
+        }
+        if broken { return }
+        guard stream.isWritable else {
+            dropped += 1
+            return
+        }
+        reportDropped()
+        stream.write(string: text)
+    }
+
+    /// Says how many lines were dropped, once there is room again.
+    private func reportDropped() {
+        guard dropped > 0, let stream, !broken else { return }
+        let count = dropped
+        dropped = 0
+        stream.write(string: "mcpd: warning: \(count) log lines dropped: stderr was not read fast enough\n")
+    }
+
+    private func writeBlocking(_ text: String) {
+        var text = text
         text.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count {

@@ -551,6 +551,19 @@ public final class IOStream {
         finishCloseIfFlushed()
     }
 
+    /// Closes after everything queued has been written, or at `deadlineMs` with what is still
+    /// queued dropped (a reader that stopped reading must not hold the process open).
+    public func closeAfterFlush(deadlineMs: UInt64) {
+        guard state == .open else { return }
+        let deadline = LoopTimer(loop: loop)
+        onClose = { deadline.close() }
+        deadline.start(timeout: deadlineMs) { [unowned self] in
+            close()
+            deadline.close()
+        }
+        closeAfterFlush()
+    }
+
     private func finishCloseIfFlushed() {
         if closeWhenFlushed && pieces.isEmpty && inFlightWrites == 0 && !flushScheduled { close() }
     }

@@ -31,8 +31,10 @@ public final class Backend {
     /// The era this process is spoken to in. A server is started in the handshake era (its
     /// catalog and every handshake-era client's requests); a stateless client's requests go
     /// to a second process of the same server in the stateless era, its `statelessTwin`,
-    /// started on the first such request, when the server speaks that era.
-    public let era: BackendEra
+    /// started on the first such request, when the server speaks that era. A server that
+    /// refuses `initialize` but answers `server/discover` speaks only the stateless era: its
+    /// one process serves every client in that era (`StatelessBackend.swift`).
+    public internal(set) var era: BackendEra
     /// Whether the server speaks 2026-07-28: nil until a stateless twin has tried.
     public internal(set) var speaksStateless: Bool?
     /// The stateless-era process of this server, once a stateless client needed it.
@@ -43,6 +45,16 @@ public final class Backend {
     /// queued requests (translated) when the server turns out not to speak the stateless era.
     /// The server's process owns its twin and outlives it.
     unowned(unsafe) var fallback: Backend?
+    /// True for the stateless-era process of a server whose handshake-era process is its owner.
+    var isTwin: Bool { fallback != nil }
+    /// A stateless-era server process: mcpd's own `subscriptions/listen` on it (its id here),
+    /// which brings the change notifications that keep the catalog fresh, and the resources
+    /// it carries updates for.
+    var listenID: Int?
+    var listenURIs: Set<String> = []
+    /// A stateless-era server process: the requests of handshake-era clients that may come
+    /// back input-required, as sent, by mcpd's id, for the retry.
+    var bridgedCalls: [Int: BridgedCall] = [:]
     /// The gateway outlives every backend: it owns them and closes them before it goes.
     unowned(unsafe) let gateway: Gateway
     let loop: EventLoop
@@ -154,6 +166,9 @@ public final class Backend {
         framer = LineFramer(maxLineLength: gateway.config.gateway.maxMessageSize)
         stderrLog.reset()
         startedAt = loop.now
+        listenID = nil
+        bridgedCalls.removeAll()
+        if !isTwin { era = .handshake }  // asked again: the server may have changed
         var environment = gateway.backendEnvironment
         for (key, value) in config.env {
             environment.removeAll { $0.hasPrefix(key + "=") }
@@ -179,7 +194,7 @@ public final class Backend {
             return
         }
         process = child
-        log.info("backend \"\(name)\" started (pid \(child.pid))\(era == .stateless ? " for stateless clients" : ""): \(commandLine)")
+        log.info("backend \"\(name)\" started (pid \(child.pid))\(isTwin ? " for stateless clients" : ""): \(commandLine)")
         child.onExit = { [unowned self] status in processExited(status) }
         // Unchecked: the hot path's callback. The backend owns the process, and closes it (which
         // drops its callbacks) before it lets it go; backends live as long as the gateway.
@@ -195,7 +210,7 @@ public final class Backend {
         child.stdout.startReading()
         child.stderr.startReading()
         moveState(to: .initializing)
-        if era == .stateless { sendDiscover() } else { sendInitialize() }
+        if isTwin { sendDiscover() } else { sendInitialize() }
     }
 
     /// The handshake and the lists are done.
@@ -206,15 +221,16 @@ public final class Backend {
         lastError = nil
         hasSettledOnce = true
         let info = serverInfo["name"]?.stringValue.map { " (\($0) \(serverInfo["version"]?.stringValue ?? ""))" } ?? ""
-        if era == .stateless {
+        if isTwin {
             log.info("backend \"\(name)\" ready for stateless clients in \(loop.now - startedAt) ms, protocol \(protocolVersion ?? "?")\(info)")
             drainStartQueue()
             return
         }
         let counts = ListKind.allCases.filter { declares($0.capability) }.map { "\(lists[$0.rawValue].count) \($0.resultKey)" }
         log.info("backend \"\(name)\" ready in \(loop.now - startedAt) ms: \(counts.isEmpty ? "nothing listed" : counts.joined(separator: ", ")), protocol \(protocolVersion ?? "?")\(info)")
-        if let level = gateway.clientLogLevel, declares("logging") { setLevel(level) { _ in } }
+        if let level = gateway.clientLogLevel, declares("logging"), era == .handshake { setLevel(level) { _ in } }
         gateway.backendDidChange(self, lists: ListKind.allCases)
+        if era == .stateless { openListen() }
     }
 
     /// The handshake failed: the process is stopped, and its exit decides between backoff and
@@ -231,7 +247,7 @@ public final class Backend {
         lastError = reason
         moveState(to: .failed)
         hasSettledOnce = true
-        if era == .stateless {
+        if isTwin {
             abandonStartQueue(reason)
             return
         }
@@ -284,7 +300,7 @@ public final class Backend {
         } else {
             let whileStarting = state != .ready
             lastError = lastError ?? (whileStarting ? "exited with \(status) while starting" : "exited with \(status)")
-            if era == .stateless && !hasBeenReady {
+            if isTwin && !hasBeenReady {
                 log.info("\(what) (its stateless-era process)")
             } else {
                 log.error("\(what)\(whileStarting ? " while starting" : "")")
@@ -296,7 +312,7 @@ public final class Backend {
             complete(entry, with: BackendFailure(code: ErrorCode.internalError, message: "\(what) while handling \(entry.what)"))
         }
         for completion in completions { completion() }
-        if era == .stateless {
+        if isTwin {
             if !startQueue.isEmpty { abandonStartQueue(lastError ?? what) }
             return
         }
@@ -315,7 +331,7 @@ public final class Backend {
         hasSettledOnce = true
         // A stateless process that never became ready gave its answer: the server does not
         // speak that era (or cannot start); its clients are served by the handshake process.
-        let probeFailed = era == .stateless && readyAt == 0
+        let probeFailed = isTwin && readyAt == 0
         if crashTimes.count >= Backend.maxCrashes || gateway.isShuttingDown || probeFailed {
             if !gateway.isShuttingDown && !probeFailed {
                 lastError = "\(lastError ?? "crashed"); it exited \(crashTimes.count) times within \(formatSeconds(Backend.crashWindowMs)), so mcpd stopped restarting it"

@@ -24,7 +24,13 @@ extension Backend {
                 failStart("initialize failed: \(failure.message)")
             case .success(let reply):
                 guard let result = reply.result?.objectValue else {
-                    failStart("initialize was refused: \(reply.errorMessage ?? "no result")")
+                    let refusal = "initialize was refused: \(reply.errorMessage ?? "no result")"
+                    // A server of the stateless era alone refuses the handshake: ask it that way.
+                    if config.era == "auto" && reply.errorCode != nil {
+                        sendDiscover { [unowned self] why in failStart("\(refusal); and server/discover: \(why)") }
+                    } else {
+                        failStart(refusal)
+                    }
                     return
                 }
                 protocolVersion = result["protocolVersion"]?.stringValue
@@ -43,25 +49,35 @@ extension Backend {
         "io.modelcontextprotocol/clientInfo": ["name": "mcpd", "version": .string(GatewayVersion.string)],
     ]
 
-    /// A stateless-era process: `server/discover` says whether the server speaks 2026-07-28.
-    /// Any other answer (an error, no such version) or a timeout means it does not.
-    func sendDiscover() {
+    /// `server/discover` says whether the server speaks 2026-07-28; any other answer (an
+    /// error, no such version) or a timeout means it does not, and `refused` gets why. A
+    /// stateless twin is then ready; a server's own process, which asked after `initialize`
+    /// was refused, turns to the stateless era and fetches its lists in it.
+    func sendDiscover(refused: ((String) -> Void)? = nil) {
+        let refused = refused ?? { [unowned self] why in notStateless(why) }
         request("server/discover", params: .object(JSONObject()), timeoutMs: min(timeoutMs, Backend.discoverTimeoutMs)) { [unowned self] result in
             guard state == .initializing else { return }
             switch result {
             case .failure(let failure):
-                notStateless("server/discover: \(failure.message)")
+                refused("server/discover: \(failure.message)")
             case .success(let reply):
                 guard let result = reply.result?.objectValue,
                       result["supportedVersions"]?.arrayValue?.contains(.string(ProtocolVersion.stateless)) == true
                 else {
-                    notStateless("server/discover: \(reply.errorMessage ?? "2026-07-28 is not among its versions")")
+                    refused("server/discover: \(reply.errorMessage ?? "2026-07-28 is not among its versions")")
                     return
                 }
                 protocolVersion = ProtocolVersion.stateless
                 capabilities = result["capabilities"] ?? .null
                 serverInfo = result["_meta"]?[ProtocolVersion.serverInfoKey] ?? .null
-                becomeReady()
+                if isTwin {
+                    becomeReady()
+                    return
+                }
+                era = .stateless
+                speaksStateless = true
+                log.info("backend \"\(name)\" speaks only protocol \(ProtocolVersion.stateless); mcpd speaks it for its clients of every version")
+                fetchLists(ListKind.allCases) { [unowned self] _ in becomeReady() }
             }
         }
     }
@@ -79,13 +95,14 @@ extension Backend {
         stop {}
     }
 
-    /// Sends one of mcpd's own requests.
+    /// Sends one of mcpd's own requests; returns its id here.
+    @discardableResult
     func request(_ method: StaticString, params: JSONValue, timeoutMs: UInt64? = nil,
-                 _ completion: @escaping (Result<BackendReply, BackendFailure>) -> Void)
+                 _ completion: @escaping (Result<BackendReply, BackendFailure>) -> Void) -> Int?
     {
         guard let process else {
             completion(.failure(BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" is not running")))
-            return
+            return nil
         }
         var params = params
         if era == .stateless, case .object(var object) = params {
@@ -100,6 +117,7 @@ extension Backend {
         params.write(to: &message)
         message.append(string: "}\n")
         process.stdin.write(message)
+        return id
     }
 
     /// Sends a notification of mcpd's own.

@@ -50,7 +50,7 @@ extension Backend {
     func forward(_ frame: ByteBuffer, scan: MessageScan, method: StaticString, route: Route?, renaming: Range<Int>?,
                  session: ClientSession, batch: BatchCollector?, taskID: TaskIDPlace? = nil) -> BackendFailure?
     {
-        if era == .stateless && state != .ready {
+        if isTwin && state != .ready {
             if let failure = queueUntilStarted(QueuedRequest(frame: frame, scan: scan, method: method, route: route, renaming: renaming,
                                                              session: session, batch: batch, taskID: taskID))
             {
@@ -73,8 +73,13 @@ extension Backend {
         let token = scan.metaProgressToken.map { RawValue(frame, $0) }
         let gatewayID = pending.insert(PendingRequest(origin: .client(session, id: clientID, progressToken: token, batch: batch),
                                                       method: method, route: route, deadline: loop.now + timeoutMs, taskID: taskID))
-        if session.isStateless && era == .handshake {
-            forwardWithoutEnvelope(frame, scan: scan, gatewayID: gatewayID, route: route, renaming: renaming, to: process.stdin)
+        if era == .handshake ? session.isStateless : !session.isStateless {
+            if era == .handshake {
+                forwardWithoutEnvelope(frame, scan: scan, gatewayID: gatewayID, route: route, renaming: renaming, to: process.stdin)
+            } else {
+                forwardWithEnvelope(frame, scan: scan, method: method, gatewayID: gatewayID, route: route, renaming: renaming,
+                                    session: session, to: process.stdin)
+            }
             return nil
         }
         var splice = Splice()
@@ -278,7 +283,9 @@ extension Backend {
         }
         switch entry.origin {
         case .client(let session, let id, _, let batch):
-            if let place = entry.taskID, let result = scan.result {
+            if era == .stateless && !session.isStateless {
+                relayBridgedAnswer(frame, raw, scan, entry: entry, gatewayID: gatewayID, session: session, id: id, batch: batch)
+            } else if let place = entry.taskID, let result = scan.result {
                 session.taskRequestSucceeded(frame, replacing: idRange, with: id, result: result, place: place, backend: self, batch: batch)
             } else {
                 session.requestSucceeded(frame, replacing: idRange, with: id, result: scan.result, batch: batch)
@@ -414,8 +421,15 @@ extension Backend {
     }
 
     /// Subscribes mcpd to (or unsubscribes it from) a resource of the backend, for a stateless
-    /// client's listen stream.
+    /// client's listen stream or, when the backend speaks only the stateless era, for any client.
     func subscribe(_ uri: String, _ on: Bool) {
+        if era == .stateless {
+            // The stateless era subscribes on a listen stream: mcpd's is opened again with
+            // the new set.
+            guard on ? listenURIs.insert(uri).inserted : listenURIs.remove(uri) != nil else { return }
+            openListen()
+            return
+        }
         guard state == .ready else { return }
         let method: StaticString = on ? "resources/subscribe" : "resources/unsubscribe"
         request(method, params: ["uri": .string(uri)]) { [unowned self] result in

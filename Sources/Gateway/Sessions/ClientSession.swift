@@ -400,6 +400,6 @@ public final class ClientSession {
         finished = true
         drainTimer?.close()
         drainTimer = nil
-        transport.close(loop: gateway.loop, flushDeadlineMs: flushDeadlineMs)
+        transport.close(flushDeadlineMs: flushDeadlineMs)
     }
 }

@@ -1,12 +1,12 @@
 import Reactor
 
-/// A backend's request relayed to the client: where the client's answer goes back.
-struct RelayedServerRequest {
-    let backend: Backend
-    /// The backend process that asked (its answer is dropped if that process is gone).
-    let epoch: Int
-    /// The backend's own id for the request.
-    let id: RawValue
+/// A request relayed to the client: where the client's answer goes back.
+enum RelayedServerRequest {
+    /// A backend's own request, answered with the backend's own `id`; dropped if the process
+    /// that asked (`epoch`) is gone.
+    case backend(Backend, epoch: Int, id: RawValue)
+    /// One of the input requests of a stateless-era server's input-required answer, by its key.
+    case input(InputGathering, key: String)
 }
 
 /// Requests backends make of the client (`sampling/createMessage`, `elicitation/create`,
@@ -33,7 +33,7 @@ extension ClientSession {
         }
         let id = nextServerRequestID
         nextServerRequestID += 1
-        serverRequests[id] = RelayedServerRequest(backend: backend, epoch: backend.epoch, id: RawValue(frame, scan.id!))
+        serverRequests[id] = .backend(backend, epoch: backend.epoch, id: RawValue(frame, scan.id!))
         var splice = Splice()
         splice.replace(scan.id!, decimal: id)
         splice.write(frame, to: output)
@@ -48,14 +48,22 @@ extension ClientSession {
             gateway.log.debug("ignoring a response from the client to a request mcpd did not send or no longer waits for: \(frame.string.prefix(200))")
             return
         }
-        request.backend.deliverClientResponse(frame, replacing: idRange, with: request.id, epoch: request.epoch)
+        switch request {
+        case .backend(let backend, let epoch, let backendID):
+            backend.deliverClientResponse(frame, replacing: idRange, with: backendID, epoch: epoch)
+        case .input(let gathering, let key):
+            inputAnswered(frame, scan, gathering: gathering, key: key)
+        }
     }
 
     /// The backend cancelled one of its requests to the client: the client is told with
     /// mcpd's id for it.
     func serverRequestCancelled(_ frame: ByteBuffer, requestIDRange: Range<Int>, backend: Backend) {
         let match = frame.withUnsafeReadableBytes { raw in
-            serverRequests.first { $0.value.backend === backend && $0.value.epoch == backend.epoch && $0.value.id.equals(raw, requestIDRange) }?.key
+            serverRequests.first {
+                if case .backend(let asker, let epoch, let id) = $0.value { return asker === backend && epoch == backend.epoch && id.equals(raw, requestIDRange) }
+                return false
+            }?.key
         }
         guard let id = match else { return }
         serverRequests[id] = nil
@@ -68,8 +76,8 @@ extension ClientSession {
     func refuseServerRequests(_ reason: String) {
         let waiting = serverRequests.values
         serverRequests.removeAll()
-        for request in waiting {
-            request.backend.answer(request.id, code: ErrorCode.internalError, message: reason, epoch: request.epoch)
+        for case .backend(let backend, let epoch, let id) in waiting {
+            backend.answer(id, code: ErrorCode.internalError, message: reason, epoch: epoch)
         }
     }
 }

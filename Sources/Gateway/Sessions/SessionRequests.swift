@@ -179,6 +179,14 @@ extension ClientSession {
         } else if subscribe == false {
             subscriptions.remove(exposed)
         }
+        if let subscribe, route.backend.era == .stateless {
+            // A server of the stateless era alone: mcpd subscribes on its listen stream.
+            if subscribe || !gateway.sessions.contains(where: { $0.isSubscribed(exposed) }) {
+                route.backend.subscribe(route.originalName, subscribe)
+            }
+            sendResult(frame, idRange, literal: "{}")
+            return
+        }
         forward(frame, scan, method: method, route: route, renaming: uriRange)
     }
 

@@ -101,16 +101,8 @@ final class StdioTransport {
 
     /// Closes both streams, flushing what is queued for at most `flushDeadlineMs` (a client that
     /// stopped reading cannot hold mcpd open).
-    func close(loop: EventLoop, flushDeadlineMs: UInt64) {
+    func close(flushDeadlineMs: UInt64) {
         input.close()
-        guard output.state == .open else { return }
-        let deadline = LoopTimer(loop: loop)
-        let output = self.output
-        output.onClose = { deadline.close() }
-        deadline.start(timeout: flushDeadlineMs) {
-            output.close()
-            deadline.close()
-        }
-        output.closeAfterFlush()
+        output.closeAfterFlush(deadlineMs: flushDeadlineMs)
     }
 }

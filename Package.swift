@@ -18,7 +18,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
-        .target(name: "Reactor", dependencies: ["CUV"], swiftSettings: hotPathSettings),
+        .target(name: "CProcess"),
+        .target(name: "Reactor", dependencies: ["CUV", "CProcess"], swiftSettings: hotPathSettings),
         .target(name: "Gateway", dependencies: ["Reactor", "CYAML"], swiftSettings: hotPathSettings),
         .executableTarget(name: "mcpd", dependencies: ["Gateway"]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CUV"]),

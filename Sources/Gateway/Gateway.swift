@@ -306,6 +306,16 @@ public final class Gateway {
         for watcher in signalWatchers { watcher.close() }
         signalWatchers.removeAll()
         for backend in allBackends { backend.closeHandles() }
+        // Descendants that left their backend's process group and outlived their parent were
+        // re-parented to mcpd (a subreaper): they go with it.
+        let orphans = ProcessSetup.orphans(excluding: [])
+        if !orphans.isEmpty {
+            log.info("killing \(orphans.count) process\(orphans.count == 1 ? "" : "es") left behind by backends: pid \(orphans.map(String.init).joined(separator: ", "))")
+            for pid in orphans {
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+            }
+        }
         for session in sessions { session.close() }
         log.info("stopped")
         log.detach(flushDeadlineMs: 2000)

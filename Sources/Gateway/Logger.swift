@@ -46,6 +46,8 @@ public final class Logger {
     private var dropped = 0
     /// Set when stderr failed for good (its reader is gone): later lines are dropped silently.
     private var broken = false
+    /// Strings never written: each becomes `***` (values from `${VAR}` in the config).
+    public var secrets: [String] = []
 
     /// The most bytes of log lines waiting for stderr's reader.
     public static let maxQueuedBytes = 1 << 20
@@ -90,7 +92,7 @@ public final class Logger {
 
     /// Writes a line as it is (a newline is added).
     public func writeLine(_ line: String) {
-        var text = line
+        var text = secrets.isEmpty ? line : redact(line, secrets)
         text.append("\n")
         guard let stream else {
             writeBlocking(text)

@@ -1,3 +1,4 @@
+import CProcess
 import CUV
 #if canImport(Glibc)
 import Glibc
@@ -136,38 +137,25 @@ public final class ChildProcess {
             pipes.append(pair)
         }
 
-        var actions = posix_spawn_file_actions_t()
-        var attributes = posix_spawnattr_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawnattr_init(&attributes)
-        defer {
-            posix_spawn_file_actions_destroy(&actions)
-            posix_spawnattr_destroy(&attributes)
-        }
-        if let cwd = options.workingDirectory { posix_spawn_file_actions_addchdir_np(&actions, cwd) }
-        for (target, pair) in pipes.enumerated() { posix_spawn_file_actions_adddup2(&actions, pair.child, Int32(target)) }
-        // Every signal back to its default (mcpd ignores SIGPIPE), none blocked, a new session.
-        var all = sigset_t()
-        var none = sigset_t()
-        sigfillset(&all)
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | spawnSetSID)
-
         // The reaper watches SIGCHLD before the child exists, so no exit goes unseen.
         let reaper = ChildReaper.of(loop)
-        var pid: pid_t = 0
         let argv = [options.executable] + options.arguments
+        let fds = [pipes[0].child, pipes[1].child, pipes[2].child]
         let rc = withCStrings(argv) { argv in
             withCStrings(environment) { envp in
-                posix_spawn(&pid, program, &actions, &attributes, argv, envp)
+                fds.withUnsafeBufferPointer { fds in
+                    if let cwd = options.workingDirectory {
+                        return mcpd_spawn(program, argv, envp, cwd, fds.baseAddress, getpid())
+                    }
+                    return mcpd_spawn(program, argv, envp, nil, fds.baseAddress, getpid())
+                }
             }
         }
-        closeAll(parents: rc != 0)
-        if rc != 0 {
+        let pid = rc
+        closeAll(parents: rc < 0)
+        if rc < 0 {
             reaper.closeIfIdle()
-            throw UVError(-rc)
+            throw UVError(rc)
         }
         let stdin = IOStream.pipe(loop: loop, fd: pipes[0].parent, readCapacity: 0)
         let stdout = IOStream.pipe(loop: loop, fd: pipes[1].parent, readCapacity: outputReadCapacity)
@@ -249,7 +237,6 @@ public final class ChildProcess {
 }
 
 /// glibc's `POSIX_SPAWN_SETSID` (a GNU extension the Glibc module does not export).
-private let spawnSetSID: Int16 = 0x80
 
 /// Calls `body` with a NULL-terminated C array of copies of `strings`.
 private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
@@ -260,9 +247,9 @@ private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeM
 
 /// Reaps a loop's children: one SIGCHLD watcher (referenced, so the loop runs while a child
 /// lives) that exists only while there are children, and `waitpid(pid, WNOHANG)` for each on
-/// every SIGCHLD, so it never takes the exit status of a process it did not start. As PID 1 it
-/// also reaps orphans re-parented to it (`waitpid(-1)`), handing any child of its own it meets
-/// to that child.
+/// every SIGCHLD, so it never takes the exit status of a process it did not start. As PID 1 or
+/// a subreaper (`ProcessSetup.configure`) it also reaps orphans re-parented to it
+/// (`waitpid(-1)`), handing any child of its own it meets to that child.
 final class ChildReaper {
     private unowned let loop: EventLoop
     private var watcher: SignalWatcher?
@@ -294,7 +281,7 @@ final class ChildReaper {
         for (pid, child) in children where waitpid(pid, &status, WNOHANG) == pid {
             finish(child, status)
         }
-        if getpid() == 1 {
+        if mcpd_reaps_orphans() != 0 {
             while true {
                 let pid = waitpid(-1, &status, WNOHANG)
                 guard pid > 0 else { break }

@@ -1,3 +1,4 @@
+import CProcess
 import CUV
 #if canImport(Glibc)
 import Glibc
@@ -165,9 +166,34 @@ func zeroedAllocation<T>(_ type: T.Type) -> UnsafeMutablePointer<T> {
 /// SIGPIPE ignored (a dead reader becomes `EPIPE`, not death) and inherited descriptors marked
 /// close-on-exec so backends never receive mcpd's sockets.
 public enum ProcessSetup {
-    public static func configure() {
+    /// Sets up the process to run a gateway: SIGPIPE ignored, mcpd made the reaper of its
+    /// orphaned descendants (so that none outlives it: `orphans()` finds them at shutdown),
+    /// and the soft limit on open files raised to the hard one (each backend takes three).
+    /// Returns the limit on open files.
+    @discardableResult
+    public static func configure() -> Int {
         signal(SIGPIPE, SIG_IGN)
         uv_disable_stdio_inheritance()
+        _ = mcpd_become_subreaper()
+        return mcpd_raise_open_file_limit()
+    }
+
+    /// The hard limit on open files, which `configure` makes the soft one.
+    public static var openFileLimit: Int { mcpd_open_file_limit(1) }
+
+    /// Processes re-parented to mcpd that it did not start: descendants of backends that
+    /// left their process group and outlived their parent. Read from /proc, at shutdown only.
+    public static func orphans(excluding children: Set<Int32>) -> [Int32] {
+        guard let directory = opendir("/proc") else { return [] }
+        defer { closedir(directory) }
+        let me = getpid()
+        var found: [Int32] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = Int32(name), pid != me, !children.contains(pid), mcpd_parent_of(pid) == me else { continue }
+            found.append(pid)
+        }
+        return found
     }
 }
 

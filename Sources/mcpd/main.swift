@@ -102,6 +102,13 @@ enum Check {
             }
         }
         let enabled = config.servers.filter(\.enabled)
+        // Three pipes per backend process, twice for servers run in both eras, and a margin
+        // for clients, the loop and the config.
+        let needed = enabled.count * 6 + 64
+        let limit = ProcessSetup.openFileLimit
+        if needed > limit {
+            setup.log.warning("\(enabled.count) servers may need \(needed) open files, above the limit of \(limit) (ulimit -Hn); raise it (LimitNOFILE= in a systemd unit, --ulimit nofile= in a container)")
+        }
         print("\(config.path): OK, \(enabled.count) server\(enabled.count == 1 ? "" : "s") enabled: \(enabled.map(\.name).joined(separator: ", "))")
     }
 }
@@ -128,6 +135,7 @@ struct Setup {
         }
         do {
             config = try Config.load(path: path, environment: variables)
+            log.secrets = config.secrets
         } catch {
             log.error("\(error)")
             throw ProgramExit.failure

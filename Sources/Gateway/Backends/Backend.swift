@@ -6,9 +6,9 @@ import Glibc
 /// One configured MCP server and its process.
 ///
 ///     configured -> starting -> initializing -> ready -> stopping -> stopped
-///                                    |            |
-///                                    +------------+-> (exit) -> backoff -> starting ...
-///                                                           \-> failed (circuit open)
+///                      |             |            |
+///                      |             +------------+-> (exit) -> backoff -> starting ...
+///                      +-> (out of descriptors) -----------/    \-> failed (circuit open)
 ///
 /// A backend owns its process, its table of pending requests (keyed by the ids mcpd issued,
 /// unique per backend) and its cached catalog. When the process exits every pending request
@@ -138,7 +138,7 @@ public final class Backend {
         let legal: Bool
         switch (state, next) {
         case (.configured, .starting), (.backoff, .starting), (.stopped, .starting),
-             (.starting, .initializing), (.starting, .failed),
+             (.starting, .initializing), (.starting, .failed), (.starting, .backoff),
              (.initializing, .ready), (.initializing, .backoff), (.initializing, .failed), (.initializing, .stopping),
              (.ready, .backoff), (.ready, .failed), (.ready, .stopping),
              (.configured, .stopped), (.backoff, .stopped), (.backoff, .failed),
@@ -170,9 +170,10 @@ public final class Backend {
         bridgedCalls.removeAll()
         if !isTwin { era = .handshake }  // asked again: the server may have changed
         var environment = gateway.backendEnvironment
-        for (key, value) in config.env {
-            environment.removeAll { $0.hasPrefix(key + "=") }
-            environment.append("\(key)=\(value)")
+        if !config.env.isEmpty {
+            let overridden = Set(config.env.map(\.key))
+            environment.removeAll { entry in overridden.contains(String(entry.prefix { $0 != "=" })) }
+            environment += config.env.map { "\($0.key)=\($0.value)" }
         }
         let options = SpawnOptions(executable: command, arguments: config.args, environment: environment,
                                    workingDirectory: config.cwd)
@@ -180,6 +181,16 @@ public final class Backend {
         do {
             child = try ChildProcess.spawn(loop: loop, options: options)
         } catch {
+            if [-EMFILE, -ENFILE, -EAGAIN, -ENOMEM].contains(error.code) {
+                // Out of descriptors or processes for now: not the backend's fault, so tried
+                // again with backoff.
+                lastError = "could not start: \(error) (mcpd is out of open files or processes; see ulimit -n)"
+                log.error("backend \"\(name)\" \(lastError!)")
+                let (settledNow, circuitOpened) = scheduleRestart()
+                if !isTwin && (settledNow || circuitOpened) { gateway.backendDidChange(self, lists: []) }
+                if isTwin && state == .failed { abandonStartQueue(lastError!) }
+                return
+            }
             let hint: String
             switch error.code {
             case UVError.noent.code: hint = "command \"\(command)\" not found (check servers.\(name).command and PATH)"
@@ -204,9 +215,7 @@ public final class Backend {
             stderrLog.read(&buffer, now: loop.now, log: log, quiet: state == .ready)
         }
         child.stderr.onReadEnd = { _ in }
-        child.stdin.onWriteError = { [unowned self] error in
-            log.warning("backend \"\(name)\" stopped reading its stdin (\(error)); its requests will fail")
-        }
+        child.stdin.onWriteError = { [unowned self] error in stdinFailed(error) }
         child.stdout.startReading()
         child.stderr.startReading()
         moveState(to: .initializing)
@@ -265,6 +274,16 @@ public final class Backend {
             process?.signalGroup(SIGKILL)
             failAllPending("backend \"\(name)\" closed its stdout")
         }
+    }
+
+    /// Writing to the backend failed (it closed its stdin): it is treated as crashed. What is
+    /// in flight fails now, with the reason, and its group is killed; its exit brings the restart.
+    private func stdinFailed(_ error: UVError) {
+        guard state != .stopping, let process else { return }
+        lastError = "stopped reading its stdin (\(error))"
+        log.error("backend \"\(name)\" stopped reading its stdin (\(error)); killing it, it will be restarted")
+        process.signalGroup(SIGKILL)
+        failAllPending("backend \"\(name)\" stopped reading its stdin")
     }
 
     private func processExited(_ status: ExitStatus) {

@@ -76,9 +76,24 @@ public func parseYAML(_ text: String, maxDepth: Int = 64) throws(YAMLError) -> Y
 }
 
 private struct TreeBuilder {
-    enum Open {
-        case mapping([(key: YAMLNode, value: YAMLNode)], pendingKey: YAMLNode?, line: Int, column: Int, anchor: String?)
-        case sequence([YAMLNode], line: Int, column: Int, anchor: String?)
+    /// A mapping or sequence being read. A class, so that adding to it is in place: linear in
+    /// the size of the document (a value in the stack would be copied at each member).
+    final class Open {
+        let isMapping: Bool
+        let line: Int
+        let column: Int
+        let anchor: String?
+        var members: [(key: YAMLNode, value: YAMLNode)] = []
+        var keys: Set<String> = []
+        var pendingKey: YAMLNode?
+        var items: [YAMLNode] = []
+
+        init(isMapping: Bool, line: Int, column: Int, anchor: String?) {
+            self.isMapping = isMapping
+            self.line = line
+            self.column = column
+            self.anchor = anchor
+        }
     }
 
     let maxDepth: Int
@@ -104,22 +119,14 @@ private struct TreeBuilder {
             try add(node)
         case YAML_MAPPING_START_EVENT:
             guard stack.count < maxDepth else { throw YAMLError(line: line, column: column, message: "nesting deeper than \(maxDepth)") }
-            stack.append(.mapping([], pendingKey: nil, line: line, column: column, anchor: event.data.mapping_start.anchor.map { String(cString: $0) }))
+            stack.append(Open(isMapping: true, line: line, column: column, anchor: event.data.mapping_start.anchor.map { String(cString: $0) }))
         case YAML_SEQUENCE_START_EVENT:
             guard stack.count < maxDepth else { throw YAMLError(line: line, column: column, message: "nesting deeper than \(maxDepth)") }
-            stack.append(.sequence([], line: line, column: column, anchor: event.data.sequence_start.anchor.map { String(cString: $0) }))
+            stack.append(Open(isMapping: false, line: line, column: column, anchor: event.data.sequence_start.anchor.map { String(cString: $0) }))
         case YAML_MAPPING_END_EVENT, YAML_SEQUENCE_END_EVENT:
-            let node: YAMLNode
-            let anchor: String?
-            switch stack.removeLast() {
-            case .mapping(let members, _, let line, let column, let name):
-                node = YAMLNode(value: .mapping(members), line: line, column: column)
-                anchor = name
-            case .sequence(let items, let line, let column, let name):
-                node = YAMLNode(value: .sequence(items), line: line, column: column)
-                anchor = name
-            }
-            if let anchor { anchors[anchor] = node }
+            let open = stack.removeLast()
+            let node = YAMLNode(value: open.isMapping ? .mapping(open.members) : .sequence(open.items), line: open.line, column: open.column)
+            if let anchor = open.anchor { anchors[anchor] = node }
             try add(node)
         default:
             break
@@ -127,26 +134,24 @@ private struct TreeBuilder {
     }
 
     mutating func add(_ node: YAMLNode) throws(YAMLError) {
-        guard let top = stack.popLast() else {
+        guard let top = stack.last else {
             if root != nil { throw YAMLError(line: node.line, column: node.column, message: "more than one document") }
             root = node
             return
         }
-        switch top {
-        case .mapping(var members, let pendingKey, let line, let column, let anchor):
-            if let key = pendingKey {
-                members.append((key, node))
-                stack.append(.mapping(members, pendingKey: nil, line: line, column: column, anchor: anchor))
-            } else {
-                guard node.scalar != nil else { throw YAMLError(line: node.line, column: node.column, message: "a mapping key must be a scalar") }
-                if members.contains(where: { $0.key.scalar == node.scalar }) {
-                    throw YAMLError(line: node.line, column: node.column, message: "duplicate key \"\(node.scalar!)\"")
-                }
-                stack.append(.mapping(members, pendingKey: node, line: line, column: column, anchor: anchor))
-            }
-        case .sequence(var items, let line, let column, let anchor):
-            items.append(node)
-            stack.append(.sequence(items, line: line, column: column, anchor: anchor))
+        guard top.isMapping else {
+            top.items.append(node)
+            return
         }
+        if let key = top.pendingKey {
+            top.members.append((key, node))
+            top.pendingKey = nil
+            return
+        }
+        guard let name = node.scalar else { throw YAMLError(line: node.line, column: node.column, message: "a mapping key must be a scalar") }
+        guard top.keys.insert(name).inserted else {
+            throw YAMLError(line: node.line, column: node.column, message: "duplicate key \"\(name)\"")
+        }
+        top.pendingKey = node
     }
 }

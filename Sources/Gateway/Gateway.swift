@@ -45,6 +45,10 @@ public final class Gateway {
 
     /// The client sessions (on stdio, one).
     private(set) var sessions: [ClientSession] = []
+    /// True while some client does not read its output fast enough (its queue is over the
+    /// high watermark): backends are not read meanwhile, so what they send waits in their
+    /// pipes, not in mcpd's memory. On stdio every backend's bytes are for the one client.
+    var clientOutputStalled: Bool { sessions.contains { !$0.output.isWritable } }
     public private(set) var isStartupSettled = false
     public private(set) var isShuttingDown = false
     private var startupWaiters: [() -> Void] = []
@@ -320,5 +324,11 @@ public final class Gateway {
         log.info("stopped")
         log.detach(flushDeadlineMs: 2000)
         onStopped?()
+    }
+
+    /// A client's output fell below its low watermark: backends paused for it read again.
+    func clientOutputDrained() {
+        guard !clientOutputStalled else { return }
+        for backend in allBackends { backend.resumeReading() }
     }
 }

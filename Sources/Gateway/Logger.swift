@@ -50,7 +50,7 @@ public final class Logger {
     public var secrets: [String] = []
 
     /// The most bytes of log lines waiting for stderr's reader.
-    public static let maxQueuedBytes = 1 << 20
+    public static let maxQueuedBytes = 64 << 10
 
     public init(level: LogLevel = .info, fd: Int32 = 2) {
         self.level = level

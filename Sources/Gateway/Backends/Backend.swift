@@ -84,6 +84,8 @@ public final class Backend {
 
     var process: ChildProcess?
     var framer: LineFramer
+    /// True while mcpd does not read the backend's stdout (back-pressure: `pauseReading`).
+    var readPaused = false
     private var stderrLog: StderrLog
     let pending = PendingTable()
     private var exitStatus: ExitStatus?
@@ -216,6 +218,8 @@ public final class Backend {
         }
         child.stderr.onReadEnd = { _ in }
         child.stdin.onWriteError = { [unowned self] error in stdinFailed(error) }
+        child.stdin.onWritable = { [unowned self] in resumeReading() }
+        readPaused = false
         child.stdout.startReading()
         child.stderr.startReading()
         moveState(to: .initializing)

@@ -237,6 +237,7 @@ extension Backend {
             }
             switch next {
             case .needMore:
+                if gateway.clientOutputStalled || process?.stdin.isWritable == false { pauseReading() }
                 return
             case .tooLong, .skippedLongLine:
                 log.error("backend \"\(name)\" sent a line longer than \(framer.maxLineLength) bytes; stopping it (raise gateway.max_message_size if that is legitimate)")
@@ -250,6 +251,24 @@ extension Backend {
                 handleFrame(frame)
             }
         }
+    }
+
+    /// Stops reading the backend while a client does not read its answers, or while the
+    /// backend does not read what mcpd writes it (its replies, cancels and list requests count
+    /// as much as forwarded requests): it waits, blocked on its own pipe, and mcpd's memory
+    /// stays bounded by the watermarks.
+    private func pauseReading() {
+        guard !readPaused, let process else { return }
+        readPaused = true
+        process.stdout.stopReading()
+        log.debug("backend \"\(name)\": not reading it while \(gateway.clientOutputStalled ? "a client does not read its answers" : "it does not read its input")")
+    }
+
+    /// Reads the backend again once neither holds.
+    func resumeReading() {
+        guard readPaused, let process, process.stdin.isWritable, !gateway.clientOutputStalled else { return }
+        readPaused = false
+        process.stdout.startReading()
     }
 
     private func handleFrame(_ frame: ByteBuffer) {

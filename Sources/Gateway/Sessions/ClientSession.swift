@@ -43,9 +43,12 @@ public final class ClientSession {
     var serverRequests: [Int: RelayedServerRequest] = [:]
     var nextServerRequestID = 1
 
-    /// Frames received before start-up settled.
+    /// Frames received before start-up settled, and their bytes. Past either limit the
+    /// transport stops reading the client until start-up settles.
     private var held: [ByteBuffer] = []
+    private var heldBytes = 0
     private static let maxHeldFrames = 1024
+    static let maxHeldBytes = 32 << 20
     /// Forwarded requests not yet answered.
     var inFlight = 0
     private var inputEnded = false
@@ -71,7 +74,7 @@ public final class ClientSession {
     var wantsInput: Bool { !inputEnded && !finished }
 
     /// True when as many frames are held (during start-up) as the session may hold.
-    var holdsTooMuch: Bool { held.count >= ClientSession.maxHeldFrames }
+    var holdsTooMuch: Bool { held.count >= ClientSession.maxHeldFrames || heldBytes >= ClientSession.maxHeldBytes }
 
     /// The client stopped reading mcpd's output.
     func outputFailed(_ error: UVError) {
@@ -103,7 +106,13 @@ public final class ClientSession {
 
     func receive(_ frame: ByteBuffer) {
         if !gateway.isStartupSettled || !held.isEmpty {
-            if !isBlank(frame) { held.append(frame) }
+            if !isBlank(frame) {
+                // A copy: a slice would keep the whole read buffer it came from alive.
+                var copy = ByteBuffer(capacity: frame.readableBytes)
+                copy.append(frame)
+                held.append(copy)
+                heldBytes += copy.readableBytes
+            }
             return
         }
         handle(frame)
@@ -113,6 +122,7 @@ public final class ClientSession {
     func startupSettled() {
         let frames = held
         held.removeAll()
+        heldBytes = 0
         for frame in frames where !finished { handle(frame) }
         transport.resumeReading(for: self)
         finishIfDrained()

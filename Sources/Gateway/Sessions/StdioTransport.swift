@@ -40,7 +40,10 @@ final class StdioTransport {
         input.onRead = { [unowned(unsafe) self, unowned(unsafe) session] buffer in readFrames(&buffer, session) }
         input.onReadEnd = { [unowned(unsafe) self, unowned(unsafe) session] error in inputDidEnd(error, session) }
         output.onWriteError = { [unowned(unsafe) session] error in session.outputFailed(error) }
-        output.onWritable = { [unowned(unsafe) self, unowned(unsafe) session] in resumeReading(for: session) }
+        output.onWritable = { [unowned(unsafe) self, unowned(unsafe) session] in
+            resumeReading(for: session)
+            session.gateway.clientOutputDrained()
+        }
         input.startReading()
     }
 

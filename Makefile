@@ -9,7 +9,10 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 BENCH_TOOLS := Benchmarks/.build-bench/loadgen Benchmarks/.build-bench/relay Benchmarks/.build-bench/echo_backend \
 	Benchmarks/.build-bench/coldstart Benchmarks/.build-bench/malloc_count.so
 
-.PHONY: all deps apt-deps py-deps build release run test unit integration integration-release bench bench-tools clean
+FUZZ_SECONDS ?= 15
+FUZZ_TARGETS := FramerFuzz JSONFuzz SpliceFuzz ConfigFuzz
+
+.PHONY: all deps apt-deps py-deps build release run test unit fuzz fuzz-build integration integration-release sanitize bench bench-tools clean
 
 all: build
 
@@ -54,12 +57,26 @@ release: apt-deps
 run: deps build
 	.build/debug/mcpd stdio --config $(CONFIG)
 
-## test: Swift unit tests, then the integration suite against the debug binary and against the
-## release binary (built with different flags: no exclusivity checks, non-atomic refcounting)
-test: deps build unit integration integration-release
+## test: Swift unit tests, each fuzz target briefly, then the integration suite against the debug
+## binary and against the release binary (built with different flags: no exclusivity checks,
+## non-atomic refcounting)
+test: deps build unit fuzz integration integration-release
 
 unit: apt-deps
 	swift test
+
+## fuzz: the libFuzzer targets of Fuzz/ (Fuzz/README.md), built with AddressSanitizer in
+## .build-fuzz, each run for FUZZ_SECONDS (default 15; `make fuzz FUZZ_SECONDS=600` for a long
+## run) from a scratch copy of its seed corpus; prints executions per second and coverage, and
+## fails with the input's path on any crash, failed check, sanitizer report or hang
+fuzz: fuzz-build
+	SWIFT_BACKTRACE=enable=no bash Fuzz/run.sh .build-fuzz/debug .build-fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+## fuzz-build: the fuzz targets only. `--sanitize fuzzer` makes SwiftPM link libFuzzer's main
+## (not the executable's own); the compiler gets both sanitizers as one flag, since it keeps only
+## the last -sanitize= it is given (`--sanitize fuzzer --sanitize address` loses address).
+fuzz-build: apt-deps
+	swift build --package-path Fuzz --scratch-path .build-fuzz -c debug --sanitize fuzzer -Xswiftc -sanitize=fuzzer,address
 
 integration: deps build
 	MCPD_BIN=$(CURDIR)/.build/debug/mcpd $(PY) -m pytest Tests/Integration -q
@@ -67,11 +84,50 @@ integration: deps build
 integration-release: deps release
 	MCPD_BIN=$(CURDIR)/.build/release/mcpd $(PY) -m pytest Tests/Integration -q
 
+# Flags and environment of `make sanitize`: halt at the first report, leaks included.
+SANITIZE_FLAGS := --sanitize address -Xcc -fsanitize=undefined
+SANITIZE_REPORTS := $(CURDIR)/.build-asan/reports
+SANITIZE_ENV := SWIFT_BACKTRACE=enable=no \
+	ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan-suppressions.txt:print_suppressions=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+## sanitize: the unit tests and the integration suite under AddressSanitizer (LeakSanitizer
+## included) and, for the C target, UndefinedBehaviorSanitizer (swiftc has no -sanitize=undefined
+## on Linux; Swift code traps on overflow and bad indices by itself), built in .build-asan. mcpd's
+## reports go to .build-asan/reports (its stderr belongs to the tests) and fail the target. Then
+## the unit tests under ThreadSanitizer (.build-tsan): mcpd's Swift code runs on the loop thread
+## only, and libuv's pool threads run C (file reads) whose hand-over TSan checks; the spawn tests
+## are left out, since TSan's runtime cannot follow clone(CLONE_VM | CLONE_VFORK). Slow, so not
+## part of `make test`.
+sanitize: deps
+	swift build --scratch-path .build-asan $(SANITIZE_FLAGS)
+	$(SANITIZE_ENV) swift test --scratch-path .build-asan $(SANITIZE_FLAGS)
+	SWIFT_BACKTRACE=enable=no TSAN_OPTIONS=halt_on_error=1 swift test --scratch-path .build-tsan --sanitize thread --skip ChildProcessTests
+	@rm -rf $(SANITIZE_REPORTS) && mkdir -p $(SANITIZE_REPORTS)
+	@set -x; $(SANITIZE_ENV) \
+	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:log_path=$(SANITIZE_REPORTS)/asan \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SANITIZE_REPORTS)/ubsan \
+	  MCPD_BIN=$(CURDIR)/.build-asan/debug/mcpd $(PY) -m pytest Tests/Integration -q; status=$$?; set +x; \
+	reports=$$(ls $(SANITIZE_REPORTS)); \
+	for r in $$reports; do echo "== $(SANITIZE_REPORTS)/$$r"; cat $(SANITIZE_REPORTS)/$$r; done; \
+	if [ -n "$$reports" ]; then echo "make sanitize: $$(echo $$reports | wc -w) sanitizer report(s) above"; exit 1; fi; \
+	if [ $$status -ne 0 ]; then exit $$status; fi; \
+	echo "make sanitize: clean (unit and integration suites, no sanitizer report)"
+
 ## bench: release build and the benchmark table (Benchmarks/README.md)
 bench: deps release bench-tools
 	python3 Benchmarks/run.py --mcpd .build/release/mcpd
 
 bench-tools: $(BENCH_TOOLS)
+
+## soak: release build, then a million calls through mcpd with backends dying at random, clients
+## connecting and leaving, and a client that stops reading for a while: every call answered
+## exactly once, no zombie or leftover process, RSS and fds of the long session back to their
+## start (Benchmarks/README.md, "Soak"). Options in SOAK_ARGS, e.g. SOAK_ARGS="--calls 100000"
+.PHONY: soak
+soak: deps release bench-tools
+	python3 Benchmarks/soak.py --mcpd .build/release/mcpd $(SOAK_ARGS)
 
 Benchmarks/.build-bench/%: Benchmarks/%.c
 	@mkdir -p Benchmarks/.build-bench
@@ -82,4 +138,4 @@ Benchmarks/.build-bench/malloc_count.so: Benchmarks/malloc_count.c
 	gcc -shared -fPIC -O2 -Wall -Wextra -std=gnu11 -o $@ $< -ldl
 
 clean:
-	rm -rf .build Benchmarks/.build-bench
+	rm -rf .build .build-fuzz .build-asan .build-tsan Benchmarks/.build-bench

@@ -14,6 +14,9 @@ let package = Package(
     name: "mcpd",
     products: [
         .executable(name: "mcpd", targets: ["mcpd"]),
+        // For the fuzz targets only: Fuzz/ is a package of its own (its executables are built with
+        // -sanitize=fuzzer and take libFuzzer's main) that depends on this one by path.
+        .library(name: "MCPDFuzzing", targets: ["Reactor", "Gateway", "JSONOracle"]),
     ],
     targets: [
         .systemLibrary(name: "CUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
@@ -23,7 +26,10 @@ let package = Package(
         .target(name: "Gateway", dependencies: ["Reactor", "CYAML"], swiftSettings: hotPathSettings),
         .executableTarget(name: "mcpd", dependencies: ["Gateway"]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CUV"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Reactor"]),
+        // The independent JSON parser and JSON-RPC rules the scanner is checked against, shared by
+        // the unit tests and the fuzz targets (test code: nothing in mcpd depends on it).
+        .target(name: "JSONOracle", dependencies: ["Gateway", "Reactor"], path: "Tests/JSONOracle"),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Reactor", "JSONOracle"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -54,6 +54,7 @@ public final class Gateway {
     private var startupWaiters: [() -> Void] = []
     private var startupTimer: LoopTimer?
     private var sweepTimer: LoopTimer?
+    private var trimTimer: LoopTimer?
     private var signalWatchers: [SignalWatcher] = []
     private var startedAt: UInt64 = 0
     /// Called once everything is closed; the loop ends after it.
@@ -307,6 +308,8 @@ public final class Gateway {
     private func finishShutdown() {
         sweepTimer?.close()
         sweepTimer = nil
+        trimTimer?.close()
+        trimTimer = nil
         for watcher in signalWatchers { watcher.close() }
         signalWatchers.removeAll()
         for backend in allBackends { backend.closeHandles() }
@@ -330,5 +333,15 @@ public final class Gateway {
     func clientOutputDrained() {
         guard !clientOutputStalled else { return }
         for backend in allBackends { backend.resumeReading() }
+        // What queued during the stall is freed as it drains; a second later the heap's free
+        // pages go back to the system, so a stall does not leave mcpd bigger.
+        guard trimTimer == nil else { return }
+        let timer = LoopTimer(loop: loop, unreferenced: true)
+        trimTimer = timer
+        timer.start(timeout: 1000) { [unowned self] in
+            trimTimer?.close()
+            trimTimer = nil
+            ProcessSetup.releaseFreeMemory()
+        }
     }
 }

@@ -169,13 +169,21 @@ public enum ProcessSetup {
     /// Sets up the process to run a gateway: SIGPIPE ignored, mcpd made the reaper of its
     /// orphaned descendants (so that none outlives it: `orphans()` finds them at shutdown),
     /// and the soft limit on open files raised to the hard one (each backend takes three).
-    /// Returns the limit on open files.
+    /// Returns whether mcpd reaps its orphaned descendants (false: it is neither PID 1 nor a
+    /// subreaper, so what escapes a backend's process group may outlive it).
     @discardableResult
-    public static func configure() -> Int {
+    public static func configure() -> Bool {
         signal(SIGPIPE, SIG_IGN)
         uv_disable_stdio_inheritance()
-        _ = mcpd_become_subreaper()
-        return mcpd_raise_open_file_limit()
+        _ = mcpd_raise_open_file_limit()
+        return mcpd_become_subreaper() == 0 || getpid() == 1
+    }
+
+    /// Returns the heap's free memory to the system. After a burst (a client that stopped
+    /// reading while answers queued) the freed memory is in fragments glibc keeps; this gives
+    /// back whole free pages. It walks the heap: call it after a burst, not per message.
+    public static func releaseFreeMemory() {
+        mcpd_release_free_memory()
     }
 
     /// The hard limit on open files, which `configure` makes the soft one.

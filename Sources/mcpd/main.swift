@@ -144,7 +144,9 @@ struct Setup {
 
     /// Runs a gateway on a fresh loop until it stops (throws `ProgramExit.failure` if it cannot start).
     func runLoop(_ body: (Gateway) throws(UVError) -> Void) throws {
-        ProcessSetup.configure()
+        if !ProcessSetup.configure() {
+            log.warning("mcpd could not become a subreaper (prctl PR_SET_CHILD_SUBREAPER failed): processes that leave a backend's process group may outlive mcpd")
+        }
         let loop: EventLoop
         do {
             loop = try EventLoop()

@@ -20,6 +20,9 @@ long mcpd_raise_open_file_limit(void);
 /* The hard (`hard` != 0) or soft limit on open files. */
 long mcpd_open_file_limit(int hard);
 
+/* Gives the heap's free memory back to the system (glibc's malloc_trim). */
+void mcpd_release_free_memory(void);
+
 /* The parent pid of `pid` from /proc/<pid>/stat, or -1. */
 int mcpd_parent_of(int pid);
 

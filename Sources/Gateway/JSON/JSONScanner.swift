@@ -380,7 +380,8 @@ extension JSONCursor {
     /// tools/call uses are matched first, as in `topMemberName`.
     @inline(always)
     mutating func paramsMemberName() throws(ScanError) -> (key: Range<Int>, hasEscape: Bool, slot: Int) {
-        if count &- index >= 16 && bytes[index] == UInt8(ascii: "\"") {
+        // 17: the quote, and the two words after it that the `arguments` test loads.
+        if count &- index >= 17 && bytes[index] == UInt8(ascii: "\"") {
             let start = index &+ 1
             let word = load(at: start)
             var slot = -2

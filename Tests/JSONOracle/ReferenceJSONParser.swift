@@ -1,12 +1,23 @@
-@testable import Gateway
+import Gateway
 import Reactor
 
 /// An independent JSON grammar, written plainly, as the oracle the scanner's (and the product
 /// parser's) grammar is checked against. Test code only: mcpd has one grammar, `JSONCursor`'s.
-enum ReferenceJSONParser {
+/// Shared by the unit tests (GatewayTests) and the fuzz targets (Fuzz/), so it uses only the
+/// public API of Gateway and builds in any configuration.
+public enum ReferenceJSONParser {
+    /// How strings (member names and values) appear in the tree.
+    public enum Strings: Sendable {
+        /// Decoded: escapes resolved (the value a reader sees).
+        case decoded
+        /// Raw: the body between the quotes as written, escapes kept (still validated); for
+        /// checks on the spelling, such as a member name written with an escape.
+        case raw
+    }
+
     /// Parses a complete JSON text.
-    static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 128) throws(ScanError) -> JSONValue {
-        var parser = Parser(bytes: bytes.bindMemory(to: UInt8.self), maxDepth: maxDepth)
+    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 128, strings: Strings = .decoded) throws(ScanError) -> JSONValue {
+        var parser = Parser(bytes: bytes.bindMemory(to: UInt8.self), maxDepth: maxDepth, strings: strings)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -15,18 +26,18 @@ enum ReferenceJSONParser {
     }
 
     /// Parses the readable bytes of a buffer.
-    static func parse(_ buffer: ByteBuffer) throws(ScanError) -> JSONValue {
+    public static func parse(_ buffer: ByteBuffer) throws(ScanError) -> JSONValue {
         try withExtendedLifetime(buffer) { () throws(ScanError) in try parse(UnsafeRawBufferPointer(buffer.readablePointer)) }
     }
 
     /// Parses a string.
-    static func parse(_ text: String) throws(ScanError) -> JSONValue {
+    public static func parse(_ text: String) throws(ScanError) -> JSONValue {
         try parse(ByteBuffer(string: text))
     }
 
     /// Decodes one string literal (quotes included).
-    static func parseString(_ literal: UnsafeRawBufferPointer) throws(ScanError) -> String {
-        var parser = Parser(bytes: literal.bindMemory(to: UInt8.self), maxDepth: 1)
+    public static func parseString(_ literal: UnsafeRawBufferPointer) throws(ScanError) -> String {
+        var parser = Parser(bytes: literal.bindMemory(to: UInt8.self), maxDepth: 1, strings: .decoded)
         let value = try parser.parseString()
         guard parser.index == literal.count else { throw ScanError.invalidJSON(offset: parser.index, reason: "trailing bytes after the string") }
         return value
@@ -35,11 +46,13 @@ enum ReferenceJSONParser {
     private struct Parser {
         let bytes: UnsafeBufferPointer<UInt8>
         let maxDepth: Int
+        let strings: Strings
         var index = 0
 
-        init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+        init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, strings: Strings) {
             self.bytes = bytes
             self.maxDepth = maxDepth
+            self.strings = strings
         }
 
         func fail(_ reason: String) -> ScanError { .invalidJSON(offset: index, reason: reason) }
@@ -146,6 +159,7 @@ enum ReferenceJSONParser {
         mutating func parseString() throws(ScanError) -> String {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string") }
             index += 1
+            let bodyStart = index
             var out: [UInt8] = []
             while true {
                 guard index < bytes.count else { throw fail("unterminated string") }
@@ -153,6 +167,7 @@ enum ReferenceJSONParser {
                 if byte == UInt8(ascii: "\"") {
                     index += 1
                     guard let text = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
+                    if strings == .raw { return String(decoding: UnsafeBufferPointer(rebasing: bytes[bodyStart..<(index - 1)]), as: UTF8.self) }
                     return text
                 }
                 if byte < 0x20 { throw fail("control character in string") }

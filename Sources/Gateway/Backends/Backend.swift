@@ -9,6 +9,11 @@ import Glibc
 ///                      |             |            |
 ///                      |             +------------+-> (exit) -> backoff -> starting ...
 ///                      +-> (out of descriptors) -----------/    \-> failed (circuit open)
+///                                                                         |  60 s later
+///                                                                         +-> starting ...
+///
+/// Requests that arrive while the process starts or restarts wait for it (`startQueue`), each
+/// at most its deadline; they fail at once when the circuit opens.
 ///
 /// A backend owns its process, its table of pending requests (keyed by the ids mcpd issued,
 /// unique per backend) and its cached catalog. When the process exits every pending request
@@ -143,7 +148,7 @@ public final class Backend {
              (.starting, .initializing), (.starting, .failed), (.starting, .backoff),
              (.initializing, .ready), (.initializing, .backoff), (.initializing, .failed), (.initializing, .stopping),
              (.ready, .backoff), (.ready, .failed), (.ready, .stopping),
-             (.configured, .stopped), (.backoff, .stopped), (.backoff, .failed),
+             (.configured, .stopped), (.backoff, .stopped), (.backoff, .failed), (.failed, .starting),
              (.stopping, .stopped):
             legal = true
         default:
@@ -157,7 +162,7 @@ public final class Backend {
 
     /// Spawns the process and begins the MCP handshake.
     func start() {
-        guard state == .configured || state == .backoff || state == .stopped else { return }
+        guard state == .configured || state == .backoff || state == .stopped || state == .failed else { return }
         guard let command = config.command else { return }
         restartTimer?.close()
         restartTimer = nil
@@ -190,7 +195,7 @@ public final class Backend {
                 log.error("backend \"\(name)\" \(lastError!)")
                 let (settledNow, circuitOpened) = scheduleRestart()
                 if !isTwin && (settledNow || circuitOpened) { gateway.backendDidChange(self, lists: []) }
-                if isTwin && state == .failed { abandonStartQueue(lastError!) }
+                if state == .failed { abandonStartQueue(lastError!) }
                 return
             }
             let hint: String
@@ -244,6 +249,7 @@ public final class Backend {
         if let level = gateway.clientLogLevel, declares("logging"), era == .handshake { setLevel(level) { _ in } }
         gateway.backendDidChange(self, lists: ListKind.allCases)
         if era == .stateless { openListen() }
+        drainStartQueue()
     }
 
     /// The handshake failed: the process is stopped, and its exit decides between backoff and
@@ -260,10 +266,8 @@ public final class Backend {
         lastError = reason
         moveState(to: .failed)
         hasSettledOnce = true
-        if isTwin {
-            abandonStartQueue(reason)
-            return
-        }
+        abandonStartQueue(reason)
+        if isTwin { return }
         gateway.backendDidChange(self, lists: [])
     }
 
@@ -335,10 +339,10 @@ public final class Backend {
             complete(entry, with: BackendFailure(code: ErrorCode.internalError, message: "\(what) while handling \(entry.what)"))
         }
         for completion in completions { completion() }
-        if isTwin {
-            if !startQueue.isEmpty { abandonStartQueue(lastError ?? what) }
-            return
-        }
+        // Requests waiting for this process wait for the restart; with none coming (stopped,
+        // or the circuit open) they fail now with the reason.
+        if state != .backoff && !startQueue.isEmpty { abandonStartQueue(state == .stopped ? "is stopped" : lastError ?? what) }
+        if isTwin { return }
         if settledNow || circuitOpened { gateway.backendDidChange(self, lists: []) }
     }
 
@@ -356,11 +360,19 @@ public final class Backend {
         // speak that era (or cannot start); its clients are served by the handshake process.
         let probeFailed = isTwin && readyAt == 0
         if crashTimes.count >= Backend.maxCrashes || gateway.isShuttingDown || probeFailed {
-            if !gateway.isShuttingDown && !probeFailed {
-                lastError = "\(lastError ?? "crashed"); it exited \(crashTimes.count) times within \(formatSeconds(Backend.crashWindowMs)), so mcpd stopped restarting it"
-                log.error("backend \"\(name)\" \(lastError!)")
-            }
             moveState(to: .failed)
+            if !gateway.isShuttingDown && !probeFailed {
+                // The circuit opens: calls fail at once, and one more start is tried once the
+                // window has passed (a stable run then resets the count).
+                lastError = "\(lastError ?? "crashed"); it exited \(crashTimes.count) times within \(formatSeconds(Backend.crashWindowMs)), so mcpd tries again in \(formatSeconds(Backend.crashWindowMs))"
+                log.error("backend \"\(name)\" \(lastError!)")
+                let timer = LoopTimer(loop: loop)
+                restartTimer = timer
+                timer.start(timeout: Backend.crashWindowMs) { [unowned self] in
+                    crashTimes.removeAll()
+                    start()
+                }
+            }
             return (settledNow, true)
         }
         let base = min(30_000, 250 << min(crashTimes.count - 1, 10))

@@ -50,15 +50,10 @@ extension Backend {
     func forward(_ frame: ByteBuffer, scan: MessageScan, method: StaticString, route: Route?, renaming: Range<Int>?,
                  session: ClientSession, batch: BatchCollector?, taskID: TaskIDPlace? = nil) -> BackendFailure?
     {
-        if isTwin && state != .ready {
-            if let failure = queueUntilStarted(QueuedRequest(frame: frame, scan: scan, method: method, route: route, renaming: renaming,
-                                                             session: session, batch: batch, taskID: taskID))
-            {
-                return failure
-            }
-            return nil
+        if state != .ready {
+            return queueUntilStarted(QueuedRequest(frame: frame, scan: scan, method: method, route: route, renaming: renaming,
+                                                   session: session, batch: batch, taskID: taskID, deadline: loop.now + timeoutMs))
         }
-        if let reason = unavailableReason() { return BackendFailure(code: ErrorCode.internalError, message: reason) }
         guard let process, let idRange = scan.id else {
             return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" is not running")
         }
@@ -180,6 +175,7 @@ extension Backend {
     /// Cancels every pending request of a session that is going away; with `message`, the
     /// client is also answered with that error (it may still be reading).
     func forgetSession(_ session: ClientSession, message: String?) {
+        expireStartQueue(now: 0, session: session, message: message)
         let owned = pending.sortedIDs { entry in
             if case .client(let owner, _, _, _) = entry.origin { return owner === session }
             return false
@@ -197,6 +193,7 @@ extension Backend {
 
     /// Fails requests whose deadline passed; called by the gateway's sweep timer.
     func expireRequests(now: UInt64) {
+        expireStartQueue(now: now)
         guard !pending.isEmpty else { return }
         let expired = pending.sortedIDs { $0.deadline <= now }.compactMap { id in pending.remove(id).map { (id, $0) } }
         for (gatewayID, entry) in expired {
@@ -496,21 +493,22 @@ extension Backend {
         process.stdin.write(reply)
     }
 
-    // MARK: Starting on demand
+    // MARK: Waiting for a start
 
     /// The most requests held while a process starts.
     static let maxStartQueue = 256
 
-    /// Holds a request until this (stateless) process is ready, starting it if it is not
-    /// running. Returns an error for the client when it cannot be held.
+    /// Holds a request until the process is ready: while a stateless twin starts (it is
+    /// started by the first request), or while the server restarts after an exit. The request
+    /// waits at most its deadline. Returns an error for the client when it cannot wait.
     private func queueUntilStarted(_ request: QueuedRequest) -> BackendFailure? {
         switch state {
-        case .configured, .stopped:
+        case .configured where isTwin, .stopped where isTwin:
             guard !gateway.isShuttingDown else { return BackendFailure(code: ErrorCode.internalError, message: "mcpd is shutting down") }
             startQueue.append(request)
             start()
             return nil
-        case .starting, .initializing:
+        case .starting, .initializing, .backoff:
             guard startQueue.count < Backend.maxStartQueue else {
                 return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" is starting with \(startQueue.count) requests waiting; try again shortly")
             }
@@ -528,18 +526,46 @@ extension Backend {
         for request in queued { dispatch(request, to: self) }
     }
 
-    /// The process could not start or does not speak its era: the requests held for it go to
-    /// the server's handshake-era process (translated), or fail with `reason` if there is none.
+    /// The process could not start, or the server does not speak the twin's era: the requests
+    /// held for it go to the server's handshake-era process (translated), or fail with `reason`.
     func abandonStartQueue(_ reason: String) {
         let queued = startQueue
         startQueue.removeAll()
-        fallback?.speaksStateless = false
+        if isTwin { fallback?.speaksStateless = false }
         for request in queued {
             if let fallback {
                 dispatch(request, to: fallback)
             } else {
                 request.session.requestFailed(id: RawValue(request.frame, request.scan.id!), code: ErrorCode.internalError,
                                               message: "backend \"\(name)\" \(reason)", batch: request.batch)
+            }
+        }
+    }
+
+    /// Fails the held requests whose deadline passed, and (`session` given) those of a session
+    /// that is going away.
+    func expireStartQueue(now: UInt64, session gone: ClientSession? = nil, message: String? = nil) {
+        guard !startQueue.isEmpty else { return }
+        var kept: [QueuedRequest] = []
+        var expired: [QueuedRequest] = []
+        var dropped: [QueuedRequest] = []
+        for request in startQueue {
+            if request.session === gone {
+                dropped.append(request)
+            } else if request.deadline <= now {
+                expired.append(request)
+            } else {
+                kept.append(request)
+            }
+        }
+        startQueue = kept
+        for request in expired {
+            let message = "backend \"\(name)\" was not ready within \(formatSeconds(timeoutMs)) (\(lastError.map { "it \($0); " } ?? "")it is \(state.rawValue)); raise servers.\(name).timeout if it needs longer to start"
+            request.session.requestFailed(id: RawValue(request.frame, request.scan.id!), code: ErrorCode.requestTimeout, message: message, batch: request.batch)
+        }
+        if let message {
+            for request in dropped {
+                request.session.requestFailed(id: RawValue(request.frame, request.scan.id!), code: ErrorCode.internalError, message: message, batch: request.batch)
             }
         }
     }
@@ -563,4 +589,6 @@ struct QueuedRequest {
     let session: ClientSession
     let batch: BatchCollector?
     let taskID: TaskIDPlace?
+    /// Loop time (ms) after which it fails instead of waiting longer.
+    let deadline: UInt64
 }

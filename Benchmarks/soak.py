@@ -46,7 +46,7 @@ Checks (each failure is a violation; the exit status is 1 if there is any):
   - zombies: mcpd's children are sampled every 0.25 s from /proc; a child in state Z seen in
     samples 1 s apart is a violation (a reap takes one loop turn; transient sightings counted);
   - nothing left behind: mcpd runs with MCPD_SOAK_TAG=<random> in its environment, which every
-    backend inherits; after each session's mcpd has exited, no process may carry the tag
+    backend inherits (`inherit_env: true`); after each session's mcpd has exited, no process may carry the tag
     (checked at once and again after 1 s; only the second check is a violation);
   - every mcpd exits with status 0 within 15 s of its client leaving (a vanished client: any
     status, within 15 s);
@@ -277,14 +277,14 @@ class Soak:
     def write_config(self, name: str, life: str | None) -> Path:
         echo = Path(self.args.bin_dir).resolve() / "echo_backend"
         backend = HERE / "soak_backend.py"
-        lines = ["gateway:",
-                 f"  state_dir: {json.dumps(str(self.tmp / ('state-' + name)))}",
-                 "servers:"]
+        lines = ["servers:"]
+        # inherit_env: the backends must carry MCPD_SOAK_TAG (mcpd passes only a few of its
+        # variables by default).
         for e in ("e0", "e1"):
-            lines += [f"  {e}:", f"    command: {json.dumps(str(echo))}"]
+            lines += [f"  {e}:", f"    command: {json.dumps(str(echo))}", "    inherit_env: true"]
         for f in self.flaky:
             args = [str(backend)] + (["--life", life, "--deaths", str(self.tmp / f"deaths-{name}-{f}")] if life else [])
-            lines += [f"  {f}:", f"    command: {json.dumps(self.args.python)}", f"    args: {json.dumps(args)}"]
+            lines += [f"  {f}:", f"    command: {json.dumps(self.args.python)}", f"    args: {json.dumps(args)}", "    inherit_env: true"]
         path = self.tmp / f"mcpd-{name}.yaml"
         path.write_text("\n".join(lines) + "\n")
         return path

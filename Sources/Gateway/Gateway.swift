@@ -40,7 +40,7 @@ public final class Gateway {
     /// The level a client last set with `logging/setLevel`, applied to backends that start
     /// later.
     var clientLogLevel: String?
-    /// The environment every backend starts from (mcpd's, less systemd's notification variables).
+    /// The environment every backend starts from: the inherited variables of mcpd's.
     let backendEnvironment: [String]
 
     /// The client sessions (on stdio, one).
@@ -62,6 +62,15 @@ public final class Gateway {
 
     /// Variables never passed to backends: they address mcpd's own supervisor.
     static let privateVariables: Set<String> = ["NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
+    /// What a backend inherits of mcpd's environment, besides its configured `env` (all of it
+    /// with `inherit_env: true`): enough to find programs and behave as the user's, no secrets
+    /// meant for other servers.
+    static let inheritedVariables: Set<String> = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "TERM", "TZ", "TMPDIR", "SHELL"]
+    static func isInherited(_ name: String) -> Bool {
+        inheritedVariables.contains(name) || name.hasPrefix("LC_") || name.hasPrefix("XDG_")
+    }
+    /// mcpd's environment less the private variables, for `inherit_env: true`.
+    let fullBackendEnvironment: [String]
 
     public init(loop: EventLoop, config: Config, log: Logger, environment: [(name: String, value: String)]) {
         self.loop = loop
@@ -69,7 +78,8 @@ public final class Gateway {
         self.log = log
         self.router = Router(separator: config.gateway.separator, nameBudget: config.gateway.nameBudget)
         self.promptRouter = Router(separator: config.gateway.separator, nameBudget: config.gateway.nameBudget)
-        self.backendEnvironment = environment.filter { !Gateway.privateVariables.contains($0.name) }.map { "\($0.name)=\($0.value)" }
+        self.fullBackendEnvironment = environment.filter { !Gateway.privateVariables.contains($0.name) }.map { "\($0.name)=\($0.value)" }
+        self.backendEnvironment = environment.filter { Gateway.isInherited($0.name) }.map { "\($0.name)=\($0.value)" }
         for server in config.servers where server.enabled {
             let backend = Backend(config: server, gateway: self)
             backends.append(backend)
@@ -181,7 +191,9 @@ public final class Gateway {
             var exposed: [(name: String, backend: String, description: String)] = []
             var owners: [String: Backend] = [:]
             var shared: Set<String> = []
-            for backend in backends where backend.state != .failed {
+            // A backend whose circuit is open keeps its last lists: its calls fail with the
+            // reason, not as unknown names, and it may come back.
+            for backend in backends where backend.state != .failed || backend.hasBeenReady {
                 for item in backend.lists[kind.rawValue] {
                     guard let original = item[kind.identity]?.stringValue else { continue }
                     var renamed = item

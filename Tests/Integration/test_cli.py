@@ -215,3 +215,29 @@ def test_env_expansion_and_cwd_reach_the_backend(mcpd_bin, write_config, piddir,
     assert got == expected
     _, msg, _ = p.request("tools/call", {"name": "beta__cwd", "arguments": {}})
     assert os.path.realpath(msg["result"]["content"][0]["text"]) == os.path.realpath(workdir)
+
+
+@pytest.mark.parametrize("inherit", [False, True])
+def test_backends_inherit_only_a_minimal_environment_unless_asked(
+    mcpd_bin, write_config, raw_mcpd, piddir, mcpd_env, inherit
+):
+    """A backend gets PATH, HOME, LANG, LC_*, XDG_* ... of mcpd's environment and its own `env`;
+    other variables (tokens meant for other servers) only with `inherit_env: true`; systemd's
+    NOTIFY_SOCKET and WATCHDOG_* never."""
+    server = server_entry("beta", piddir, env={"OWN": "mine"})
+    if inherit:
+        server["inherit_env"] = True
+    config = write_config({"servers": {"beta": server}})
+    env = dict(mcpd_env, OTHER_TOKEN="not-for-beta", LC_TIME="C", XDG_DATA_HOME="/tmp/xdg",
+               NOTIFY_SOCKET="/nonexistent/notify", WATCHDOG_USEC="1000000")
+    p = raw_mcpd(config, env=env)
+    p.initialize()
+    got = {}
+    for name in ["OWN", "PATH", "HOME", "LC_TIME", "XDG_DATA_HOME", "OTHER_TOKEN", "NOTIFY_SOCKET", "WATCHDOG_USEC"]:
+        _, msg, _ = p.request("tools/call", {"name": "beta__getenv", "arguments": {"name": name}})
+        got[name] = msg["result"]["content"][0]["text"]
+    assert got["OWN"] == "mine"
+    assert got["PATH"] == env["PATH"] and got["LC_TIME"] == "C" and got["XDG_DATA_HOME"] == "/tmp/xdg"
+    assert got["HOME"] == env.get("HOME", "<unset>")
+    assert got["OTHER_TOKEN"] == ("not-for-beta" if inherit else "<unset>")
+    assert got["NOTIFY_SOCKET"] == "<unset>" and got["WATCHDOG_USEC"] == "<unset>"

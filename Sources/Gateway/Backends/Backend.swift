@@ -94,6 +94,11 @@ public final class Backend {
     private var stderrLog: StderrLog
     let pending = PendingTable()
     private var exitStatus: ExitStatus?
+    /// How the last process ended.
+    private var lastExit: ExitStatus?
+    /// True once the process is known to be going (its stdout closed, its stdin broke, it sent
+    /// an oversized line) until its exit is handled: requests wait for the restart.
+    var exiting = false
     private var stdoutEnded = false
     private var exitGraceTimer: LoopTimer?
     private var restartTimer: LoopTimer?
@@ -176,7 +181,7 @@ public final class Backend {
         listenID = nil
         bridgedCalls.removeAll()
         if !isTwin { era = .handshake }  // asked again: the server may have changed
-        var environment = gateway.backendEnvironment
+        var environment = config.inheritEnv ? gateway.fullBackendEnvironment : gateway.backendEnvironment
         if !config.env.isEmpty {
             let overridden = Set(config.env.map(\.key))
             environment.removeAll { entry in overridden.contains(String(entry.prefix { $0 != "=" })) }
@@ -279,6 +284,7 @@ public final class Backend {
             finishExit()
         } else if state != .stopping {
             log.warning("backend \"\(name)\" closed its stdout (\(error == .eof ? "end of file" : "\(error)")); stopping it")
+            exiting = true
             process?.signalGroup(SIGKILL)
             failAllPending("backend \"\(name)\" closed its stdout")
         }
@@ -290,6 +296,7 @@ public final class Backend {
         guard state != .stopping, let process else { return }
         lastError = "stopped reading its stdin (\(error))"
         log.error("backend \"\(name)\" stopped reading its stdin (\(error)); killing it, it will be restarted")
+        exiting = true
         process.signalGroup(SIGKILL)
         failAllPending("backend \"\(name)\" stopped reading its stdin")
     }
@@ -315,6 +322,8 @@ public final class Backend {
         process.close()
         self.process = nil
         let orphaned = pending.removeAll()
+        lastExit = status
+        exiting = false
         let what = "backend \"\(name)\" exited with \(status)"
         var completions: [() -> Void] = []
         var settledNow = false
@@ -364,7 +373,8 @@ public final class Backend {
             if !gateway.isShuttingDown && !probeFailed {
                 // The circuit opens: calls fail at once, and one more start is tried once the
                 // window has passed (a stable run then resets the count).
-                lastError = "\(lastError ?? "crashed"); it exited \(crashTimes.count) times within \(formatSeconds(Backend.crashWindowMs)), so mcpd tries again in \(formatSeconds(Backend.crashWindowMs))"
+                let stderr = stderrLog.lastLines.isEmpty ? "" : "; its last stderr lines: \(stderrLog.lastLines.joined(separator: " | "))"
+                lastError = "\(lastError ?? "crashed"); it exited \(crashTimes.count) times within \(formatSeconds(Backend.crashWindowMs)) (last: \(lastExit.map { "\($0)" } ?? "?")), so mcpd tries again in \(formatSeconds(Backend.crashWindowMs))\(stderr)"
                 log.error("backend \"\(name)\" \(lastError!)")
                 let timer = LoopTimer(loop: loop)
                 restartTimer = timer

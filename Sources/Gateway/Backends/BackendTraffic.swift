@@ -50,7 +50,7 @@ extension Backend {
     func forward(_ frame: ByteBuffer, scan: MessageScan, method: StaticString, route: Route?, renaming: Range<Int>?,
                  session: ClientSession, batch: BatchCollector?, taskID: TaskIDPlace? = nil) -> BackendFailure?
     {
-        if state != .ready {
+        if state != .ready || exiting {
             return queueUntilStarted(QueuedRequest(frame: frame, scan: scan, method: method, route: route, renaming: renaming,
                                                    session: session, batch: batch, taskID: taskID, deadline: loop.now + timeoutMs))
         }
@@ -238,6 +238,7 @@ extension Backend {
                 return
             case .tooLong, .skippedLongLine:
                 log.error("backend \"\(name)\" sent a line longer than \(framer.maxLineLength) bytes; stopping it (raise gateway.max_message_size if that is legitimate)")
+                exiting = true
                 buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
                 process?.stdout.close()
                 process?.signalGroup(SIGKILL)
@@ -508,7 +509,7 @@ extension Backend {
             startQueue.append(request)
             start()
             return nil
-        case .starting, .initializing, .backoff:
+        case .starting, .initializing, .backoff, .ready:  // ready: `exiting`, the restart follows
             guard startQueue.count < Backend.maxStartQueue else {
                 return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" is starting with \(startQueue.count) requests waiting; try again shortly")
             }

@@ -11,6 +11,8 @@ struct StderrLog {
     private var windowStart: UInt64 = 0
     private var linesInWindow = 0
     private var suppressed = 0
+    /// The last lines, for the reason given when the backend's circuit opens.
+    private(set) var lastLines: [String] = []
 
     /// stderr lines logged per second before the rest are counted and dropped.
     static let linesPerSecond = 200
@@ -52,6 +54,8 @@ struct StderrLog {
     }
 
     private mutating func write(_ line: String, now: UInt64, log: Logger, quiet: Bool) {
+        if lastLines.count == 3 { lastLines.removeFirst() }
+        lastLines.append(String(line.prefix(200)))
         if now - windowStart >= 1000 {
             if suppressed > 0 {
                 log.writeLine("[\(name)] (\(suppressed) stderr lines dropped: over \(StderrLog.linesPerSecond)/s)")

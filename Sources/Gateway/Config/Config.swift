@@ -30,6 +30,9 @@ public struct ServerConfig: Sendable {
     /// Variables added to mcpd's environment for this backend, in config order.
     public var env: [(key: String, value: String)] = []
     public var cwd: String?
+    /// True: the backend inherits mcpd's whole environment (less systemd's variables), not only
+    /// `Gateway.inheritedVariables`.
+    public var inheritEnv = false
     public var enabled = true
     public var description: String?
     /// Request deadline in milliseconds (nil: the gateway's `request_timeout`).
@@ -291,6 +294,12 @@ private struct ConfigLoader {
         ConfigError(file: path, line: node.line, column: node.column, message: redact(message, config.secrets))
     }
 
+    /// A key mcpd accepts, so that one file serves later versions too, but does not act on yet:
+    /// a warning says so.
+    mutating func notActedOn(_ key: YAMLNode, _ what: String) {
+        config.warnings.append("\(path):\(key.line):\(key.column): \(what): accepted, but this version of mcpd does not act on it")
+    }
+
     mutating func load(_ root: YAMLNode?) throws(ConfigError) -> Config {
         guard let root, !root.isNull else {
             throw ConfigError(file: path, message: "the file is empty: add a \"servers:\" section (see examples/mcpd.yaml)")
@@ -313,7 +322,7 @@ private struct ConfigLoader {
                 try loadServers(value, form: .mcpServers)
             case "http", "auth", "roles":
                 // Sections of the HTTP front and policy; accepted so one file serves every mode.
-                break
+                notActedOn(key, "the \"\(key.scalar!)\" section (the HTTP front and client policy are not in this version)")
             default:
                 throw error(key, "unknown top-level key \"\(key.scalar!)\" (expected gateway, servers, backends, mcpServers, http, auth or roles)")
             }
@@ -444,7 +453,9 @@ private struct ConfigLoader {
         guard case .mapping(let members) = node.value else { throw error(node, "gateway must be a mapping, found \(node.kindName)") }
         for (key, value) in members {
             switch key.scalar! {
-            case "state_dir": config.gateway.stateDir = try string(value, "gateway.state_dir")
+            case "state_dir":
+                config.gateway.stateDir = try string(value, "gateway.state_dir")
+                notActedOn(key, "gateway.state_dir (nothing is persisted yet)")
             case "separator":
                 let separator = try string(value, "gateway.separator")
                 guard !separator.isEmpty, separator.count <= 4, separator.allSatisfy({ $0 == "_" || $0 == "-" || $0 == "." }) else {
@@ -465,9 +476,12 @@ private struct ConfigLoader {
                 let mode = try string(value, "gateway.mode")
                 guard ["direct", "meta", "hybrid"].contains(mode) else { throw error(value, "gateway.mode must be direct, meta or hybrid") }
                 config.gateway.mode = mode
+                if mode != "direct" { notActedOn(key, "gateway.mode \(mode) (every tool is listed directly)") }
             case "request_timeout":
                 config.gateway.requestTimeoutMs = try positiveDuration(value, "gateway.request_timeout")
-            case "idle_timeout": config.gateway.idleTimeoutMs = try duration(value, "gateway.idle_timeout")
+            case "idle_timeout":
+                config.gateway.idleTimeoutMs = try duration(value, "gateway.idle_timeout")
+                notActedOn(key, "gateway.idle_timeout (backends are not stopped when idle yet)")
             case "stop_grace": config.gateway.stopGraceMs = try duration(value, "gateway.stop_grace")
             case "drain_timeout": config.gateway.drainTimeoutMs = try duration(value, "gateway.drain_timeout")
             case "max_message_size":
@@ -559,8 +573,13 @@ private struct ConfigLoader {
                     throw error(value, "\(what) must be stdio, http or sse")
                 }
             case "headers": _ = try stringMap(value, what)
-            case "lazy": server.lazy = try bool(value, what)
-            case "idle_timeout": server.idleTimeoutMs = try duration(value, what)
+            case "inherit_env": server.inheritEnv = try bool(value, what)
+            case "lazy":
+                server.lazy = try bool(value, what)
+                if server.lazy { notActedOn(field, "\(what) (every backend starts at launch)") }
+            case "idle_timeout":
+                server.idleTimeoutMs = try duration(value, what)
+                notActedOn(field, "\(what) (backends are not stopped when idle yet)")
             case "era":
                 let era = try string(value, what)
                 guard ["auto", "handshake"].contains(era) else { throw error(value, "\(what) must be auto or handshake") }
@@ -569,10 +588,12 @@ private struct ConfigLoader {
                 let isolation = try string(value, what)
                 guard ["shared", "session"].contains(isolation) else { throw error(value, "\(what) must be shared or session") }
                 server.isolation = isolation
+                if isolation != "shared" { notActedOn(field, "\(what) \(isolation) (one process serves every client)") }
             case "tools":
                 guard case .mapping = value.value else { throw error(value, "\(what) must be a mapping with allow and deny lists") }
+                notActedOn(field, "\(what) (every tool of the server is listed)")
             default:
-                throw error(field, "unknown key \"\(field.scalar!)\" in server \"\(name)\" (expected command, args, env, cwd, enabled, description, timeout, era, url, lazy, idle_timeout, isolation, tools)")
+                throw error(field, "unknown key \"\(field.scalar!)\" in server \"\(name)\" (expected command, args, env, inherit_env, cwd, enabled, description, timeout, era, url, lazy, idle_timeout, isolation, tools)")
             }
         }
         if server.url != nil && server.command == nil {

@@ -1,5 +1,6 @@
 """Integration-test backend "hostile": a raw JSON-RPC MCP stdio server (no SDK, one JSON message
-a line) that misbehaves in the way its first argument names. Used by test_bounds.py.
+a line) that misbehaves in the way its first argument names. Used by test_bounds.py and
+test_restarts.py.
 
     hostile.py [MODE [VALUE]] [--anything ...]
 
@@ -12,6 +13,17 @@ Modes:
   setsid-grandchild      at start, spawns `hostile.py --sleeper` in a new session (setsid), which
                          records its pid as `hostilegrandchild-<pid>.pid` and sleeps 1000 s; the
                          backend serves once that pid file exists.
+  slow-restart [SECONDS] like plain until the `crash` tool ran once; every process started after
+                         that (the crash marker exists) answers `initialize` only after SECONDS
+                         (default 3): a restart slower than the request deadline.
+  crash-loop             like plain until the `crash` tool ran once; every process started after
+                         that (the crash marker exists) records its pid, reads one line (mcpd's
+                         `initialize`), writes "hostile: crashed before, refusing to start" to
+                         stderr and exits with status 5 without answering: a crash loop.
+
+The crash marker is the file `hostile.crashed` in $MCPD_TEST_PIDDIR (not a *.pid file, so
+recorded_pids ignores it); without $MCPD_TEST_PIDDIR there is none, and slow-restart and crash-loop
+behave like plain.
 
 Tools (in every mode):
   echo(text)             -> the text.
@@ -26,6 +38,9 @@ Tools (in every mode):
                             a string id of `id_bytes` (default 12) characters.
   close_stdin()          -> closes fd 0, answers "closed", then stays alive (stdout still open,
                             nothing more written) until a signal ends it.
+  crash()                -> creates the crash marker, writes "hostile crashing now" to stderr and
+                            exits with status 3 without answering.
+  pid()                  -> the process id, as text.
 
 Lifecycle: answers initialize (the client's protocol version, capabilities {"tools": {}}),
 tools/list and ping; server/discover and other methods get -32601; notifications and responses
@@ -63,7 +78,16 @@ TOOLS = [
      "inputSchema": {"type": "object", "properties": {"rate": {"type": "integer"}, "bytes": {"type": "integer"}}}},
     {"name": "flood_pings", "description": "Stop reading stdin and flood ping requests.", "inputSchema": {"type": "object"}},
     {"name": "close_stdin", "description": "Close fd 0 and stay alive.", "inputSchema": {"type": "object"}},
+    {"name": "crash", "description": "Exit (status 3) without answering.", "inputSchema": {"type": "object"}},
+    {"name": "pid", "description": "The process id.", "inputSchema": {"type": "object"}},
 ]
+
+_piddir = os.environ.get("MCPD_TEST_PIDDIR")
+CRASH_MARKER = os.path.join(_piddir, "hostile.crashed") if _piddir else None
+
+
+def crashed_before() -> bool:
+    return CRASH_MARKER is not None and os.path.exists(CRASH_MARKER)
 
 _out_lock = threading.Lock()
 _big_cache: dict[int, bytes] = {}
@@ -151,6 +175,17 @@ def call_tool(ident, params: dict) -> None:
         os.close(0)
         text_result(ident, "closed")
         stay_alive()
+    elif name == "crash":
+        if CRASH_MARKER is not None:
+            with open(CRASH_MARKER, "w") as f:
+                f.write(f"{os.getpid()}\n")
+        try:
+            os.write(2, b"hostile crashing now\n")
+        except OSError:
+            pass
+        os._exit(3)
+    elif name == "pid":
+        text_result(ident, str(os.getpid()))
     else:
         send({"jsonrpc": "2.0", "id": ident, "error": {"code": -32602, "message": f"unknown tool {name!r}"}})
 
@@ -160,7 +195,7 @@ def handle(message: dict) -> None:
         return  # a notification or a response to one of our requests
     ident, method, params = message["id"], message["method"], message.get("params") or {}
     if method == "initialize":
-        if MODE == "slow-init":
+        if MODE == "slow-init" or (MODE == "slow-restart" and crashed_before()):
             time.sleep(float(VALUE or 3))
         result(ident, {
             "protocolVersion": params.get("protocolVersion", "2025-11-25"),
@@ -198,6 +233,13 @@ def main() -> None:
     if MODE == "setsid-grandchild":
         spawn_grandchild()
     stdin = sys.stdin.buffer
+    if MODE == "crash-loop" and crashed_before():
+        stdin.readline()
+        try:
+            os.write(2, b"hostile: crashed before, refusing to start\n")
+        except OSError:
+            pass
+        os._exit(5)
     while True:
         line = stdin.readline()
         if not line:

@@ -100,20 +100,27 @@ extension Backend {
             guard let params = scan.params, let meta = gateway.scanner.member("_meta", inObjectAt: params, of: raw) else { return }
             var kept = ByteBuffer(capacity: meta.count)
             kept.appendByte(UInt8(ascii: "{"))
-            for member in gateway.scanner.members(ofObjectAt: meta, of: raw) where !member.name.hasPrefix("io.modelcontextprotocol/") {
-                if kept.readableBytes > 1 { kept.appendByte(UInt8(ascii: ",")) }
-                kept.append(UnsafeRawBufferPointer(rebasing: raw[member.key]))
-                kept.appendByte(UInt8(ascii: ":"))
-                if member.name == "progressToken" {
-                    kept.append(decimal: gatewayID)
-                } else {
-                    kept.append(UnsafeRawBufferPointer(rebasing: raw[member.value]))
-                }
-            }
+            appendClientMeta(meta, of: raw, gatewayID: gatewayID, to: &kept)
             kept.appendByte(UInt8(ascii: "}"))
             edits.append((meta, kept))
         }
         writeEdited(frame, edits, to: stdin)
+    }
+
+    /// Appends the members of a client's `params._meta` (at `meta` in `raw`) to `out`, each after
+    /// a comma unless `out` ends in `{`: the stateless envelope left out (mcpd writes its own or
+    /// none), the progress token replaced by mcpd's id.
+    func appendClientMeta(_ meta: Range<Int>, of raw: UnsafeRawBufferPointer, gatewayID: Int, to out: inout ByteBuffer) {
+        for member in gateway.scanner.members(ofObjectAt: meta, of: raw) where !member.name.hasPrefix("io.modelcontextprotocol/") {
+            if out.readablePointer.last != UInt8(ascii: "{") { out.appendByte(UInt8(ascii: ",")) }
+            out.append(UnsafeRawBufferPointer(rebasing: raw[member.key]))
+            out.appendByte(UInt8(ascii: ":"))
+            if member.name == "progressToken" {
+                out.append(decimal: gatewayID)
+            } else {
+                out.append(UnsafeRawBufferPointer(rebasing: raw[member.value]))
+            }
+        }
     }
 
     /// Forwards a client's `notifications/cancelled` for the request mcpd sent as `gatewayID`.

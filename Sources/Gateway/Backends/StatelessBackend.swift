@@ -46,16 +46,7 @@ extension Backend {
             if let params = scan.params, raw[params.lowerBound] == UInt8(ascii: "{") {
                 if let old = scanner.member("_meta", inObjectAt: params, of: raw) {
                     // The client's own `_meta` members follow, its progress token as mcpd's id.
-                    for member in scanner.members(ofObjectAt: old, of: raw) where !member.name.hasPrefix("io.modelcontextprotocol/") {
-                        meta.appendByte(UInt8(ascii: ","))
-                        meta.append(UnsafeRawBufferPointer(rebasing: raw[member.key]))
-                        meta.appendByte(UInt8(ascii: ":"))
-                        if member.name == "progressToken" {
-                            meta.append(decimal: gatewayID)
-                        } else {
-                            meta.append(UnsafeRawBufferPointer(rebasing: raw[member.value]))
-                        }
-                    }
+                    appendClientMeta(old, of: raw, gatewayID: gatewayID, to: &meta)
                     meta.appendByte(UInt8(ascii: "}"))
                     edits.append((old, meta))
                 } else {

@@ -51,6 +51,9 @@ public final class Gateway {
     var clientOutputStalled: Bool { sessions.contains { !$0.output.isWritable } }
     public private(set) var isStartupSettled = false
     public private(set) var isShuttingDown = false
+    /// The signal that cut the shutdown short (a second SIGINT or SIGTERM): mcpd then exits with
+    /// 128 + its number. One signal drains and exits 0.
+    public private(set) var abortedBySignal: Int32?
     private var startupWaiters: [() -> Void] = []
     private var startupTimer: LoopTimer?
     private var sweepTimer: LoopTimer?
@@ -100,6 +103,7 @@ public final class Gateway {
         for signal in [SIGINT, SIGTERM] {
             signalWatchers.append(try SignalWatcher(loop: loop, signal: signal) { [unowned self] signal in
                 log.info("received \(signal == SIGINT ? "SIGINT" : "SIGTERM")")
+                if isShuttingDown { abortedBySignal = signal }
                 shutdown(reason: "signal")
             })
         }

@@ -171,6 +171,8 @@ struct Setup {
         } catch {
             log.warning("\(loop.openHandleCount) handles were still open at exit (\(error))")
         }
+        // Stopped by a second signal, without the drain: the shell's convention.
+        if let signal = gateway.abortedBySignal { throw ProgramExit(code: 128 + signal) }
     }
 }
 

@@ -351,3 +351,55 @@ def test_stdin_closed_while_a_call_waits_for_a_slow_restart_fails_it_and_exits_z
     assert code == 0, f"exit status {code} ({time.monotonic() - closed:.1f} s after stdin closed); stderr:\n{p.stderr_text()[-3000:]}"
     assert time.monotonic() - closed < 5, f"exit {time.monotonic() - closed:.1f} s after stdin closed (drain 1 s, stop_grace 0.5 s)"
     assert_backends_dead(expect_at_least=2)
+
+
+def test_circuit_limits_are_configurable_and_it_closes_after_the_window(piddir, raw_mcpd, write_config):
+    """gateway.restart_limit 2 and restart_window 2s: the second exit opens the circuit (a call
+    fails at once, naming the last exit status and the window); once the window has passed mcpd
+    starts the backend again and calls are served by the new process."""
+    config = write_config({
+        "gateway": {"restart_limit": 2, "restart_window": "2s"},
+        "servers": {"hostile": hostile(piddir, timeout="10s")},
+    })
+    p = raw_mcpd(config)
+    p.initialize(timeout=10)
+    for k in (1, 2):
+        crash(p, "hostile", timeout=8)
+        wait_exit_handled(p, "hostile", count=k)
+    line, msg, _ = p.request("tools/call", {"name": "hostile__echo", "arguments": {"text": "x"}}, id_raw='"open"', timeout=5)
+    assert_circuit_error(line, msg, "hostile")
+    text = msg["error"]["message"]
+    assert "2 times within 2 s" in text and "status 3" in text, text
+    assert len(pids_of(piddir, "hostile")) == 2
+
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        line, msg, _ = p.request("tools/call", {"name": "hostile__echo", "arguments": {"text": "back"}}, timeout=5)
+        if "result" in msg:
+            break
+        time.sleep(0.25)
+    assert "result" in msg, f"the backend did not come back after the restart window: {line}"
+    assert len(pids_of(piddir, "hostile")) == 3
+
+
+def test_one_signal_drains_and_exits_zero_a_second_exits_128_plus_its_number(piddir, raw_mcpd, write_config):
+    """SIGTERM starts the stop sequence (here slow: the backend ignores stdin EOF and stop_grace
+    is 10 s); a second SIGTERM kills the backends at once and mcpd exits 143 (128 + 15)."""
+    import signal
+
+    config = write_config({"gateway": {"stop_grace": "10s"}, "servers": {"hostile": hostile(piddir, "ignore-eof")}})
+    p = raw_mcpd(config)
+    p.initialize(timeout=10)
+    backend = next(iter(pids_of(piddir, "hostile")))
+    p.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert p.proc.poll() is None, "mcpd must wait for the stop sequence after one SIGTERM"
+    started = time.monotonic()
+    p.proc.send_signal(signal.SIGTERM)
+    code = p.proc.wait(timeout=5)
+    assert code == 128 + signal.SIGTERM, f"exit status {code} after a second SIGTERM:\n{p.stderr_text()}"
+    assert time.monotonic() - started < 3
+    deadline = time.monotonic() + 3
+    while pid_is_alive(backend) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_is_alive(backend), "the backend outlived the second signal"

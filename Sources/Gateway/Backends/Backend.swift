@@ -111,9 +111,10 @@ public final class Backend {
     let timeoutMs: UInt64
     /// The most requests in flight to one backend.
     static let maxPending = 65_536
-    /// Crashes within `crashWindowMs` that open the circuit.
-    static let maxCrashes = 5
-    static let crashWindowMs: UInt64 = 60_000
+    /// Exits within `crashWindowMs` that open the circuit (`gateway.restart_limit` and
+    /// `gateway.restart_window`).
+    var maxCrashes: Int { gateway.config.gateway.restartLimit }
+    var crashWindowMs: UInt64 { gateway.config.gateway.restartWindowMs }
 
     init(config: ServerConfig, gateway: Gateway, era: BackendEra = .handshake) {
         self.config = config
@@ -360,25 +361,25 @@ public final class Backend {
     /// the circuit opened; the caller tells the gateway.
     private func scheduleRestart() -> (settledNow: Bool, circuitOpened: Bool) {
         let now = loop.now
-        if readyAt > 0 && now - readyAt > Backend.crashWindowMs { crashTimes.removeAll() }
+        if readyAt > 0 && now - readyAt > crashWindowMs { crashTimes.removeAll() }
         crashTimes.append(now)
-        crashTimes.removeAll { now - $0 > Backend.crashWindowMs }
+        crashTimes.removeAll { now - $0 > crashWindowMs }
         let settledNow = !hasSettledOnce
         hasSettledOnce = true
         // A stateless process that never became ready gave its answer: the server does not
         // speak that era (or cannot start); its clients are served by the handshake process.
         let probeFailed = isTwin && readyAt == 0
-        if crashTimes.count >= Backend.maxCrashes || gateway.isShuttingDown || probeFailed {
+        if crashTimes.count >= maxCrashes || gateway.isShuttingDown || probeFailed {
             moveState(to: .failed)
             if !gateway.isShuttingDown && !probeFailed {
                 // The circuit opens: calls fail at once, and one more start is tried once the
                 // window has passed (a stable run then resets the count).
                 let stderr = stderrLog.lastLines.isEmpty ? "" : "; its last stderr lines: \(stderrLog.lastLines.joined(separator: " | "))"
-                lastError = "\(lastError ?? "crashed"); it exited \(crashTimes.count) times within \(formatSeconds(Backend.crashWindowMs)) (last: \(lastExit.map { "\($0)" } ?? "?")), so mcpd tries again in \(formatSeconds(Backend.crashWindowMs))\(stderr)"
+                lastError = "\(lastError ?? "crashed"); it exited \(crashTimes.count) times within \(formatSeconds(crashWindowMs)) (last: \(lastExit.map { "\($0)" } ?? "?")), so mcpd tries again in \(formatSeconds(crashWindowMs))\(stderr)"
                 log.error("backend \"\(name)\" \(lastError!)")
                 let timer = LoopTimer(loop: loop)
                 restartTimer = timer
-                timer.start(timeout: Backend.crashWindowMs) { [unowned self] in
+                timer.start(timeout: crashWindowMs) { [unowned self] in
                     crashTimes.removeAll()
                     start()
                 }

@@ -68,6 +68,9 @@ public struct GatewaySettings: Sendable {
     public var stopGraceMs: UInt64 = 2_000
     /// How long requests in flight may finish after the client closed its input.
     public var drainTimeoutMs: UInt64 = 2_000
+    /// Exits of one backend within `restartWindowMs` that open its circuit.
+    public var restartLimit = 5
+    public var restartWindowMs: UInt64 = 60_000
 
     public init() {}
 }
@@ -483,6 +486,11 @@ private struct ConfigLoader {
                 config.gateway.idleTimeoutMs = try duration(value, "gateway.idle_timeout")
                 notActedOn(key, "gateway.idle_timeout (backends are not stopped when idle yet)")
             case "stop_grace": config.gateway.stopGraceMs = try duration(value, "gateway.stop_grace")
+            case "restart_limit":
+                let limit = try integer(value, "gateway.restart_limit")
+                guard limit >= 1 && limit <= 1000 else { throw error(value, "gateway.restart_limit must be between 1 and 1000") }
+                config.gateway.restartLimit = limit
+            case "restart_window": config.gateway.restartWindowMs = try positiveDuration(value, "gateway.restart_window")
             case "drain_timeout": config.gateway.drainTimeoutMs = try duration(value, "gateway.drain_timeout")
             case "max_message_size":
                 let text = try string(value, "gateway.max_message_size")
@@ -491,7 +499,7 @@ private struct ConfigLoader {
                 }
                 config.gateway.maxMessageSize = size
             default:
-                throw error(key, "unknown key gateway.\(key.scalar!) (expected state_dir, separator, name_budget, page_size, mode, request_timeout, idle_timeout, stop_grace, drain_timeout or max_message_size)")
+                throw error(key, "unknown key gateway.\(key.scalar!) (expected state_dir, separator, name_budget, page_size, mode, request_timeout, idle_timeout, stop_grace, drain_timeout, restart_limit, restart_window or max_message_size)")
             }
         }
     }

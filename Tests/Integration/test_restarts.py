@@ -403,3 +403,39 @@ def test_one_signal_drains_and_exits_zero_a_second_exits_128_plus_its_number(pid
     while pid_is_alive(backend) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_is_alive(backend), "the backend outlived the second signal"
+
+
+def test_backend_that_closes_stdout_but_keeps_running_is_killed_and_restarted(piddir, raw_mcpd, write_config):
+    """RELIABILITY 17: the call in flight fails at once with the reason, the running process is
+    killed (its whole group), and the next call is served by a new process."""
+    config = write_config({"servers": {"hostile": hostile(piddir, timeout="30s")}})
+    p = raw_mcpd(config)
+    p.initialize(timeout=10)
+    old = next(iter(pids_of(piddir, "hostile")))
+    sent = time.monotonic()
+    line, msg, _ = p.request("tools/call", {"name": "hostile__close_stdout", "arguments": {}}, timeout=5)
+    assert "error" in msg and "hostile" in msg["error"]["message"] and "stdout" in msg["error"]["message"], line
+    assert time.monotonic() - sent < 2, "the call must fail when stdout closes, not at its deadline"
+    line, msg, _ = p.request("tools/call", {"name": "hostile__pid", "arguments": {}}, timeout=10)
+    assert "result" in msg, line
+    assert int(msg["result"]["content"][0]["text"]) != old
+    deadline = time.monotonic() + 3
+    while pid_is_alive(old) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_is_alive(old), "the process that closed its stdout is still running"
+
+
+def test_lines_that_are_not_json_rpc_are_dropped_and_the_call_is_answered(piddir, raw_mcpd, write_config):
+    """RELIABILITY 13: a backend's non-JSON lines are logged and dropped; its answer after them
+    arrives; nothing restarts."""
+    config = write_config({"servers": {"hostile": hostile(piddir)}})
+    p = raw_mcpd(config)
+    p.initialize(timeout=10)
+    line, msg, _ = p.request("tools/call", {"name": "hostile__garbage", "arguments": {}}, timeout=5)
+    assert msg.get("result", {}).get("content", [{}])[0].get("text") == "after garbage", line
+    p.ping()
+    deadline = time.monotonic() + 3
+    while p.stderr_text().count("not a JSON-RPC message") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert p.stderr_text().count("not a JSON-RPC message") >= 2, p.stderr_text()
+    assert len(pids_of(piddir, "hostile")) == 1

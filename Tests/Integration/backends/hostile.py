@@ -38,6 +38,9 @@ Tools (in every mode):
                             a string id of `id_bytes` (default 12) characters.
   close_stdin()          -> closes fd 0, answers "closed", then stays alive (stdout still open,
                             nothing more written) until a signal ends it.
+  close_stdout()         -> closes fd 1 without answering, then stays alive until a signal ends it.
+  garbage()              -> writes three lines that are not JSON-RPC messages (not JSON, cut JSON,
+                            an array), then answers "after garbage".
   crash()                -> creates the crash marker, writes "hostile crashing now" to stderr and
                             exits with status 3 without answering.
   pid()                  -> the process id, as text.
@@ -78,6 +81,8 @@ TOOLS = [
      "inputSchema": {"type": "object", "properties": {"rate": {"type": "integer"}, "bytes": {"type": "integer"}}}},
     {"name": "flood_pings", "description": "Stop reading stdin and flood ping requests.", "inputSchema": {"type": "object"}},
     {"name": "close_stdin", "description": "Close fd 0 and stay alive.", "inputSchema": {"type": "object"}},
+    {"name": "close_stdout", "description": "Close fd 1 and stay alive.", "inputSchema": {"type": "object"}},
+    {"name": "garbage", "description": "Write lines that are not JSON-RPC, then answer.", "inputSchema": {"type": "object"}},
     {"name": "crash", "description": "Exit (status 3) without answering.", "inputSchema": {"type": "object"}},
     {"name": "pid", "description": "The process id.", "inputSchema": {"type": "object"}},
 ]
@@ -175,6 +180,12 @@ def call_tool(ident, params: dict) -> None:
         os.close(0)
         text_result(ident, "closed")
         stay_alive()
+    elif name == "close_stdout":
+        os.close(1)
+        stay_alive()
+    elif name == "garbage":
+        write_out(b"this is not JSON\n{\"jsonrpc\":\"2.0\",\"method\":\n[1,2,3]\n")
+        text_result(ident, "after garbage")
     elif name == "crash":
         if CRASH_MARKER is not None:
             with open(CRASH_MARKER, "w") as f:

@@ -76,6 +76,11 @@ fuzz: fuzz-build
 ## (not the executable's own); the compiler gets both sanitizers as one flag, since it keeps only
 ## the last -sanitize= it is given (`--sanitize fuzzer --sanitize address` loses address).
 fuzz-build: apt-deps
+	@# SwiftPM keeps its build plan for the root package (a path dependency here) when files are
+	@# only added or removed there: drop the plan when the list of sources changed.
+	@mkdir -p .build-fuzz && find Sources Tests/JSONOracle -type f | sort > .build-fuzz/sources.new; \
+	if ! cmp -s .build-fuzz/sources.new .build-fuzz/sources.txt; then rm -f .build-fuzz/debug.yaml; fi; \
+	mv .build-fuzz/sources.new .build-fuzz/sources.txt
 	swift build --package-path Fuzz --scratch-path .build-fuzz -c debug --sanitize fuzzer -Xswiftc -sanitize=fuzzer,address
 
 integration: deps build

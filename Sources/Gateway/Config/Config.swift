@@ -132,66 +132,6 @@ public struct Config: Sendable {
     public static let maxFileSize = 16 << 20
 }
 
-/// Reads a config file: at most `Config.maxFileSize` bytes, and valid UTF-8 (an invalid byte is
-/// reported at its line and column, not replaced).
-func readConfigFile(_ path: String) throws(ConfigError) -> String {
-    guard let file = fopen(path, "rb") else {
-        throw ConfigError(file: path, message: "cannot read the file: \(String(cString: strerror(errno)))")
-    }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&chunk, 1, chunk.count, file)
-        if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
-        if bytes.count > Config.maxFileSize {
-            throw ConfigError(file: path, message: "the file is larger than \(Config.maxFileSize >> 20) MiB; is it the right file?")
-        }
-        if n < chunk.count {
-            if ferror(file) != 0 { throw ConfigError(file: path, message: "cannot read the file: \(String(cString: strerror(errno)))") }
-            break
-        }
-    }
-    if let text = String(validating: bytes, as: UTF8.self) { return text }
-    let offset = firstInvalidUTF8(bytes)
-    let before = bytes[..<offset]
-    let line = before.reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
-    let lineStart = before.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
-    // The column counts characters, as libyaml's do.
-    let column = before[lineStart...].reduce(1) { $1 & 0xC0 == 0x80 ? $0 : $0 + 1 }
-    throw ConfigError(file: path, line: line, column: column,
-                      message: "invalid UTF-8 (byte 0x\(String(bytes[offset], radix: 16, uppercase: true))); save the file as UTF-8")
-}
-
-/// The offset of the first byte that is not part of a well-formed UTF-8 sequence.
-func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
-    var index = 0
-    while index < bytes.count {
-        let lead = bytes[index]
-        let length: Int
-        var low: UInt8 = 0x80, high: UInt8 = 0xBF
-        switch lead {
-        case 0x00...0x7F: length = 1
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; low = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; high = 0x9F
-        case 0xF0: length = 4; low = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; high = 0x8F
-        default: return index
-        }
-        for k in 1..<length {
-            guard index + k < bytes.count else { return index }
-            let byte = bytes[index + k]
-            let (min, max) = k == 1 ? (low, high) : (UInt8(0x80), UInt8(0xBF))
-            guard byte >= min && byte <= max else { return index }
-        }
-        index += length
-    }
-    return bytes.count
-}
-
 /// The longest duration a config may give (30 days), so deadlines never overflow.
 public let maxDurationMs: UInt64 = 30 * 24 * 3_600_000
 
@@ -614,13 +554,4 @@ private struct ConfigLoader {
         if command.isEmpty { throw error(commandNode ?? key, "server \"\(name)\" has an empty \"command\"") }
         return server
     }
-}
-
-/// `text` with each of `secrets` replaced by `***`.
-public func redact(_ text: String, _ secrets: [String]) -> String {
-    var text = text
-    for secret in secrets where text.contains(secret) {
-        text = text.replacing(secret, with: "***")
-    }
-    return text
 }

@@ -353,30 +353,30 @@ struct JSONCursor {
         guard (a | b | c | d) & 0xF0 == 0 else { return nil }
         return UInt32(a) &<< 12 | UInt32(b) &<< 8 | UInt32(c) &<< 4 | UInt32(d)
     }
+}
 
-    /// The length of the valid multi-byte UTF-8 sequence at `i` (no overlongs, no surrogates,
-    /// at most U+10FFFF), or 0.
-    @inline(always)
-    func utf8SequenceLength(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
-        let lead = p[i]
-        let length: Int
-        var lower: UInt8 = 0x80
-        var upper: UInt8 = 0xBF
-        switch lead {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; lower = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; upper = 0x9F
-        case 0xF0: length = 4; lower = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; upper = 0x8F
-        default: return 0
-        }
-        guard end &- i >= length else { return 0 }
-        let second = p[i &+ 1]
-        guard second >= lower && second <= upper else { return 0 }
-        if length >= 3 && p[i &+ 2] & 0xC0 != 0x80 { return 0 }
-        if length == 4 && p[i &+ 3] & 0xC0 != 0x80 { return 0 }
-        return length
+/// The length of the valid multi-byte UTF-8 sequence at `i` (no overlongs, no surrogates,
+/// at most U+10FFFF), or 0. The one UTF-8 rule: strings in JSON, and config files.
+@inline(always)
+func utf8SequenceLength(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
+    let lead = p[i]
+    let length: Int
+    var lower: UInt8 = 0x80
+    var upper: UInt8 = 0xBF
+    switch lead {
+    case 0xC2...0xDF: length = 2
+    case 0xE0: length = 3; lower = 0xA0
+    case 0xE1...0xEC, 0xEE...0xEF: length = 3
+    case 0xED: length = 3; upper = 0x9F
+    case 0xF0: length = 4; lower = 0x90
+    case 0xF1...0xF3: length = 4
+    case 0xF4: length = 4; upper = 0x8F
+    default: return 0
     }
+    guard end &- i >= length else { return 0 }
+    let second = p[i &+ 1]
+    guard second >= lower && second <= upper else { return 0 }
+    if length >= 3 && p[i &+ 2] & 0xC0 != 0x80 { return 0 }
+    if length == 4 && p[i &+ 3] & 0xC0 != 0x80 { return 0 }
+    return length
 }

@@ -39,7 +39,7 @@ import json
 import sys
 from typing import Any
 
-from _common import record_pid, say
+from _common import say, serve_lines
 
 LATEST = "2025-11-25"
 HANDSHAKE_VERSIONS = {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"}
@@ -258,22 +258,5 @@ class Epsilon:
         return result
 
 
-async def main() -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=64 << 20)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    server = Epsilon()
-    while True:
-        line = await reader.readline()
-        if not line:
-            break
-        server.on_line(line)
-
-
 if __name__ == "__main__":
-    record_pid("epsilon")
-    say("epsilon backend ready")
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    serve_lines("epsilon", Epsilon)

@@ -76,12 +76,11 @@ Responses (zeta sends no requests) are ignored. Unparseable line: -32700 with id
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import Any
 
-from _common import record_pid, say
+from _common import say, serve_lines
 
 VERSION = "2026-07-28"
 PAGE = 2
@@ -458,22 +457,5 @@ class Zeta:
         return complete({"contents": [{"uri": uri, "mimeType": "text/plain", "text": text}]})
 
 
-async def main() -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=64 << 20)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    server = Zeta()
-    while True:
-        line = await reader.readline()
-        if not line:
-            break
-        server.on_line(line)
-
-
 if __name__ == "__main__":
-    record_pid("zeta")
-    say("zeta backend ready")
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    serve_lines("zeta", Zeta)

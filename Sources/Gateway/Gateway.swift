@@ -6,8 +6,11 @@ import Glibc
 /// The gateway: the configured backends, the merged catalog, the client sessions, and the
 /// start-up and shutdown phases that tie them together on one loop.
 ///
-/// Start-up: every enabled backend is spawned at once. Client frames are held until each one is
-/// ready or has failed (bounded by `startupTimeout`), so the first `tools/list` is complete.
+/// Start-up: backends with an entry in the persisted catalog (`StateDirectory`) are listed from
+/// it and start on the first request that needs them (`lazy: false` ones start at once);
+/// backends without one start at launch, and client frames are held until each of those is
+/// ready or has failed (at most `gateway.startup_wait`), so the first `tools/list` is complete.
+/// Late ones arrive with `list_changed`.
 ///
 /// Shutdown (stdio client closed its input and its requests drained, or SIGINT/SIGTERM):
 ///   1. stop reading clients; fail what is still in flight,
@@ -16,16 +19,19 @@ import Glibc
 /// A second SIGINT/SIGTERM kills the backends' process groups at once.
 public final class Gateway {
     public let loop: EventLoop
-    public let config: Config
+    /// The configuration in force (replaced by a reload).
+    public internal(set) var config: Config
     public let log: Logger
     let scanner = JSONScanner()
 
     /// Backends in configuration order (enabled ones only).
-    public private(set) var backends: [Backend] = []
+    public internal(set) var backends: [Backend] = []
+    /// Backends a reload removed or replaced, until their processes are gone.
+    var retiring: [Backend] = []
     /// Every backend process: the servers' and their stateless twins.
     var allBackends: [Backend] { backends + backends.compactMap(\.statelessTwin) }
     /// Backends by server name: resource URIs name their server.
-    private var backendsByName: [String: Backend] = [:]
+    var backendsByName: [String: Backend] = [:]
     /// Exposed tool name -> route.
     public private(set) var router: Router
     /// Exposed prompt name -> route.
@@ -60,6 +66,27 @@ public final class Gateway {
     private var trimTimer: LoopTimer?
     private var signalWatchers: [SignalWatcher] = []
     private var startedAt: UInt64 = 0
+    /// The state directory, when it is usable.
+    private(set) var stateDirectory: StateDirectory?
+    /// mcpd's environment: the state directory's default place, `${VAR}` on a reload.
+    let variables: [String: String]
+    /// systemd's notification socket, when mcpd runs under it.
+    private(set) var notifier: SystemdNotifier?
+    private var watchdogTimer: LoopTimer?
+    /// What a running mcpd of the same configuration reports, by server (`mcpd list`).
+    var liveReports: [String: RunRecord.Entry] = [:]
+    /// A reload in progress, and whether another was asked for meanwhile.
+    var isReloading = false
+    var reloadAgain = false
+    /// The backends start-up waits for: those the catalog knows nothing of.
+    private var awaited: [Backend] = []
+    /// True: every backend starts at launch and start-up waits for all of them, whatever the
+    /// catalog holds (`mcpd list --refresh`).
+    public var startEverything = false
+    /// Batches run-record writes: one per burst of state changes.
+    private var recordTimer: LoopTimer?
+    /// mcpd's own start time (clock ticks since boot), in its run record.
+    private var ownStartTime: UInt64 = 0
     /// Called once everything is closed; the loop ends after it.
     public var onStopped: (() -> Void)?
 
@@ -83,6 +110,7 @@ public final class Gateway {
         self.promptRouter = Router(separator: config.gateway.separator, nameBudget: config.gateway.nameBudget)
         self.fullBackendEnvironment = environment.filter { !Gateway.privateVariables.contains($0.name) }.map { "\($0.name)=\($0.value)" }
         self.backendEnvironment = environment.filter { Gateway.isInherited($0.name) }.map { "\($0.name)=\($0.value)" }
+        self.variables = Dictionary(environment.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         for server in config.servers where server.enabled {
             let backend = Backend(config: server, gateway: self)
             backends.append(backend)
@@ -91,9 +119,10 @@ public final class Gateway {
     }
 
     /// How long clients wait for backends at start-up before being served with what is ready.
-    var startupTimeoutMs: UInt64 { min(config.gateway.requestTimeoutMs, 30_000) }
+    var startupTimeoutMs: UInt64 { startEverything ? config.gateway.requestTimeoutMs : config.gateway.startupWaitMs }
 
-    /// Starts every backend, the deadline sweep and the signal handlers.
+    /// Lists backends from the catalog, starts those it lacks (and `lazy: false` ones), and
+    /// starts the deadline sweep and the signal handlers.
     public func start() throws(UVError) {
         loop.assertInLoop()
         startedAt = loop.now
@@ -108,28 +137,118 @@ public final class Gateway {
             })
         }
         signalWatchers.append(try SignalWatcher(loop: loop, signal: SIGHUP) { [unowned self] _ in
-            log.warning("received SIGHUP: configuration reload is not supported by this version; restart mcpd to apply changes")
+            log.info("received SIGHUP")
+            reload()
         })
+        notifier = SystemdNotifier(environment: variables, log: log)
+        if let notifier, let interval = notifier.watchdogIntervalMs {
+            // From a loop timer: a loop that stops turning stops the keep-alives.
+            let timer = LoopTimer(loop: loop, unreferenced: true)
+            watchdogTimer = timer
+            timer.start(timeout: interval, repeat: interval) { notifier.send("WATCHDOG=1") }
+        }
         let sweepInterval = max(50, min(1000, (backends.map(\.timeoutMs).min() ?? 1000) / 4))
         let sweep = LoopTimer(loop: loop, unreferenced: true)
         sweepTimer = sweep
         sweep.start(timeout: sweepInterval, repeat: sweepInterval) { [unowned self] in
             let now = loop.now
-            for backend in allBackends { backend.expireRequests(now: now) }
+            for backend in allBackends {
+                backend.expireRequests(now: now)
+                backend.stopIfIdle(now: now)
+            }
         }
-        log.info("starting \(backends.count) backend\(backends.count == 1 ? "" : "s") from \(config.path)")
-        if backends.isEmpty {
+        openStateDirectory()
+        var launched: [Backend] = []
+        for backend in backends {
+            let entry = startEverything ? nil : stateDirectory?.loadEntry(backend.config)
+            if let entry { backend.loadCatalog(entry) } else { awaited.append(backend) }
+            if entry == nil || !backend.config.lazy { launched.append(backend) }
+        }
+        let cached = backends.count - awaited.count
+        log.info("\(backends.count) backend\(backends.count == 1 ? "" : "s") in \(config.path): \(cached) listed from the catalog, \(launched.count) starting now")
+        writeRunRecord()
+        if awaited.isEmpty {
             settleStartup()
+        } else {
+            let timer = LoopTimer(loop: loop, unreferenced: true)
+            startupTimer = timer
+            timer.start(timeout: startupTimeoutMs) { [unowned self] in
+                let waiting = awaited.filter { !$0.hasSettledOnce }.map(\.name)
+                log.warning("backends still starting after \(formatSeconds(startupTimeoutMs)): \(waiting.joined(separator: ", ")); serving the others, which they join when ready")
+                settleStartup()
+            }
+        }
+        for backend in launched { backend.start() }
+    }
+
+    /// Opens the state directory and stops what an mcpd killed earlier left running there.
+    /// At start-up, before the loop serves and before any backend starts.
+    private func openStateDirectory() {
+        guard let path = StateDirectory.resolve(config.gateway.stateDir, environment: variables) else {
+            log.warning("no state directory (HOME is not set and gateway.state_dir is not configured): every backend starts at launch, and nothing is kept between runs")
             return
         }
-        let timer = LoopTimer(loop: loop, unreferenced: true)
-        startupTimer = timer
-        timer.start(timeout: startupTimeoutMs) { [unowned self] in
-            let waiting = backends.filter { !$0.hasSettledOnce }.map(\.name)
-            log.warning("backends still starting after \(formatSeconds(startupTimeoutMs)): \(waiting.joined(separator: ", ")); serving the others")
-            settleStartup()
+        let directory = StateDirectory(path: path, loop: loop, log: log)
+        if let why = directory.prepare() {
+            log.warning("state directory unusable (\(why)): every backend starts at launch, and nothing is kept between runs; set gateway.state_dir")
+            return
         }
-        for backend in backends { backend.start() }
+        stateDirectory = directory
+        ownStartTime = ProcessStat.of(getpid())?.startTime ?? 0
+        for line in RunRecord.sweep(directory: path, ownPid: getpid()) { log.warning(line) }
+    }
+
+    /// The run record's file.
+    private var runRecordPath: String? { stateDirectory.map { "\($0.path)/run/\(getpid()).json" } }
+
+    /// A backend's state, process or start time changed: the run record and systemd's status
+    /// line are rewritten soon, once for a burst of changes.
+    func backendStateChanged(_ backend: Backend) {
+        guard stateDirectory != nil || notifier != nil, !isShuttingDown, recordTimer == nil else { return }
+        let timer = LoopTimer(loop: loop, unreferenced: true)
+        recordTimer = timer
+        timer.start(timeout: 100) { [unowned self] in
+            recordTimer?.close()
+            recordTimer = nil
+            writeRunRecord()
+            if isStartupSettled { notifier?.status(statusLine) }
+        }
+    }
+
+    /// `12 backends: 3 ready, 8 cached, 1 circuit-open; 140 tools`.
+    var statusLine: String {
+        var counts: [(String, Int)] = []
+        for backend in backends {
+            let state = backend.displayState
+            if let index = counts.firstIndex(where: { $0.0 == state }) { counts[index].1 += 1 } else { counts.append((state, 1)) }
+        }
+        let states = counts.map { "\($0.1) \($0.0)" }.joined(separator: ", ")
+        return "\(backends.count) backend\(backends.count == 1 ? "" : "s")\(states.isEmpty ? "" : ": \(states)"); \(catalog[ListKind.tools.rawValue].items.count) tools"
+    }
+
+    /// Writes `run/<pid>.json`: each backend's state, process group and start time.
+    func writeRunRecord() {
+        guard let stateDirectory, let file = runRecordPath else { return }
+        let entries = allBackends.map { backend in
+            RunRecord.Entry(name: backend.name, statelessTwin: backend.isTwin, state: backend.displayState, pid: backend.pid,
+                            startTime: backend.pid == nil ? nil : backend.processStartTime, restarts: backend.restarts,
+                            lastExit: backend.lastExitDescription, lastError: backend.lastError.map { redact($0, config.secrets) },
+                            tools: backend.tools.count)
+        }
+        let record = RunRecord(pid: getpid(), startTime: ownStartTime, config: absolutePath(config.path), updatedAt: Int(time(nil)), backends: entries)
+        stateDirectory.write(record.json.serialized.withUnsafeReadableBytes { Array($0) }, to: file)
+    }
+
+    /// Writes the backend's catalog entry when what it said differs from the entry.
+    func persistCatalog(_ backend: Backend) {
+        guard let stateDirectory, !backend.isTwin else { return }
+        var entry = CatalogEntry(key: CatalogEntry.key(of: backend.config), savedAt: 0, of: backend)
+        let content = entry.json.serialized.withUnsafeReadableBytes { Array($0) }
+        guard content != backend.savedCatalog else { return }
+        backend.savedCatalog = content
+        entry.savedAt = Int(time(nil))
+        backend.catalogSavedAt = entry.savedAt
+        stateDirectory.save(entry, server: backend.name)
     }
 
     /// Serves one client on mcpd's stdin and stdout.
@@ -161,22 +280,34 @@ public final class Gateway {
         startupTimer = nil
         rebuildCatalog(ListKind.allCases)
         let ready = backends.filter { $0.state == .ready }.count
+        let cached = backends.filter { $0.cachedAt != nil }.count
         let counts = ListKind.allCases.filter { $0 == .tools || !catalog[$0.rawValue].items.isEmpty }.map { "\(catalog[$0.rawValue].items.count) \($0.resultKey)" }
-        log.info("\(ready) of \(backends.count) backends ready in \(loop.now - startedAt) ms; \(counts.joined(separator: ", "))")
+        log.info("serving after \(loop.now - startedAt) ms: \(ready) of \(backends.count) backends ready\(cached > 0 ? ", \(cached) listed from the catalog" : ""); \(counts.joined(separator: ", "))")
         let waiters = startupWaiters
         startupWaiters.removeAll()
         for waiter in waiters { waiter() }
         for session in sessions { session.startupSettled() }
+        // At the loop's next turn: once the client transports are open too.
+        loop.execute { [unowned self] in
+            guard !isShuttingDown, let notifier else { return }
+            notifier.send("READY=1\nSTATUS=\(statusLine)")
+        }
     }
 
     /// A backend became ready, failed, or changed some of its lists.
     func backendDidChange(_ backend: Backend, lists: [ListKind]) {
+        if backend.state == .ready { persistCatalog(backend) }
         if !isStartupSettled {
-            if backends.allSatisfy(\.hasSettledOnce) { settleStartup() }
+            if awaited.allSatisfy(\.hasSettledOnce) { settleStartup() }
             return
         }
         let kinds = backend.state == .failed ? ListKind.allCases : lists
         guard !kinds.isEmpty else { return }
+        catalogMayHaveChanged(kinds)
+    }
+
+    /// Rebuilds the merged lists of `kinds` and tells every client which changed.
+    func catalogMayHaveChanged(_ kinds: [ListKind]) {
         // Templates are announced with resources: one notification for both.
         let changed = Set(rebuildCatalog(kinds).map(\.capability))
         for capability in ["tools", "prompts", "resources"] where changed.contains(capability) {
@@ -187,7 +318,7 @@ public final class Gateway {
     /// Rebuilds the routes and merged lists of `kinds` from every backend that has not failed.
     /// Returns the kinds whose merged list changed.
     @discardableResult
-    private func rebuildCatalog(_ kinds: [ListKind]) -> [ListKind] {
+    func rebuildCatalog(_ kinds: [ListKind]) -> [ListKind] {
         var changed: [ListKind] = []
         for kind in kinds {
             var items: [ByteBuffer] = []
@@ -197,7 +328,7 @@ public final class Gateway {
             var shared: Set<String> = []
             // A backend whose circuit is open keeps its last lists: its calls fail with the
             // reason, not as unknown names, and it may come back.
-            for backend in backends where backend.state != .failed || backend.hasBeenReady {
+            for backend in backends where backend.isListed {
                 for item in backend.lists[kind.rawValue] {
                     guard let original = item[kind.identity]?.stringValue else { continue }
                     var renamed = item
@@ -303,17 +434,19 @@ public final class Gateway {
             return
         }
         isShuttingDown = true
+        notifier?.send("STOPPING=1\nSTATUS=shutting down (\(reason))")
         log.info("shutting down (\(reason)): stopping \(backends.count) backend\(backends.count == 1 ? "" : "s")")
         startupTimer?.close()
         startupTimer = nil
         for session in sessions { session.transport.stopReading() }
         // Nothing new arrives; what is in flight is answered with an error by the backend's exit.
-        var remaining = backends.count
+        let stopping = backends + retiring
+        var remaining = stopping.count
         if remaining == 0 {
             finishShutdown()
             return
         }
-        for backend in backends {
+        for backend in stopping {
             backend.stopAll { [unowned self] in
                 remaining -= 1
                 if remaining == 0 { finishShutdown() }
@@ -324,11 +457,16 @@ public final class Gateway {
     private func finishShutdown() {
         sweepTimer?.close()
         sweepTimer = nil
+        recordTimer?.close()
+        recordTimer = nil
+        watchdogTimer?.close()
+        watchdogTimer = nil
+        if let file = runRecordPath { stateDirectory?.remove(file) }
         trimTimer?.close()
         trimTimer = nil
         for watcher in signalWatchers { watcher.close() }
         signalWatchers.removeAll()
-        for backend in allBackends { backend.closeHandles() }
+        for backend in allBackends + retiring { backend.closeHandles() }
         // Descendants that left their backend's process group and outlived their parent were
         // re-parented to mcpd (a subreaper): they go with it.
         let orphans = ProcessSetup.orphans(excluding: [])

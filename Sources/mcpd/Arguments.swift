@@ -6,13 +6,14 @@
 /// The surface is three subcommands and two options, so the parser is small.
 struct Arguments {
     enum Subcommand: String, CaseIterable {
-        case stdio, list, check
+        case stdio, list, check, reload
 
         var abstract: String {
             switch self {
             case .stdio: return "Serve one MCP client on stdin/stdout (add mcpd to a desktop client this way)."
-            case .list: return "Start every backend, print the servers and their tools as tables, and stop."
+            case .list: return "Print the servers and their tools from the catalog, with the states a running mcpd sees."
             case .check: return "Validate the configuration; exit non-zero with the error if it is invalid."
+            case .reload: return "Make the running mcpd of this configuration re-read it (as SIGHUP does)."
             }
         }
     }
@@ -35,6 +36,10 @@ struct Arguments {
     var config: String?
     /// `--log-level`.
     var logLevel: String?
+    /// `list --refresh`: start every backend and update the catalog.
+    var refresh = false
+    /// `list --json`.
+    var json = false
 
     static let options = """
           -c, --config <file>     Configuration file (default: $MCPD_CONFIG, ./mcpd.yaml,
@@ -79,6 +84,10 @@ struct Arguments {
             case "--version":
                 request = .version
                 return
+            case "--refresh" where subcommand == .list && inlineValue == nil:
+                refresh = true
+            case "--json" where subcommand == .list && inlineValue == nil:
+                json = true
             case "-c", "--config", "--log-level":
                 guard subcommand != nil else { throw UsageError(description: "'\(name)' goes after a subcommand, e.g. mcpd stdio \(name) ...") }
                 if name == "--log-level" { logLevel = try value() } else { config = try value() }
@@ -116,13 +125,18 @@ struct Arguments {
 
                 """
         }
+        let listOptions = subcommand != .list ? "" : """
+
+                  --refresh               Start every backend, list again, and update the catalog.
+                  --json                  One JSON document, for scripts.
+            """
         return """
             OVERVIEW: \(subcommand.abstract)
 
-            USAGE: mcpd \(subcommand.rawValue) [--config <file>] [--log-level <level>]
+            USAGE: mcpd \(subcommand.rawValue) [--config <file>] [--log-level <level>]\(subcommand == .list ? " [--refresh] [--json]" : "")
 
             OPTIONS:
-            \(options)
+            \(options)\(listOptions)
 
             """
     }

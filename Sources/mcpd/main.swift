@@ -31,6 +31,8 @@ enum MCPD {
                 try List.run(arguments)
             case .run(.check):
                 try Check.run(arguments)
+            case .run(.reload):
+                try Reload.run(arguments)
             }
         } catch let status as ProgramExit {
             exit(status.code)
@@ -58,11 +60,20 @@ enum Stdio {
 enum List {
     static func run(_ arguments: Arguments) throws {
         let setup = try Setup(arguments)
+        if !arguments.refresh {
+            // From the catalog: nothing starts, nothing in the state directory changes.
+            let loop = try setup.makeLoop()
+            let gateway = Gateway(loop: loop, config: setup.config, log: setup.log, environment: setup.environment)
+            let running = gateway.loadCatalogForListing()
+            print(arguments.json ? renderJSON(gateway, running: running) : renderTables(gateway, running: running), terminator: "")
+            try? loop.close()
+            return
+        }
         var allReady = true
-        try setup.runLoop { gateway throws(UVError) in
+        try setup.runLoop(startEverything: true) { gateway throws(UVError) in
             gateway.whenStartupSettled {
                 allReady = gateway.backends.allSatisfy { $0.state == .ready }
-                print(renderTables(gateway), terminator: "")
+                print(arguments.json ? renderJSON(gateway, running: nil) : renderTables(gateway, running: nil), terminator: "")
                 fflush(nil)
                 gateway.shutdown(reason: "list printed")
             }
@@ -70,23 +81,71 @@ enum List {
         if !allReady { throw ProgramExit.failure }
     }
 
-    private static func renderTables(_ gateway: Gateway) -> String {
-        var servers: [[String]] = [["SERVER", "STATE", "TOOLS", "PROMPTS", "RESOURCES", "TEMPLATES", "COMMAND"]]
-        for backend in gateway.backends {
-            let tools = gateway.exposedTools.filter { $0.backend == backend.name }.count
-            let state = backend.state == .ready ? "ready" : "\(backend.state.rawValue): \(backend.lastError ?? "")"
-            let counts = [ListKind.prompts, .resources, .templates].map { String(backend.lists[$0.rawValue].count) }
-            servers.append([backend.name, state, String(tools)] + counts + [backend.commandLine])
-        }
-        for server in gateway.config.servers where !server.enabled {
-            servers.append([server.name, "disabled", "0", "0", "0", "0", ([server.command ?? ""] + server.args).joined(separator: " ")])
+    private static func renderTables(_ gateway: Gateway, running: Int32?) -> String {
+        let now = Int(time(nil))
+        var servers: [[String]] = [["SERVER", "STATE", "TOOLS", "PROMPTS", "RESOURCES", "TEMPLATES", "RESTARTS", "LAST EXIT", "CATALOG", "COMMAND"]]
+        for report in gateway.reports {
+            let state = report.lastError.map { report.state == "ready" ? report.state : "\(report.state): \($0)" } ?? report.state
+            let age = report.catalogSavedAt.map { "\(formatAge(now - $0)) old" } ?? "none"
+            servers.append([report.name, state] + report.counts.map(String.init) + [String(report.restarts), report.lastExit ?? "-", age, report.command])
         }
         var tools: [[String]] = [["TOOL", "DESCRIPTION"]]
         for tool in gateway.exposedTools {
             let firstLine = tool.description.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? ""
             tools.append([tool.name, firstLine.count > 90 ? String(firstLine.prefix(87)) + "..." : firstLine])
         }
-        return formatTable(servers) + "\n" + formatTable(tools)
+        let source = running.map { "States as mcpd pid \($0) sees them; lists from the catalog.\n\n" }
+            ?? (gateway.isStartupSettled ? "" : "No mcpd runs with this configuration; lists from the catalog (mcpd list --refresh starts every server and lists again).\n\n")
+        return source + formatTable(servers) + "\n" + formatTable(tools)
+    }
+
+    private static func renderJSON(_ gateway: Gateway, running: Int32?) -> String {
+        var servers: [JSONValue] = []
+        for report in gateway.reports {
+            var object = JSONObject()
+            object["name"] = .string(report.name)
+            object["state"] = .string(report.state)
+            object["pid"] = report.pid.map { .int(Int($0)) } ?? .null
+            object["restarts"] = .int(report.restarts)
+            object["lastExit"] = report.lastExit.map(JSONValue.string) ?? .null
+            object["lastError"] = report.lastError.map(JSONValue.string) ?? .null
+            for (index, kind) in ListKind.allCases.enumerated() { object[kind.resultKey] = .int(report.counts[index]) }
+            object["catalogSavedAt"] = report.catalogSavedAt.map(JSONValue.int) ?? .null
+            object["command"] = .string(report.command)
+            servers.append(.object(object))
+        }
+        let tools: [JSONValue] = gateway.exposedTools.map { ["name": .string($0.name), "server": .string($0.backend), "description": .string($0.description)] }
+        let document: JSONValue = ["runningPid": running.map { .int(Int($0)) } ?? .null, "servers": .array(servers), "tools": .array(tools)]
+        return document.jsonText + "\n"
+    }
+
+    /// `42 s`, `5 min`, `3 h`, `2 d`.
+    private static func formatAge(_ seconds: Int) -> String {
+        let seconds = max(0, seconds)
+        if seconds < 120 { return "\(seconds) s" }
+        if seconds < 7200 { return "\(seconds / 60) min" }
+        if seconds < 172_800 { return "\(seconds / 3600) h" }
+        return "\(seconds / 86400) d"
+    }
+}
+
+enum Reload {
+    /// Validates the configuration, then signals every running mcpd that serves it.
+    static func run(_ arguments: Arguments) throws {
+        let setup = try Setup(arguments)
+        let signalled = setup.runningDaemons()
+        guard !signalled.isEmpty else {
+            setup.log.error("no running mcpd uses \(setup.config.path) (looked for its record in the state directory); nothing to reload")
+            throw ProgramExit.failure
+        }
+        for pid in signalled {
+            if kill(pid, SIGHUP) == 0 {
+                print("sent SIGHUP to mcpd pid \(pid); it logs the outcome")
+            } else {
+                setup.log.error("cannot signal mcpd pid \(pid): \(String(cString: strerror(errno)))")
+                throw ProgramExit.failure
+            }
+        }
     }
 }
 
@@ -142,19 +201,29 @@ struct Setup {
         }
     }
 
-    /// Runs a gateway on a fresh loop until it stops (throws `ProgramExit.failure` if it cannot start).
-    func runLoop(_ body: (Gateway) throws(UVError) -> Void) throws {
-        if !ProcessSetup.configure() {
-            log.warning("mcpd could not become a subreaper (prctl PR_SET_CHILD_SUBREAPER failed): processes that leave a backend's process group may outlive mcpd")
-        }
-        let loop: EventLoop
+    func makeLoop() throws -> EventLoop {
         do {
-            loop = try EventLoop()
+            return try EventLoop()
         } catch {
             log.error("cannot create the event loop: \(error)")
             throw ProgramExit.failure
         }
+    }
+
+    /// The pids of the running mcpd processes that serve this configuration.
+    func runningDaemons() -> [Int32] {
+        let variables = Dictionary(environment.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+        return Gateway.runningDaemons(config: config, environment: variables)
+    }
+
+    /// Runs a gateway on a fresh loop until it stops (throws `ProgramExit.failure` if it cannot start).
+    func runLoop(startEverything: Bool = false, _ body: (Gateway) throws(UVError) -> Void) throws {
+        if !ProcessSetup.configure() {
+            log.warning("mcpd could not become a subreaper (prctl PR_SET_CHILD_SUBREAPER failed): processes that leave a backend's process group may outlive mcpd")
+        }
+        let loop = try makeLoop()
         let gateway = Gateway(loop: loop, config: config, log: log, environment: environment)
+        gateway.startEverything = startEverything
         do {
             try gateway.start()
             try body(gateway)

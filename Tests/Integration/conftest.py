@@ -34,6 +34,16 @@ from mcpd_helpers import (  # noqa: E402
 )
 
 
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own state directory (XDG_STATE_HOME/mcpd): no catalog or run record
+    of one test reaches another, and none lands in the user's home."""
+    home = tmp_path / "state-home"
+    home.mkdir()
+    monkeypatch.setenv("XDG_STATE_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -6,12 +6,14 @@ import Glibc
 /// One configured MCP server and its process.
 ///
 ///     configured -> starting -> initializing -> ready -> stopping -> stopped
-///                      |             |            |
-///                      |             +------------+-> (exit) -> backoff -> starting ...
-///                      +-> (out of descriptors) -----------/    \-> failed (circuit open)
-///                                                                         |  60 s later
-///                                                                         +-> starting ...
+///          ^           |             |            |                      |
+///          |           |             +------------+-> (exit) -> backoff -> starting ...
+///          |           +-> (out of descriptors) -----------/    \-> failed (circuit open)
+///          |                                                                 |  60 s later
+///     (catalog)        stopped -> starting (a request; idle stop)            +-> starting ...
 ///
+/// A lazy backend with a catalog entry stays `configured`, listed from the entry, until a
+/// request needs it; after `idle_timeout` without work it is stopped and listed as before.
 /// Requests that arrive while the process starts or restarts wait for it (`startQueue`), each
 /// at most its deadline; they fail at once when the circuit opens.
 ///
@@ -81,6 +83,21 @@ public final class Backend {
     private(set) var offersTasks = false
     public internal(set) var protocolVersion: String?
     public private(set) var restarts = 0
+    /// Unix time of the catalog entry the lists came from, while they come from one (nil once
+    /// the process listed them itself).
+    public internal(set) var cachedAt: Int?
+    /// The catalog entry as last written or read (its `savedAt` left out): the entry is
+    /// rewritten only when what the backend says differs.
+    var savedCatalog: [UInt8]?
+    /// Unix time the catalog entry was written (or read), if there is one.
+    public internal(set) var catalogSavedAt: Int?
+    /// Loop time of the last request to or answer from the process: idle stop counts from it.
+    var lastActivity: UInt64 = 0
+    /// True once the process was stopped for being idle, until it starts again.
+    public private(set) var idleStopped = false
+    /// The process's start time (clock ticks since boot, from /proc): with its pid, what tells
+    /// it from a later process given the same pid, in the run record.
+    var processStartTime: UInt64?
     /// True once the first start attempt settled (ready or failed).
     public private(set) var hasSettledOnce = false
     /// Counts spawns: a message meant for one process of the backend is never delivered to the
@@ -108,7 +125,9 @@ public final class Backend {
     private var stopCompletions: [() -> Void] = []
 
     /// The request deadline in milliseconds.
-    let timeoutMs: UInt64
+    var timeoutMs: UInt64
+    /// True once a reload removed or replaced the server: its process is stopped for good.
+    var isRetired = false
     /// The most requests in flight to one backend.
     static let maxPending = 65_536
     /// Exits within `crashWindowMs` that open the circuit (`gateway.restart_limit` and
@@ -129,6 +148,27 @@ public final class Backend {
 
     /// True once the process became ready at least once.
     var hasBeenReady: Bool { readyAt > 0 }
+
+    /// True when its lists are part of the merged catalog: it has not failed, or it failed
+    /// after it listed them (its calls then fail with the reason, not as unknown names).
+    var isListed: Bool { state != .failed || hasBeenReady || cachedAt != nil }
+
+    /// How long the backend may sit without work before it is stopped (0: never).
+    var idleTimeoutMs: UInt64 { config.lazy ? (config.idleTimeoutMs ?? gateway.config.gateway.idleTimeoutMs) : 0 }
+
+    /// What a catalog entry said: the backend is listed from it until it starts.
+    func loadCatalog(_ entry: CatalogEntry) {
+        lists = entry.lists
+        capabilities = entry.capabilities
+        serverInfo = entry.serverInfo
+        protocolVersion = entry.protocolVersion
+        era = entry.era
+        cachedAt = entry.savedAt
+        catalogSavedAt = entry.savedAt
+        var unsaved = entry
+        unsaved.savedAt = 0
+        savedCatalog = unsaved.json.serialized.withUnsafeReadableBytes { Array($0) }
+    }
 
     /// The process id while running.
     public var pid: Int32? { process?.pid }
@@ -162,6 +202,7 @@ public final class Backend {
         }
         precondition(legal, "backend \"\(name)\": illegal state change \(state) -> \(next)")
         state = next
+        gateway.backendStateChanged(self)
     }
 
     // MARK: Starting
@@ -172,6 +213,9 @@ public final class Backend {
         guard let command = config.command else { return }
         restartTimer?.close()
         restartTimer = nil
+        idleStopped = false
+        processStartTime = nil
+        lastActivity = loop.now
         moveState(to: .starting)
         epoch += 1
         exitStatus = nil
@@ -219,6 +263,7 @@ public final class Backend {
         }
         process = child
         log.info("backend \"\(name)\" started (pid \(child.pid))\(isTwin ? " for stateless clients" : ""): \(commandLine)")
+        recordStartTime(of: child.pid)
         child.onExit = { [unowned self] status in processExited(status) }
         // Unchecked: the hot path's callback. The backend owns the process, and closes it (which
         // drops its callbacks) before it lets it go; backends live as long as the gateway.
@@ -242,6 +287,8 @@ public final class Backend {
         guard state == .initializing else { return }
         moveState(to: .ready)
         readyAt = loop.now
+        lastActivity = loop.now
+        cachedAt = nil
         lastError = nil
         hasSettledOnce = true
         let info = serverInfo["name"]?.stringValue.map { " (\($0) \(serverInfo["version"]?.stringValue ?? ""))" } ?? ""
@@ -350,8 +397,13 @@ public final class Backend {
         }
         for completion in completions { completion() }
         // Requests waiting for this process wait for the restart; with none coming (stopped,
-        // or the circuit open) they fail now with the reason.
-        if state != .backoff && !startQueue.isEmpty { abandonStartQueue(state == .stopped ? "is stopped" : lastError ?? what) }
+        // or the circuit open) they fail now with the reason. A request that came while an
+        // idle backend was stopping starts it again.
+        if state == .stopped && !startQueue.isEmpty && !gateway.isShuttingDown && !isRetired {
+            start()
+        } else if state != .backoff && !startQueue.isEmpty {
+            abandonStartQueue(state == .stopped ? "is stopped" : lastError ?? what)
+        }
         if isTwin { return }
         if settledNow || circuitOpened { gateway.backendDidChange(self, lists: []) }
     }
@@ -428,6 +480,45 @@ public final class Backend {
         }
         stop(one)
         twin.stop(one)
+    }
+
+    /// The state as `mcpd list` shows it.
+    public var displayState: String {
+        switch state {
+        case .configured: return cachedAt != nil ? "cached" : "configured"
+        case .stopped: return idleStopped ? "idle-stopped" : "stopped"
+        case .failed: return restartTimer != nil ? "circuit-open" : "failed"
+        default: return state.rawValue
+        }
+    }
+
+    /// How the last process ended (`exit status 1`, `signal 9`), if one did.
+    public var lastExitDescription: String? { lastExit.map { "\($0)" } }
+
+    /// Stops the process if it has been idle for its idle timeout: nothing in flight, nothing
+    /// waiting, no client subscribed to one of its resources. Its lists stay in the catalog;
+    /// the next request starts it again.
+    func stopIfIdle(now: UInt64) {
+        guard state == .ready, !exiting, pending.isEmpty, startQueue.isEmpty, listenURIs.isEmpty else { return }
+        let timeout = idleTimeoutMs
+        guard timeout > 0, now - lastActivity >= timeout else { return }
+        let prefix = ExposedURI.expose(server: name, uri: "")
+        if gateway.sessions.contains(where: { session in session.subscriptions.contains { $0.hasPrefix(prefix) } }) { return }
+        log.info("backend \"\(name)\"\(isTwin ? " (stateless clients)" : "") idle for \(formatSeconds(timeout)); stopping it until it is needed")
+        idleStopped = true
+        stop {}
+    }
+
+    /// Reads the process's start time off the loop thread, for the run record.
+    private func recordStartTime(of pid: Int32) {
+        let epoch = self.epoch
+        AsyncFile.read(loop: loop, path: "/proc/\(pid)/stat", maxBytes: 4096) { [weak self] result in
+            guard let self, self.epoch == epoch, self.process?.pid == pid, case .success(let bytes) = result,
+                  let stat = ProcessStat(bytes)
+            else { return }
+            processStartTime = stat.startTime
+            gateway.backendStateChanged(self)
+        }
     }
 
     /// Kills the process group at once (a second SIGTERM or SIGINT while stopping).

@@ -66,8 +66,10 @@ extension Backend {
         }
         let clientID = RawValue(frame, idRange)
         let token = scan.metaProgressToken.map { RawValue(frame, $0) }
+        let now = loop.now
+        lastActivity = now
         let gatewayID = pending.insert(PendingRequest(origin: .client(session, id: clientID, progressToken: token, batch: batch),
-                                                      method: method, route: route, deadline: loop.now + timeoutMs, taskID: taskID))
+                                                      method: method, route: route, deadline: now + timeoutMs, taskID: taskID))
         if era == .handshake ? session.isStateless : !session.isStateless {
             if era == .handshake {
                 forwardWithoutEnvelope(frame, scan: scan, gatewayID: gatewayID, route: route, renaming: renaming, to: process.stdin)
@@ -305,6 +307,7 @@ extension Backend {
             log.debug("backend \"\(name)\" answered an unknown or cancelled request: \(frame.string.prefix(200))")
             return
         }
+        if pending.isEmpty { lastActivity = loop.now }
         switch entry.origin {
         case .client(let session, let id, _, let batch):
             if era == .stateless && !session.isStateless {

@@ -1,21 +1,30 @@
 import Reactor
 
-/// Requests that wait for a backend process: while a stateless twin starts (started by the
-/// first of them), or while a server restarts after an exit. Each waits at most its deadline;
+/// Requests that wait for a backend process: while a lazy backend or a stateless twin starts
+/// (started by the first of them), or while a server restarts after an exit. Each waits at most its deadline;
 /// they go out in order once the process is ready, and fail with the reason when none is coming.
 extension Backend {
     /// The most requests held while a process starts.
     static let maxStartQueue = 256
 
-    /// Holds a request until the process is ready: while a stateless twin starts (it is
-    /// started by the first request), or while the server restarts after an exit. The request
+    /// Holds a request until the process is ready: while a lazy backend or a stateless twin
+    /// starts (it is started by the first request), or while the server restarts after an exit. The request
     /// waits at most its deadline. Returns an error for the client when it cannot wait.
     func queueUntilStarted(_ request: QueuedRequest) -> BackendFailure? {
+        if isRetired {
+            return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" was stopped by a configuration reload; list the tools again")
+        }
         switch state {
-        case .configured where isTwin, .stopped where isTwin:
+        case .configured, .stopped:
+            // Not started yet (lazy, or a stateless twin), or stopped when idle: the first
+            // request starts it.
             guard !gateway.isShuttingDown else { return BackendFailure(code: ErrorCode.internalError, message: "mcpd is shutting down") }
             startQueue.append(request)
             start()
+            return nil
+        case .stopping where idleStopped && !gateway.isShuttingDown:
+            // Stopping for being idle: started again once it is gone (`finishExit`).
+            startQueue.append(request)
             return nil
         case .starting, .initializing, .backoff, .ready:  // ready: `exiting`, the restart follows
             guard startQueue.count < Backend.maxStartQueue else {

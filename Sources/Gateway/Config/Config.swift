@@ -39,7 +39,11 @@ public struct ServerConfig: Sendable {
     public var timeoutMs: UInt64?
     /// A remote backend's URL (not served by this version; such servers are skipped with a warning).
     public var url: String?
-    public var lazy = false
+    /// True: started on the first request that needs it (at launch only to fill its catalog
+    /// entry), and stopped after `idle_timeout` without work. False: started at launch and kept
+    /// running.
+    public var lazy = true
+    /// Idle time before a lazy backend is stopped (nil: the gateway's; 0: never).
     public var idleTimeoutMs: UInt64?
     public var isolation = "shared"
     /// `auto`: a stateless client's requests go to a second process of the server in the
@@ -50,10 +54,22 @@ public struct ServerConfig: Sendable {
     public var line = 0
 
     public init(name: String) { self.name = name }
+
+    /// True when `other` configures the same server the same way (where in the file aside):
+    /// a reload leaves such a server's process alone.
+    func hasSameSettings(as other: ServerConfig) -> Bool {
+        name == other.name && command == other.command && args == other.args
+            && env.map { "\($0.key)=\($0.value)" } == other.env.map { "\($0.key)=\($0.value)" }
+            && cwd == other.cwd && inheritEnv == other.inheritEnv && enabled == other.enabled && description == other.description
+            && timeoutMs == other.timeoutMs && url == other.url && lazy == other.lazy && idleTimeoutMs == other.idleTimeoutMs
+            && isolation == other.isolation && era == other.era
+    }
 }
 
 /// The `gateway:` section.
 public struct GatewaySettings: Sendable {
+    /// The state directory (catalog, running backends); nil: `$XDG_STATE_HOME/mcpd`, else
+    /// `~/.local/state/mcpd`.
     public var stateDir: String?
     public var separator = "__"
     /// The longest exposed tool or prompt name (lowered for clients that prefix names).
@@ -62,7 +78,10 @@ public struct GatewaySettings: Sendable {
     public var pageSize = 500
     public var mode = "direct"
     public var requestTimeoutMs: UInt64 = 60_000
+    /// Idle time before a lazy backend is stopped (0: never).
     public var idleTimeoutMs: UInt64 = 300_000
+    /// How long the first `initialize` waits for backends that have no catalog entry yet.
+    public var startupWaitMs: UInt64 = 5_000
     public var maxMessageSize = 16 << 20
     /// Grace after closing a backend's stdin before SIGTERM, and after SIGTERM before SIGKILL.
     public var stopGraceMs: UInt64 = 2_000
@@ -96,6 +115,11 @@ public struct Config: Sendable {
     /// Loads and validates a file. `environment` supplies `${VAR}` values.
     public static func load(path: String, environment: [String: String]) throws(ConfigError) -> Config {
         return try parse(readConfigFile(path), path: path, environment: environment)
+    }
+
+    /// Parses a config file's bytes, read elsewhere (off the loop thread, on a reload).
+    public static func parse(bytes: [UInt8], path: String, environment: [String: String]) throws(ConfigError) -> Config {
+        return try parse(configText(bytes, path: path), path: path, environment: environment)
     }
 
     /// Parses configuration text (YAML or JSON).
@@ -254,6 +278,9 @@ private struct ConfigLoader {
         for (key, value) in members {
             switch key.scalar! {
             case "gateway": try loadGateway(value)
+            case "idle_timeout":
+                // mcp-unify's spelling, at the top level.
+                config.gateway.idleTimeoutMs = try duration(value, "idle_timeout")
             case "servers":
                 sawServers = true
                 try loadServers(value, form: .servers)
@@ -267,7 +294,7 @@ private struct ConfigLoader {
                 // Sections of the HTTP front and policy; accepted so one file serves every mode.
                 notActedOn(key, "the \"\(key.scalar!)\" section (the HTTP front and client policy are not in this version)")
             default:
-                throw error(key, "unknown top-level key \"\(key.scalar!)\" (expected gateway, servers, backends, mcpServers, http, auth or roles)")
+                throw error(key, "unknown top-level key \"\(key.scalar!)\" (expected gateway, servers, backends, mcpServers, idle_timeout, http, auth or roles)")
             }
         }
         if !sawServers {
@@ -397,8 +424,9 @@ private struct ConfigLoader {
         for (key, value) in members {
             switch key.scalar! {
             case "state_dir":
-                config.gateway.stateDir = try string(value, "gateway.state_dir")
-                notActedOn(key, "gateway.state_dir (nothing is persisted yet)")
+                let path = try string(value, "gateway.state_dir")
+                guard !path.isEmpty else { throw error(value, "gateway.state_dir must not be empty") }
+                config.gateway.stateDir = path
             case "separator":
                 let separator = try string(value, "gateway.separator")
                 guard !separator.isEmpty, separator.count <= 4, separator.allSatisfy({ $0 == "_" || $0 == "-" || $0 == "." }) else {
@@ -424,7 +452,7 @@ private struct ConfigLoader {
                 config.gateway.requestTimeoutMs = try positiveDuration(value, "gateway.request_timeout")
             case "idle_timeout":
                 config.gateway.idleTimeoutMs = try duration(value, "gateway.idle_timeout")
-                notActedOn(key, "gateway.idle_timeout (backends are not stopped when idle yet)")
+            case "startup_wait": config.gateway.startupWaitMs = try duration(value, "gateway.startup_wait")
             case "stop_grace": config.gateway.stopGraceMs = try duration(value, "gateway.stop_grace")
             case "restart_limit":
                 let limit = try integer(value, "gateway.restart_limit")
@@ -439,7 +467,7 @@ private struct ConfigLoader {
                 }
                 config.gateway.maxMessageSize = size
             default:
-                throw error(key, "unknown key gateway.\(key.scalar!) (expected state_dir, separator, name_budget, page_size, mode, request_timeout, idle_timeout, stop_grace, drain_timeout, restart_limit, restart_window or max_message_size)")
+                throw error(key, "unknown key gateway.\(key.scalar!) (expected state_dir, separator, name_budget, page_size, mode, request_timeout, idle_timeout, startup_wait, stop_grace, drain_timeout, restart_limit, restart_window or max_message_size)")
             }
         }
     }
@@ -524,10 +552,8 @@ private struct ConfigLoader {
             case "inherit_env": server.inheritEnv = try bool(value, what)
             case "lazy":
                 server.lazy = try bool(value, what)
-                if server.lazy { notActedOn(field, "\(what) (every backend starts at launch)") }
             case "idle_timeout":
                 server.idleTimeoutMs = try duration(value, what)
-                notActedOn(field, "\(what) (backends are not stopped when idle yet)")
             case "era":
                 let era = try string(value, what)
                 guard ["auto", "handshake"].contains(era) else { throw error(value, "\(what) must be auto or handshake") }

@@ -24,6 +24,11 @@ func readConfigFile(_ path: String) throws(ConfigError) -> String {
             break
         }
     }
+    return try configText(bytes, path: path)
+}
+
+/// The text of a config file's bytes: valid UTF-8, or an error at the first invalid byte.
+func configText(_ bytes: [UInt8], path: String) throws(ConfigError) -> String {
     if let text = String(validating: bytes, as: UTF8.self) { return text }
     let offset = firstInvalidUTF8(bytes)
     let before = bytes[..<offset]

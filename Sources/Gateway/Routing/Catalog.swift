@@ -15,7 +15,7 @@ public enum ListKind: Int, CaseIterable, Sendable {
     }
 
     /// The member of the list result that holds the items.
-    var resultKey: String {
+    public var resultKey: String {
         switch self {
         case .tools: return "tools"
         case .prompts: return "prompts"

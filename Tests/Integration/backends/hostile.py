@@ -13,6 +13,11 @@ Modes:
   setsid-grandchild      at start, spawns `hostile.py --sleeper` in a new session (setsid), which
                          records its pid as `hostilegrandchild-<pid>.pid` and sleeps 1000 s; the
                          backend serves once that pid file exists.
+  double-fork [SECONDS]  at start, forks a child that forks a grandchild and exits at once; the
+                         grandchild (an orphan, re-parented to mcpd as a subreaper or PID 1)
+                         records its pid as `hostileorphan-<pid>.pid`, sleeps SECONDS (default
+                         0.5) and exits, so that only its new parent can reap it; the backend
+                         serves once that pid file exists.
   slow-restart [SECONDS] like plain until the `crash` tool ran once; every process started after
                          that (the crash marker exists) answers `initialize` only after SECONDS
                          (default 3): a restart slower than the request deadline.
@@ -239,10 +244,35 @@ def spawn_grandchild() -> None:
             time.sleep(0.01)
 
 
+def spawn_orphan(seconds: float) -> None:
+    piddir = os.environ.get("MCPD_TEST_PIDDIR")
+    before = set(os.listdir(piddir)) if piddir else set()
+    middle = os.fork()
+    if middle == 0:
+        try:
+            if os.fork() == 0:
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(devnull, fd)
+                record_pid("hostileorphan")
+                time.sleep(seconds)
+        finally:
+            os._exit(0)
+    os.waitpid(middle, 0)
+    if piddir:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+            n.startswith("hostileorphan-") for n in set(os.listdir(piddir)) - before
+        ):
+            time.sleep(0.01)
+
+
 def main() -> None:
     record_pid("hostile")
     if MODE == "setsid-grandchild":
         spawn_grandchild()
+    elif MODE == "double-fork":
+        spawn_orphan(float(VALUE or 0.5))
     stdin = sys.stdin.buffer
     if MODE == "crash-loop" and crashed_before():
         stdin.readline()

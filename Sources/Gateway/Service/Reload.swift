@@ -1,0 +1,124 @@
+import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reloading the configuration (SIGHUP, or `mcpd reload`), as nginx does: the file is read off
+/// the loop thread and parsed; a bad file is reported with file:line:col and the running
+/// configuration stays. A good one starts the servers it adds, stops those it removes,
+/// restarts those whose settings changed, and leaves every other backend, its process and its
+/// requests in flight alone; clients get `list_changed` where the merged lists changed.
+extension Gateway {
+    public func reload() {
+        loop.assertInLoop()
+        guard !isShuttingDown else { return }
+        if isReloading {
+            reloadAgain = true
+            return
+        }
+        isReloading = true
+        notifier?.reloading()
+        let path = config.path
+        AsyncFile.read(loop: loop, path: path, maxBytes: Config.maxFileSize) { [unowned self] result in
+            guard !isShuttingDown else { return }
+            let next: Config
+            do {
+                switch result {
+                case .failure(let error):
+                    throw ConfigError(file: path, message: "cannot read the file: \(error)")
+                case .success(let bytes):
+                    next = try Config.parse(bytes: bytes, path: path, environment: variables)
+                }
+            } catch {
+                log.error("reload failed, the running configuration stays: \(error)")
+                finishReload()
+                return
+            }
+            // What needs a new process: servers added, and those whose settings changed.
+            let fresh = next.servers.filter { server in
+                server.enabled && backendsByName[server.name].map { !$0.config.hasSameSettings(as: server) } ?? true
+            }
+            guard let stateDirectory else { return apply(next, entries: [:]) }
+            stateDirectory.loadEntries(fresh) { [unowned self] entries in
+                guard !isShuttingDown else { return }
+                apply(next, entries: entries)
+            }
+        }
+    }
+
+    private func apply(_ next: Config, entries: [String: CatalogEntry]) {
+        let previous = config
+        config = next
+        log.secrets = Array(Set(log.secrets + next.secrets))
+        for warning in next.warnings { log.warning(warning) }
+        if next.gateway.maxMessageSize != previous.gateway.maxMessageSize {
+            log.warning("gateway.max_message_size changed: it applies to backends as they start and to clients that connect from now on")
+        }
+        var kept: [Backend] = []
+        var added: [String] = []
+        var restarted: [String] = []
+        var starting: [Backend] = []
+        var updated: [Backend] = []
+        for server in next.servers where server.enabled {
+            let existing = backendsByName[server.name]
+            if let existing, existing.config.hasSameSettings(as: server) {
+                existing.timeoutMs = server.timeoutMs ?? next.gateway.requestTimeoutMs
+                existing.statelessTwin?.timeoutMs = existing.timeoutMs
+                kept.append(existing)
+                updated.append(existing)
+                continue
+            }
+            let backend = Backend(config: server, gateway: self)
+            let entry = entries[server.name]
+            if let entry { backend.loadCatalog(entry) }
+            if entry == nil || !server.lazy { starting.append(backend) }
+            if let existing {
+                retire(existing, because: "its settings changed")
+                restarted.append(server.name)
+            } else {
+                added.append(server.name)
+            }
+            updated.append(backend)
+        }
+        var removed: [String] = []
+        for backend in backends where !updated.contains(where: { $0 === backend }) && !restarted.contains(backend.name) {
+            retire(backend, because: "it was removed from the configuration")
+            removed.append(backend.name)
+        }
+        backends = updated
+        backendsByName = Dictionary(updated.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for backend in starting { backend.start() }
+        catalogMayHaveChanged(ListKind.allCases)
+        writeRunRecord()
+        var summary: [String] = []
+        if !added.isEmpty { summary.append("added \(added.joined(separator: ", "))") }
+        if !removed.isEmpty { summary.append("removed \(removed.joined(separator: ", "))") }
+        if !restarted.isEmpty { summary.append("restarted \(restarted.joined(separator: ", ")) (settings changed)") }
+        summary.append("\(kept.count) unchanged")
+        log.info("reloaded \(next.path): \(summary.joined(separator: "; "))")
+        finishReload()
+    }
+
+    /// Stops a backend a reload removed or replaced; it stays known until its process is gone.
+    private func retire(_ backend: Backend, because reason: String) {
+        backend.isRetired = true
+        backend.statelessTwin?.isRetired = true
+        backend.abandonStartQueue(reason)
+        backend.statelessTwin?.abandonStartQueue(reason)
+        retiring.append(backend)
+        backend.stopAll { [unowned self] in
+            retiring.removeAll { $0 === backend }
+            backend.closeHandles()
+            backend.statelessTwin?.closeHandles()
+        }
+    }
+
+    private func finishReload() {
+        isReloading = false
+        notifier?.send("READY=1\nSTATUS=\(statusLine)")
+        if reloadAgain {
+            reloadAgain = false
+            reload()
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One server as `mcpd list` shows it.
+public struct BackendReport: Sendable {
+    public var name: String
+    /// cached, configured (nothing cached yet), starting, ready, idle-stopped, backoff,
+    /// circuit-open, failed, stopped; as the running mcpd sees it when one runs.
+    public var state: String
+    public var pid: Int32?
+    public var restarts: Int
+    public var lastExit: String?
+    public var lastError: String?
+    /// Items by `ListKind` (tools, prompts, resources, templates).
+    public var counts: [Int]
+    /// Unix time of the catalog entry the lists come from.
+    public var catalogSavedAt: Int?
+    public var command: String
+}
+
+extension Gateway {
+    /// For `mcpd list`: lists every backend from the catalog without starting anything or
+    /// changing the state directory, and reads what a running mcpd of the same configuration
+    /// reports. Returns that mcpd's pid, if one runs.
+    public func loadCatalogForListing() -> Int32? {
+        guard let path = StateDirectory.resolve(config.gateway.stateDir, environment: variables) else { return nil }
+        let directory = StateDirectory(path: path, loop: loop, log: log)
+        for backend in backends {
+            if let entry = directory.loadEntry(backend.config) { backend.loadCatalog(entry) }
+        }
+        rebuildCatalog(ListKind.allCases)
+        let configPath = absolutePath(config.path)
+        guard let (_, record) = RunRecord.all(in: path).first(where: { $0.record.config == configPath && $0.record.isLive }) else {
+            return nil
+        }
+        liveReports = Dictionary(record.backends.filter { !$0.statelessTwin }.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        return record.pid
+    }
+
+    /// The pids of the running mcpd processes whose record names this configuration's file.
+    public static func runningDaemons(config: Config, environment: [String: String]) -> [Int32] {
+        guard let path = StateDirectory.resolve(config.gateway.stateDir, environment: environment) else { return [] }
+        let configPath = absolutePath(config.path)
+        return RunRecord.all(in: path).filter { $0.record.config == configPath && $0.record.isLive }.map(\.record.pid)
+    }
+
+    /// Every configured server, enabled ones first in configuration order.
+    public var reports: [BackendReport] {
+        var reports = backends.map { backend in
+            let live = liveReports[backend.name]
+            return BackendReport(name: backend.name, state: live?.state ?? backend.displayState, pid: live?.pid ?? backend.pid,
+                                 restarts: live?.restarts ?? backend.restarts, lastExit: live?.lastExit ?? backend.lastExitDescription,
+                                 lastError: (live?.lastError ?? backend.lastError).map { redact($0, config.secrets) },
+                                 counts: ListKind.allCases.map { backend.lists[$0.rawValue].count },
+                                 catalogSavedAt: backend.catalogSavedAt, command: backend.commandLine)
+        }
+        for server in config.servers where !server.enabled {
+            reports.append(BackendReport(name: server.name, state: "disabled", restarts: 0, counts: [0, 0, 0, 0], command: ([server.command ?? ""] + server.args).joined(separator: " ")))
+        }
+        return reports
+    }
+}

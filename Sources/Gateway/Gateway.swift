@@ -83,6 +83,9 @@ public final class Gateway {
     /// True: every backend starts at launch and start-up waits for all of them, whatever the
     /// catalog holds (`mcpd list --refresh`).
     public var startEverything = false
+    /// True: start-up waits for the backends it starts as long as a request may take, not
+    /// `gateway.startup_wait` (`mcpd list`).
+    public var waitForAll = false
     /// Batches run-record writes: one per burst of state changes.
     private var recordTimer: LoopTimer?
     /// mcpd's own start time (clock ticks since boot), in its run record.
@@ -119,7 +122,7 @@ public final class Gateway {
     }
 
     /// How long clients wait for backends at start-up before being served with what is ready.
-    var startupTimeoutMs: UInt64 { startEverything ? config.gateway.requestTimeoutMs : config.gateway.startupWaitMs }
+    var startupTimeoutMs: UInt64 { waitForAll ? config.gateway.requestTimeoutMs : config.gateway.startupWaitMs }
 
     /// Lists backends from the catalog, starts those it lacks (and `lazy: false` ones), and
     /// starts the deadline sweep and the signal handlers.

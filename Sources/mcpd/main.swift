@@ -60,25 +60,19 @@ enum Stdio {
 enum List {
     static func run(_ arguments: Arguments) throws {
         let setup = try Setup(arguments)
-        if !arguments.refresh {
-            // From the catalog: nothing starts, nothing in the state directory changes.
-            let loop = try setup.makeLoop()
-            let gateway = Gateway(loop: loop, config: setup.config, log: setup.log, environment: setup.environment)
-            let running = gateway.loadCatalogForListing()
-            print(arguments.json ? renderJSON(gateway, running: running) : renderTables(gateway, running: running), terminator: "")
-            try? loop.close()
-            return
-        }
-        var allReady = true
-        try setup.runLoop(startEverything: true) { gateway throws(UVError) in
+        var allListed = true
+        // Servers the catalog lists are not started (unless --refresh); the others are, to
+        // fill it, as at any start.
+        try setup.runLoop(startEverything: arguments.refresh, waitForAll: true) { gateway throws(UVError) in
             gateway.whenStartupSettled {
-                allReady = gateway.backends.allSatisfy { $0.state == .ready }
-                print(arguments.json ? renderJSON(gateway, running: nil) : renderTables(gateway, running: nil), terminator: "")
+                allListed = gateway.backends.allSatisfy { $0.state == .ready || $0.cachedAt != nil }
+                let running = gateway.readRunningDaemon()
+                print(arguments.json ? renderJSON(gateway, running: running) : renderTables(gateway, running: running), terminator: "")
                 fflush(nil)
                 gateway.shutdown(reason: "list printed")
             }
         }
-        if !allReady { throw ProgramExit.failure }
+        if !allListed { throw ProgramExit.failure }
     }
 
     private static func renderTables(_ gateway: Gateway, running: Int32?) -> String {
@@ -94,8 +88,7 @@ enum List {
             let firstLine = tool.description.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? ""
             tools.append([tool.name, firstLine.count > 90 ? String(firstLine.prefix(87)) + "..." : firstLine])
         }
-        let source = running.map { "States as mcpd pid \($0) sees them; lists from the catalog.\n\n" }
-            ?? (gateway.isStartupSettled ? "" : "No mcpd runs with this configuration; lists from the catalog (mcpd list --refresh starts every server and lists again).\n\n")
+        let source = running.map { "States as mcpd pid \($0) sees them.\n\n" } ?? ""
         return source + formatTable(servers) + "\n" + formatTable(tools)
     }
 
@@ -217,13 +210,14 @@ struct Setup {
     }
 
     /// Runs a gateway on a fresh loop until it stops (throws `ProgramExit.failure` if it cannot start).
-    func runLoop(startEverything: Bool = false, _ body: (Gateway) throws(UVError) -> Void) throws {
+    func runLoop(startEverything: Bool = false, waitForAll: Bool = false, _ body: (Gateway) throws(UVError) -> Void) throws {
         if !ProcessSetup.configure() {
             log.warning("mcpd could not become a subreaper (prctl PR_SET_CHILD_SUBREAPER failed): processes that leave a backend's process group may outlive mcpd")
         }
         let loop = try makeLoop()
         let gateway = Gateway(loop: loop, config: config, log: log, environment: environment)
         gateway.startEverything = startEverything
+        gateway.waitForAll = waitForAll
         do {
             try gateway.start()
             try body(gateway)

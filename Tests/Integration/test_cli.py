@@ -92,11 +92,27 @@ def test_list_prints_servers_and_exposed_tools(mcpd_bin, standard_config, mcpd_e
         assert name in proc.stdout, f"{name} missing from `mcpd list` output\n{describe(proc)}"
     assert "alpha" in proc.stdout and "beta" in proc.stdout
     header = proc.stdout.splitlines()[0].split()
-    assert header == ["SERVER", "STATE", "TOOLS", "PROMPTS", "RESOURCES", "TEMPLATES", "COMMAND"], proc.stdout
+    assert header == ["SERVER", "STATE", "TOOLS", "PROMPTS", "RESOURCES", "TEMPLATES", "RESTARTS", "LAST", "EXIT", "CATALOG", "COMMAND"], proc.stdout
     alpha = next(line.split() for line in proc.stdout.splitlines() if line.startswith("alpha "))
     assert alpha[1:6] == ["ready", str(len(ALPHA_TOOLS)), "0", "0", "0"], proc.stdout
     pids = assert_backends_dead(expect_at_least=2)
     assert sorted(pids.values()) == ["alpha", "beta"]
+
+    # The first run filled the catalog: the second answers from it and starts nothing.
+    again = run_mcpd(mcpd_bin, "list", "--config", str(standard_config), env=mcpd_env)
+    assert again.returncode == 0, describe(again)
+    alpha = next(line.split() for line in again.stdout.splitlines() if line.startswith("alpha "))
+    assert alpha[1:6] == ["cached", str(len(ALPHA_TOOLS)), "0", "0", "0"], again.stdout
+    for name in [f"alpha__{t}" for t in ALPHA_TOOLS] + [f"beta__{t}" for t in BETA_TOOLS]:
+        assert name in again.stdout, describe(again)
+    assert len(assert_backends_dead()) == len(pids), "mcpd list started a backend the catalog lists"
+
+    # --json, for scripts; --refresh starts every backend again.
+    import json
+    document = json.loads(run_mcpd(mcpd_bin, "list", "--json", "--refresh", "--config", str(standard_config), env=mcpd_env).stdout)
+    assert {s["name"]: s["state"] for s in document["servers"]} == {"alpha": "ready", "beta": "ready"}
+    assert {t["name"] for t in document["tools"]} >= {f"beta__{t}" for t in BETA_TOOLS}
+    assert len(assert_backends_dead()) == len(pids) + 2
 
 
 def test_check_accepts_good_config(mcpd_bin, standard_config, mcpd_env, assert_backends_dead):

@@ -21,18 +21,13 @@ public struct BackendReport: Sendable {
 }
 
 extension Gateway {
-    /// For `mcpd list`: lists every backend from the catalog without starting anything or
-    /// changing the state directory, and reads what a running mcpd of the same configuration
-    /// reports. Returns that mcpd's pid, if one runs.
-    public func loadCatalogForListing() -> Int32? {
-        guard let path = StateDirectory.resolve(config.gateway.stateDir, environment: variables) else { return nil }
-        let directory = StateDirectory(path: path, loop: loop, log: log)
-        for backend in backends {
-            if let entry = directory.loadEntry(backend.config) { backend.loadCatalog(entry) }
-        }
-        rebuildCatalog(ListKind.allCases)
+    /// For `mcpd list`: what another running mcpd of the same configuration reports, kept for
+    /// `reports`. Returns its pid, if one runs.
+    public func readRunningDaemon() -> Int32? {
+        guard let stateDirectory else { return nil }
         let configPath = absolutePath(config.path)
-        guard let (_, record) = RunRecord.all(in: path).first(where: { $0.record.config == configPath && $0.record.isLive }) else {
+        let own = getpid()
+        guard let (_, record) = RunRecord.all(in: stateDirectory.path).first(where: { $0.record.config == configPath && $0.record.pid != own && $0.record.isLive }) else {
             return nil
         }
         liveReports = Dictionary(record.backends.filter { !$0.statelessTwin }.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -43,7 +38,7 @@ extension Gateway {
     public static func runningDaemons(config: Config, environment: [String: String]) -> [Int32] {
         guard let path = StateDirectory.resolve(config.gateway.stateDir, environment: environment) else { return [] }
         let configPath = absolutePath(config.path)
-        return RunRecord.all(in: path).filter { $0.record.config == configPath && $0.record.isLive }.map(\.record.pid)
+        return RunRecord.all(in: path).filter { $0.record.config == configPath && $0.record.pid != getpid() && $0.record.isLive }.map(\.record.pid)
     }
 
     /// Every configured server, enabled ones first in configuration order.

@@ -1,6 +1,6 @@
 """Integration-test backend "hostile": a raw JSON-RPC MCP stdio server (no SDK, one JSON message
-a line) that misbehaves in the way its first argument names. Used by test_bounds.py and
-test_restarts.py.
+a line) that misbehaves in the way its first argument names. Used by test_bounds.py,
+test_restarts.py and test_lifecycle.py.
 
     hostile.py [MODE [VALUE]] [--anything ...]
 

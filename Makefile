@@ -123,6 +123,7 @@ sanitize: deps
 ## bench: release build and the benchmark table (Benchmarks/README.md)
 bench: deps release bench-tools
 	python3 Benchmarks/run.py --mcpd .build/release/mcpd
+	python3 Benchmarks/lifecycle.py --mcpd .build/release/mcpd
 
 bench-tools: $(BENCH_TOOLS)
 

@@ -35,9 +35,11 @@ Further sections of the same run (see README.md), printed after the table:
               instructions per call of mcpd under callgrind ((Ir at the long count - Ir at the
               short count) / (long - short); start-up cancels), heap allocation calls per
               forwarded request+response pair (malloc_count.so, same difference).
-              "1000 configured, none running" is printed as n/a until mcpd has lazy start.
+              Servers are `lazy: false`, so N really run. 1,000 configured lazy servers, none
+              running, are measured by Benchmarks/lifecycle.py (make bench runs it next).
   allocations heap allocation calls per forwarded pair, 1 backend, the four main cases
-  cold start  exec of mcpd -> answer of its first tools/list (10 backends configured; the client
+  cold start  exec of mcpd -> answer of its first tools/list (10 backends configured, an empty
+              catalog, so every backend starts; a warm catalog is lifecycle.py's; the client
               sends initialize, notifications/initialized, tools/list right after spawning),
               beside the slowest of 10 echo_backends spawned together (spawn -> initialize
               answer), medians of --coldstart-runs, interleaved.
@@ -152,6 +154,7 @@ def write_config(tmp: Path, echo: Path) -> Path:
         "servers:\n"
         "  echo:\n"
         f"    command: {yaml_str(str(echo))}\n"
+        "    lazy: false\n"
     )
     return cfg
 
@@ -236,7 +239,7 @@ def write_scale_config(tmp: Path, echo: Path, n: int) -> Path:
     cfg = tmp / f"mcpd-{n}.yaml"
     lines = ["gateway:", f"  state_dir: {yaml_str(str(tmp / f'state-{n}'))}", "servers:"]
     for i in range(n):
-        lines += [f"  e{i}:", f"    command: {yaml_str(str(echo))}"]
+        lines += [f"  e{i}:", f"    command: {yaml_str(str(echo))}", "    lazy: false"]
     cfg.write_text("\n".join(lines) + "\n")
     return cfg
 
@@ -245,7 +248,6 @@ def scale_rows(args) -> list[ScaleRow]:
     rows = []
     for n in args.scale_ns:
         rows.append(ScaleRow(f"{n} running", n, [f"e{n - 1}__echo"], 1))
-    rows.append(ScaleRow("1000 configured, none running", 0, None, 1))  # n/a until lazy start exists
     r = args.rr_backends
     rr_tools = [f"e{i}__echo" for i in range(r)]
     rows.append(ScaleRow(f"{r} running, round-robin", r, rr_tools, 1))
@@ -455,6 +457,9 @@ def main() -> None:
             for rep in range(args.coldstart_runs):
                 rot = rep % len(names)
                 for k in names[rot:] + names[:rot]:
+                    if k == "mcpd":
+                        # A cold start: no catalog, so every backend is started and awaited.
+                        shutil.rmtree(tmp / f"state-{nb}", ignore_errors=True)
                     cold.setdefault(k, []).append(run_tool(args, f"coldstart {k}", kinds[k], "n="))
             print("  coldstart: done", file=sys.stderr, flush=True)
     finally:
@@ -522,9 +527,6 @@ def main() -> None:
         rows = []
         breaks = set()
         for row in rows_scale:
-            if row.n == 0:
-                rows.append([row.label, "n/a (no lazy start yet)"])  # spans the row
-                continue
             if rows and row.depth != rows_scale[len(rows) - 1].depth:
                 breaks.add(len(rows))
             ref = by_key.get(row.ref) if row.ref else None

@@ -454,6 +454,9 @@ extension Backend {
             // The stateless era subscribes on a listen stream: mcpd's is opened again with
             // the new set.
             guard on ? listenURIs.insert(uri).inserted : listenURIs.remove(uri) != nil else { return }
+            // A lazy server not running yet starts for its subscriber (`becomeReady` opens the
+            // stream).
+            if on && (state == .configured || state == .stopped) && !gateway.isShuttingDown && !isRetired { start() }
             openListen()
             return
         }

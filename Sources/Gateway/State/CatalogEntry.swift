@@ -35,14 +35,22 @@ struct CatalogEntry {
         return String(hash >> 32, radix: 16).leftPadded(8) + String(hash & 0xFFFF_FFFF, radix: 16).leftPadded(8)
     }
 
-    init(key: String, savedAt: Int, of backend: Backend) {
+    init(key: String, savedAt: Int, era: BackendEra, protocolVersion: String?, capabilities: JSONValue, serverInfo: JSONValue,
+         lists: [[JSONObject]])
+    {
         self.key = key
         self.savedAt = savedAt
-        self.era = backend.era
-        self.protocolVersion = backend.protocolVersion
-        self.capabilities = backend.capabilities
-        self.serverInfo = backend.serverInfo
-        self.lists = backend.lists
+        self.era = era
+        self.protocolVersion = protocolVersion
+        self.capabilities = capabilities
+        self.serverInfo = serverInfo
+        self.lists = lists
+    }
+
+    /// What `backend` said and listed.
+    init(key: String, savedAt: Int, of backend: Backend) {
+        self.init(key: key, savedAt: savedAt, era: backend.era, protocolVersion: backend.protocolVersion,
+                  capabilities: backend.capabilities, serverInfo: backend.serverInfo, lists: backend.lists)
     }
 
     var json: JSONValue {

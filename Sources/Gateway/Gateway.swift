@@ -73,6 +73,8 @@ public final class Gateway {
     /// systemd's notification socket, when mcpd runs under it.
     private(set) var notifier: SystemdNotifier?
     private var watchdogTimer: LoopTimer?
+    /// True once READY=1 went out: status lines follow it, never precede it.
+    private var announcedReady = false
     /// What a running mcpd of the same configuration reports, by server (`mcpd list`).
     var liveReports: [String: RunRecord.Entry] = [:]
     /// A reload in progress, and whether another was asked for meanwhile.
@@ -214,7 +216,7 @@ public final class Gateway {
             recordTimer?.close()
             recordTimer = nil
             writeRunRecord()
-            if isStartupSettled { notifier?.status(statusLine) }
+            if announcedReady { notifier?.status(statusLine) }
         }
     }
 
@@ -244,7 +246,7 @@ public final class Gateway {
 
     /// Writes the backend's catalog entry when what it said differs from the entry.
     func persistCatalog(_ backend: Backend) {
-        guard let stateDirectory, !backend.isTwin else { return }
+        guard let stateDirectory, !backend.isTwin, !backend.listsIncomplete else { return }
         var entry = CatalogEntry(key: CatalogEntry.key(of: backend.config), savedAt: 0, of: backend)
         let content = entry.json.serialized.withUnsafeReadableBytes { Array($0) }
         guard content != backend.savedCatalog else { return }
@@ -293,6 +295,7 @@ public final class Gateway {
         // At the loop's next turn: once the client transports are open too.
         loop.execute { [unowned self] in
             guard !isShuttingDown, let notifier else { return }
+            announcedReady = true
             notifier.send("READY=1\nSTATUS=\(statusLine)")
         }
     }

@@ -47,7 +47,6 @@ from mcpd_helpers import (
     raw_members,
     recorded_pids,
     server_entry,
-    to_yaml,
     wait_for_pidfiles,
 )
 

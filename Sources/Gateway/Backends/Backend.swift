@@ -91,6 +91,9 @@ public final class Backend {
     var savedCatalog: [UInt8]?
     /// Unix time the catalog entry was written (or read), if there is one.
     public internal(set) var catalogSavedAt: Int?
+    /// True when a list could not be fetched in the last round: what the backend listed is
+    /// served, but not written to the catalog, which keeps its last complete entry.
+    var listsIncomplete = false
     /// Loop time of the last request to or answer from the process: idle stop counts from it.
     var lastActivity: UInt64 = 0
     /// True once the process was stopped for being idle, until it starts again.
@@ -155,6 +158,16 @@ public final class Backend {
 
     /// How long the backend may sit without work before it is stopped (0: never).
     var idleTimeoutMs: UInt64 { config.lazy ? (config.idleTimeoutMs ?? gateway.config.gateway.idleTimeoutMs) : 0 }
+
+    /// What the process a reload replaced listed: this one is listed with it until it lists
+    /// for itself (its catalog entry is written then, under its new launch settings).
+    func inheritLists(of previous: Backend) {
+        lists = previous.lists
+        capabilities = previous.capabilities
+        serverInfo = previous.serverInfo
+        protocolVersion = previous.protocolVersion
+        cachedAt = previous.cachedAt ?? previous.catalogSavedAt ?? 0
+    }
 
     /// What a catalog entry said: the backend is listed from it until it starts.
     func loadCatalog(_ entry: CatalogEntry) {

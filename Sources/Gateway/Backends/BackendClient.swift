@@ -139,6 +139,7 @@ extension Backend {
     func fetchLists(_ kinds: [ListKind], _ done: @escaping ([ListKind]) -> Void) {
         var remaining = kinds.filter { declares($0.capability) }[...]
         var changed: [ListKind] = []
+        listsIncomplete = false
         let epoch = self.epoch
         func next() {
             guard self.epoch == epoch, state == .initializing || state == .ready else { return }
@@ -171,6 +172,7 @@ extension Backend {
             switch result {
             case .failure(let failure):
                 log.warning("backend \"\(name)\": \(kind.method) failed: \(failure.message); serving none of its \(kind.resultKey)")
+                listsIncomplete = true
                 done(collected)
             case .success(let reply):
                 guard let result = reply.result else {
@@ -178,6 +180,7 @@ extension Backend {
                     let quiet = kind == .templates && reply.errorCode == ErrorCode.methodNotFound
                     let message = "backend \"\(name)\": \(kind.method) returned an error: \(reply.errorMessage ?? "?"); serving none of its \(kind.resultKey)"
                     if quiet { log.debug(message) } else { log.warning(message) }
+                    if !quiet { listsIncomplete = true }
                     done(collected)
                     return
                 }

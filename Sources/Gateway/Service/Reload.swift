@@ -70,7 +70,13 @@ extension Gateway {
             }
             let backend = Backend(config: server, gateway: self)
             let entry = entries[server.name]
-            if let entry { backend.loadCatalog(entry) }
+            if let entry {
+                backend.loadCatalog(entry)
+            } else if let existing, existing.isListed {
+                // Restarted with new settings: it stays listed with what it listed, and calls
+                // wait for the new process, until that lists for itself.
+                backend.inheritLists(of: existing)
+            }
             if entry == nil || !server.lazy { starting.append(backend) }
             if let existing {
                 retire(existing, because: "its settings changed")
@@ -99,17 +105,30 @@ extension Gateway {
         finishReload()
     }
 
-    /// Stops a backend a reload removed or replaced; it stays known until its process is gone.
+    /// Stops a backend a reload removed or replaced, once the requests in flight to it are
+    /// answered (at most `drain_timeout`); it stays known until its process is gone. New
+    /// requests go to its replacement, or fail when the server was removed.
     private func retire(_ backend: Backend, because reason: String) {
         backend.isRetired = true
         backend.statelessTwin?.isRetired = true
         backend.abandonStartQueue(reason)
         backend.statelessTwin?.abandonStartQueue(reason)
         retiring.append(backend)
-        backend.stopAll { [unowned self] in
-            retiring.removeAll { $0 === backend }
-            backend.closeHandles()
-            backend.statelessTwin?.closeHandles()
+        let stop = { [unowned self] in
+            backend.stopAll { [unowned self] in
+                retiring.removeAll { $0 === backend }
+                backend.closeHandles()
+                backend.statelessTwin?.closeHandles()
+            }
+        }
+        let busy = { backend.pending.count + (backend.statelessTwin?.pending.count ?? 0) > 0 }
+        guard busy() else { return stop() }
+        let deadline = loop.now + config.gateway.drainTimeoutMs
+        let timer = LoopTimer(loop: loop)
+        timer.start(timeout: 50, repeat: 50) { [unowned self] in
+            guard !busy() || loop.now >= deadline || isShuttingDown else { return }
+            timer.close()
+            if !isShuttingDown { stop() }
         }
     }
 

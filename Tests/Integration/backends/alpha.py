@@ -8,7 +8,8 @@ Tools:
                        annotations, _meta and JSON that is easy to re-serialize differently
   fail()            -> a result with isError: true
   crash()           -> the process exits (status 3) in the middle of the call
-  slow(steps)       -> one progress notification per step, then "done <steps>"
+  slow(steps, delay) -> one progress notification per step, `delay` seconds apart (default
+                       0.01), then "done <steps>"
   sleep(seconds)    -> sleeps (to be cancelled); counts starts and cancellations
   stats()           -> JSON text {"sleep_started": n, "sleep_cancelled": n, ...}
   shout(line)       -> writes `line` to stderr, returns "ok"
@@ -138,10 +139,10 @@ def crash() -> str:
 
 
 @mcp.tool(description="Send one progress notification per step, then return.")
-async def slow(steps: int, ctx: Context) -> str:
+async def slow(steps: int, ctx: Context, delay: float = 0.01) -> str:
     for i in range(1, steps + 1):
         await ctx.report_progress(i, steps, f"step {i}/{steps}")
-        await anyio.sleep(0.01)
+        await anyio.sleep(delay)
     return f"done {steps}"
 
 

@@ -25,6 +25,11 @@ Modes:
                          that (the crash marker exists) records its pid, reads one line (mcpd's
                          `initialize`), writes "hostile: crashed before, refusing to start" to
                          stderr and exits with status 5 without answering: a crash loop.
+  extra                  like plain, and tools/list also lists the extra tools (sigstate,
+                         stop_reading); the other modes list only the tools above them.
+  terse                  like extra, but tools/list gives every tool by name only, with the
+                         schema {"type": "object"} and no description: an answer under 1 KiB,
+                         for tests that set gateway.max_message_size to 1KiB.
 
 The crash marker is the file `hostile.crashed` in $MCPD_TEST_PIDDIR (not a *.pid file, so
 recorded_pids ignores it); without $MCPD_TEST_PIDDIR there is none, and slow-restart and crash-loop
@@ -49,6 +54,13 @@ Tools (in every mode):
   crash()                -> creates the crash marker, writes "hostile crashing now" to stderr and
                             exits with status 3 without answering.
   pid()                  -> the process id, as text.
+
+Extra tools (listed only in the modes extra and terse):
+  sigstate()             -> the SigBlk, SigIgn and SigCgt lines of /proc/self/status, one a line.
+                            (CPython itself ignores SIGPIPE and SIGXFSZ at start-up, so SigIgn
+                            shows those two whatever the process inherited.)
+  stop_reading()         -> answers "stopped reading", then never reads its stdin again (nor
+                            writes anything) and stays alive until a signal ends it.
 
 Lifecycle: answers initialize (the client's protocol version, capabilities {"tools": {}}),
 tools/list and ping; server/discover and other methods get -32601; notifications and responses
@@ -91,6 +103,20 @@ TOOLS = [
     {"name": "crash", "description": "Exit (status 3) without answering.", "inputSchema": {"type": "object"}},
     {"name": "pid", "description": "The process id.", "inputSchema": {"type": "object"}},
 ]
+
+EXTRA_TOOLS = [
+    {"name": "sigstate", "description": "The signal mask and dispositions of this process.", "inputSchema": {"type": "object"}},
+    {"name": "stop_reading", "description": "Answer, then never read stdin again.", "inputSchema": {"type": "object"}},
+]
+
+
+def listed_tools() -> list[dict]:
+    if MODE == "extra":
+        return TOOLS + EXTRA_TOOLS
+    if MODE == "terse":
+        return [{"name": t["name"], "inputSchema": {"type": "object"}} for t in TOOLS + EXTRA_TOOLS]
+    return TOOLS
+
 
 _piddir = os.environ.get("MCPD_TEST_PIDDIR")
 CRASH_MARKER = os.path.join(_piddir, "hostile.crashed") if _piddir else None
@@ -202,6 +228,13 @@ def call_tool(ident, params: dict) -> None:
         os._exit(3)
     elif name == "pid":
         text_result(ident, str(os.getpid()))
+    elif name == "sigstate":
+        with open("/proc/self/status") as f:
+            rows = [row.strip() for row in f if row.startswith(("SigBlk:", "SigIgn:", "SigCgt:"))]
+        text_result(ident, "\n".join(rows))
+    elif name == "stop_reading":
+        text_result(ident, "stopped reading")
+        stay_alive()
     else:
         send({"jsonrpc": "2.0", "id": ident, "error": {"code": -32602, "message": f"unknown tool {name!r}"}})
 
@@ -221,7 +254,7 @@ def handle(message: dict) -> None:
     elif method == "ping":
         result(ident, {})
     elif method == "tools/list":
-        result(ident, {"tools": TOOLS})
+        result(ident, {"tools": listed_tools()})
     elif method == "tools/call":
         call_tool(ident, params)
     else:

@@ -85,8 +85,16 @@ public final class ChildProcess {
     public let stderr: IOStream
     /// Set once the child exited.
     public private(set) var exitStatus: ExitStatus?
-    /// Called once when the child exits (on the loop, after SIGCHLD).
-    public var onExit: ((ExitStatus) -> Void)?
+    /// Called once when the child exits (on the loop, after SIGCHLD). A child can exit before
+    /// its owner sets this (the reaper may collect it inside `spawn`): set then, it is called
+    /// at the loop's next turn, never from inside the assignment.
+    public var onExit: ((ExitStatus) -> Void)? {
+        didSet {
+            guard let exitStatus, let callback = onExit else { return }
+            onExit = nil
+            loop.execute { callback(exitStatus) }
+        }
+    }
 
     private var stopTimer: LoopTimer?
 

@@ -273,7 +273,6 @@ def test_twenty_backends_killed_together_restart_spread_out_and_all_come_back(ra
         f"the 20 restarted processes were started within {span_ms:.0f} ms of one another (start times in ticks of "
         f"{1000 / hz:.0f} ms: {sorted(ticks.values())}): a thundering herd. Logged backoffs: {sorted(delays)}"
     )
-    print("SPAN", span_ms, sorted(ticks.values()), sorted(delays), elapsed)
     assert elapsed < 8, f"restarting took {elapsed:.1f} s"
 
     for name in names:
@@ -304,10 +303,11 @@ def test_backend_line_over_the_cap_stops_that_backend_only_and_it_restarts(raw_m
     line, msg, _ = p.request("tools/call", {"name": "long__big", "arguments": {"bytes": 2000}}, timeout=10)
     elapsed = time.monotonic() - sent
     assert "error" in msg and "result" not in msg, f"an over-long answer must not be relayed: {line[:500]}"
-    print("LONG", elapsed, line)
     assert msg["error"]["code"] != TIMEOUT_CODE and elapsed < 3, f"failed after {elapsed:.2f} s, at its deadline? {line}"
     assert re.search(r"\blong\b", msg["error"]["message"]), f"the error must name the backend: {line}"
-    assert "longer than 1024 bytes" in p.stderr_text(), p.stderr_text()[-3000:]
+    # mcpd's log is written asynchronously: the line may follow the answer.
+    wait_until(lambda: "longer than 1024 bytes" in p.stderr_text(), 3,
+               lambda: f"mcpd did not log the over-long line:\n{p.stderr_text()[-3000:]}")
 
     assert text_of(*call(p, "other__echo", {"text": "still here"})) == "still here"
     line, msg = call(p, "long__pid", timeout=10)
@@ -341,7 +341,6 @@ def test_stderr_flood_is_rate_limited_and_calls_keep_being_answered(raw_mcpd, wr
         calls += 1
         samples.append((time.monotonic() - started, p.stderr_text().count(flood)))
         time.sleep(0.05)
-    print("FLOOD", samples[::8], slowest, calls)
     assert slowest < 1, f"a call took {slowest:.2f} s during the stderr flood"
     for at, logged in samples:
         # Windows of 1 s: within `at` seconds of the first flood line there are at most
@@ -353,7 +352,6 @@ def test_stderr_flood_is_rate_limited_and_calls_keep_being_answered(raw_mcpd, wr
     logged = log.count(flood)
     assert logged >= 200, f"only {logged} flood lines logged in 4 s: is the backend's stderr relayed at all?\n{log[-2000:]}"
     dropped = [int(n) for n in re.findall(r"\[noisy\] \((\d+) stderr lines dropped", log)]
-    print("DROPPED", dropped, logged)
     assert dropped and sum(dropped) >= 1000, (
         f"no (or too small a) count of dropped stderr lines: {dropped}; {logged} logged; tail:\n{log[-2000:]}"
     )
@@ -378,7 +376,6 @@ def test_call_never_answered_fails_at_the_deadline_and_the_backend_is_cancelled(
     sent = time.monotonic()
     line, msg, _ = p.request("tools/call", {"name": "alpha__sleep", "arguments": {"seconds": 10}}, timeout=8)
     elapsed = time.monotonic() - sent
-    print("DEADLINE", elapsed, line)
     assert "error" in msg and msg["error"]["code"] == TIMEOUT_CODE, f"after {elapsed:.2f} s: {line}"
     assert re.search(r"\balpha\b", msg["error"]["message"]), line
     assert ALPHA_TIMEOUT - 0.1 <= elapsed < ALPHA_TIMEOUT + 2, f"deadline {ALPHA_TIMEOUT} s, failed after {elapsed:.2f} s"
@@ -441,7 +438,6 @@ def test_every_request_in_flight_fails_when_the_backend_exits_and_none_is_replay
         assert "error" in msg and "result" not in msg, line
         assert msg["error"]["code"] != TIMEOUT_CODE, line
         assert re.search(r"\balpha\b", msg["error"]["message"]), f"the error must name the backend: {line}"
-        print("INFLIGHT", id_raw, after, line)
         assert after < 2, f"{id_raw} failed {after:.2f} s after the crash (it must fail at once): {line}"
 
     # The next call waits for the restart; the new process has started no sleep.
@@ -503,7 +499,6 @@ def test_backend_that_stops_reading_gets_fast_overloaded_errors_and_others_serve
         assert re.search(r"\bstuck\b", msg["error"]["message"]), msg
         assert msg["error"]["code"] != TIMEOUT_CODE, msg
     first = min(at for at, _ in overloaded.values())
-    print("OVERLOADED", len(overloaded), first, max(at for at, _ in overloaded.values()), list(overloaded.values())[0])
     assert first < 5, f"the first 'overloaded' error came {first:.2f} s after the calls were sent"
 
     sent = time.monotonic()
@@ -518,22 +513,54 @@ def test_backend_that_stops_reading_gets_fast_overloaded_errors_and_others_serve
 # --------------------------------------------------------------------------- a crash during initialize
 
 
-def test_backend_exiting_during_initialize_does_not_hold_up_the_first_initialize(raw_mcpd, write_config, piddir):
+@pytest.mark.parametrize("command", [
+    ["/bin/sh", "-c", "echo boom starting >&2; exit 3"],
+    ["/bin/false"],
+], ids=["sh-exit-3", "false"])
+def test_backend_exiting_during_initialize_does_not_hold_up_the_first_initialize(raw_mcpd, write_config, piddir, command):
     """"A crash during initialize seen only as a 60 s client timeout" (supergateway #139): `boom`
-    exits at once with status 3 on every start, beside alpha. The first initialize is answered
-    within 4.5 s of mcpd's start (alpha needs about 1 s; startup_wait is 5 s), alpha's tools are
-    listed and callable, and mcpd's log says why boom failed."""
-    boom = {"command": "/bin/sh", "args": ["-c", "echo boom starting >&2; exit 3"]}
+    exits at once on every start (within a millisecond or two), beside alpha. The first
+    initialize is answered within 4.5 s of mcpd's start (alpha needs about 1 s; startup_wait is
+    5 s), alpha's tools are listed and callable, mcpd logs boom's exit and restarts it, and when
+    the client closes its input mcpd exits 0 within 5 s."""
+    boom = {"command": command[0], "args": command[1:]}
+    status = 3 if command[0] == "/bin/sh" else 1
     config = write_config({"servers": {"alpha": server_entry("alpha", piddir), "boom": boom}})
     launched = time.monotonic()
     p = raw_mcpd(config)
     p.initialize(timeout=10)
     elapsed = time.monotonic() - launched
-    print("BOOM", elapsed)
-    assert elapsed < 4.5, f"the first initialize was answered {elapsed:.2f} s after mcpd started:\n{p.stderr_text()[-3000:]}"
+    assert elapsed < 4.5, (
+        f"the first initialize was answered {elapsed:.2f} s after mcpd started (boom exits at once; mcpd's log "
+        f"shows whether it ever noticed):\n{p.stderr_text()[-3000:]}"
+    )
     _, msg, _ = p.request("tools/list")
     names = {t["name"] for t in msg["result"]["tools"]}
     assert "alpha__echo" in names and not any(n.startswith("boom__") for n in names), sorted(names)
     assert text_of(*call(p, "alpha__echo", {"text": "works"})) == "works"
-    log = p.stderr_text()
-    assert 'backend "boom" exited with status 3' in log and "[boom] boom starting" in log, log[-3000:]
+    wait_until(lambda: 'restarts in' in p.stderr_text(), 3,
+               lambda: f"mcpd never noticed that boom exited (no restart scheduled):\n{p.stderr_text()[-3000:]}")
+    assert f'backend "boom" exited with status {status}' in p.stderr_text(), p.stderr_text()[-3000:]
+    if status == 3:  # its stderr is relayed (the reason is not lost)
+        wait_until(lambda: "[boom] boom starting" in p.stderr_text(), 3, lambda: p.stderr_text()[-3000:])
+    p.close_stdin()
+    closed = time.monotonic()
+    code = p.wait(5)
+    assert code == 0, (
+        f"mcpd did not exit 0 within 5 s of its client closing stdin (exit {code}):\n{p.stderr_text()[-3000:]}"
+    )
+    assert time.monotonic() - closed < 5
+
+
+def test_a_short_call_deadline_does_not_cap_the_start_up_handshake(raw_mcpd, write_config, piddir):
+    """A server whose `timeout` (its call deadline) is shorter than its start: the handshake
+    gets at least 60 s, so it becomes ready and serves instead of being killed and restarted at
+    every start. hostile answers initialize after 1.5 s; its timeout is 1 s."""
+    config = write_config({"servers": {"hostile": hostile(piddir, "slow-init", "1.5", timeout="1s")}})
+    p = raw_mcpd(config)
+    p.initialize(timeout=10)
+    answer = p.request("tools/call", {"name": "hostile__echo", "arguments": {"text": "late but ready"}}, timeout=10)[1]
+    assert "error" not in answer, answer
+    assert "late but ready" in json.dumps(answer["result"]), answer
+    assert len(pids_of(piddir, "hostile")) == 1, "the backend was restarted: " + p.stderr_text()
+    assert "did not answer initialize" not in p.stderr_text()

@@ -25,6 +25,30 @@ final class ChildProcessTests: XCTestCase {
         }
     }
 
+    /// A child may exit, and be reaped, before its owner sets `onExit` (the reaper looks for
+    /// it inside `spawn`): the exit is still reported, once, on a later turn of the loop.
+    func testExitBeforeOnExitIsSetIsStillReported() {
+        withLoop { loop, done in
+            let child = try! ChildProcess.spawn(loop: loop, options: SpawnOptions(executable: "/bin/sh", arguments: ["-c", "exit 3"]))
+            let poll = LoopTimer(loop: loop)
+            poll.start(timeout: 5, repeat: 5) {
+                guard !child.isRunning else { return }
+                poll.close()
+                var calls = 0
+                child.onExit = { status in
+                    calls += 1
+                    XCTAssertEqual(status, .exited(3))
+                    loop.execute {
+                        XCTAssertEqual(calls, 1)
+                        child.close()
+                        done()
+                    }
+                }
+                XCTAssertEqual(calls, 0, "not from inside the assignment")
+            }
+        }
+    }
+
     func testEnvironmentWorkingDirectoryAndExitStatus() {
         withLoop { loop, done in
             let options = SpawnOptions(executable: "/bin/sh", arguments: ["-c", "printf '%s %s' \"$GREETING\" \"$(pwd)\"; exit 7"],

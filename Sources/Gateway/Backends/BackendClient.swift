@@ -82,6 +82,10 @@ extension Backend {
         }
     }
 
+    /// The least time a starting server gets to answer mcpd's handshake and list requests,
+    /// whatever its call deadline (`timeout`).
+    static let handshakeTimeoutMs: UInt64 = 60_000
+
     /// How long a server may take to answer `server/discover` before mcpd takes it as a no
     /// (the official SDK's client waits as long).
     static let discoverTimeoutMs: UInt64 = 10_000
@@ -109,7 +113,10 @@ extension Backend {
             object["_meta"] = Backend.envelope
             params = .object(object)
         }
-        let id = pending.insert(PendingRequest(origin: .gateway(completion), method: method, route: nil, deadline: loop.now + (timeoutMs ?? self.timeoutMs)))
+        // The handshake and first lists may take longer than a call (a first `npx` run
+        // downloads the server): at least `handshakeTimeoutMs`.
+        let deadline = timeoutMs ?? (state == .initializing ? max(self.timeoutMs, Backend.handshakeTimeoutMs) : self.timeoutMs)
+        let id = pending.insert(PendingRequest(origin: .gateway(completion), method: method, route: nil, deadline: loop.now + deadline))
         var message = ByteBuffer(capacity: 256)
         message.append(string: "{\"jsonrpc\":\"2.0\",\"id\":")
         message.append(decimal: id)

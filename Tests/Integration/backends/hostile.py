@@ -1,6 +1,6 @@
 """Integration-test backend "hostile": a raw JSON-RPC MCP stdio server (no SDK, one JSON message
 a line) that misbehaves in the way its first argument names. Used by test_bounds.py,
-test_restarts.py and test_lifecycle.py.
+test_restarts.py, test_lifecycle.py and test_backend_faults.py.
 
     hostile.py [MODE [VALUE]] [--anything ...]
 

@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 VENV_MCP1 ?= .venv-mcp1
 PY := $(VENV)/bin/python
+# Integration-test workers (pytest-xdist): the tests mostly wait on processes, so 3 on 2 cores.
+TEST_WORKERS ?= 3
 CONFIG ?= examples/mcpd.yaml
 APT_PACKAGES := libuv1-dev libyaml-dev libhttp-parser-dev pkg-config valgrind
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -84,10 +86,10 @@ fuzz-build: apt-deps
 	swift build --package-path Fuzz --scratch-path .build-fuzz -c debug --sanitize fuzzer -Xswiftc -sanitize=fuzzer,address
 
 integration: deps build
-	MCPD_BIN=$(CURDIR)/.build/debug/mcpd $(PY) -m pytest Tests/Integration -q
+	MCPD_BIN=$(CURDIR)/.build/debug/mcpd $(PY) -m pytest Tests/Integration -q -n $(TEST_WORKERS)
 
 integration-release: deps release
-	MCPD_BIN=$(CURDIR)/.build/release/mcpd $(PY) -m pytest Tests/Integration -q
+	MCPD_BIN=$(CURDIR)/.build/release/mcpd $(PY) -m pytest Tests/Integration -q -n $(TEST_WORKERS)
 
 # Flags and environment of `make sanitize`: halt at the first report, leaks included.
 SANITIZE_FLAGS := --sanitize address -Xcc -fsanitize=undefined

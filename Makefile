@@ -25,29 +25,30 @@ apt-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
-	  echo "make deps: installing$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	  echo "make deps: installing$$missing" >&2; \
+	  $(SUDO) apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 py-deps: $(VENV)/.installed $(VENV_MCP1)/.installed
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@echo "make deps: installing Python packages into $(VENV)"
-	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@echo "make deps: installing Python packages into $(VENV)" >&2
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt >&2
 	@touch $@
 
 ## a second venv with the MCP SDK from before the stateless era, for handshake-only test backends
 $(VENV_MCP1)/.installed: requirements-mcp1.txt
 	@test -x $(VENV_MCP1)/bin/python || python3 -m venv $(VENV_MCP1)
-	@echo "make deps: installing Python packages into $(VENV_MCP1)"
-	@$(VENV_MCP1)/bin/python -m pip install -q --disable-pip-version-check -r requirements-mcp1.txt
+	@echo "make deps: installing Python packages into $(VENV_MCP1)" >&2
+	@$(VENV_MCP1)/bin/python -m pip install -q --disable-pip-version-check -r requirements-mcp1.txt >&2
 	@touch $@
 
-## build: debug build of mcpd (.build/debug/mcpd); its output goes to stderr, so that the
-## stdout of `make run` carries protocol messages only
+## build: debug build of mcpd (.build/debug/mcpd); its output, and the command itself, go to
+## stderr, so that the stdout of `make run` carries protocol messages only
 build: apt-deps
-	swift build >&2
+	@echo "swift build" >&2
+	@swift build >&2
 
 ## release: optimised, statically linked Swift runtime (.build/release/mcpd). Built from clean:
 ## an incremental release build can keep code inlined across modules from before a change.
@@ -57,7 +58,8 @@ release: apt-deps
 
 ## run: mcpd on the example config, serving one MCP client on stdin/stdout
 run: deps build
-	.build/debug/mcpd stdio --config $(CONFIG)
+	@echo ".build/debug/mcpd stdio --config $(CONFIG)" >&2
+	@.build/debug/mcpd stdio --config $(CONFIG)
 
 ## test: Swift unit tests, each fuzz target briefly, then the integration suite against the debug
 ## binary and against the release binary (built with different flags: no exclusivity checks,

@@ -9,9 +9,21 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <stdint.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* The kernel's struct sigaction for rt_sigaction, as x86-64 lays it out (handler, flags,
+ * restorer, a 64-bit mask; aarch64 has no restorer). mcpd passes all zeros, SIG_DFL with an
+ * empty mask, which reads the same in either layout. */
+struct kernel_sigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
 
 /* What the child needs, and where it reports a failure before exec. Shared: the child runs in
  * mcpd's memory (CLONE_VM) while mcpd waits (CLONE_VFORK). */
@@ -30,11 +42,13 @@ static int spawn_child(void *opaque) {
     struct spawn_args *args = opaque;
     /* Handlers back to their defaults (the table is the child's own: no CLONE_SIGHAND), then
      * every signal unblocked; they were all blocked around clone, so none of mcpd's handlers
-     * ran here. */
-    struct sigaction byDefault;
+     * ran here. Through the system call: glibc's sigaction refuses its own real-time signals
+     * (32 and 33), which an ignoring parent of mcpd would otherwise pass on to every backend. */
+    struct kernel_sigaction byDefault;
     memset(&byDefault, 0, sizeof byDefault);
-    byDefault.sa_handler = SIG_DFL;
-    for (int signal = 1; signal < NSIG; signal++) sigaction(signal, &byDefault, NULL);
+    for (int signal = 1; signal < NSIG; signal++) {
+        if (signal != SIGKILL && signal != SIGSTOP) syscall(SYS_rt_sigaction, signal, &byDefault, NULL, sizeof(uint64_t));
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

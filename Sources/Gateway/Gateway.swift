@@ -132,6 +132,7 @@ public final class Gateway {
         loop.assertInLoop()
         startedAt = loop.now
         log.attach(to: loop)
+        for note in config.notes { log.info(note) }
         for warning in config.warnings { log.warning(warning) }
         for server in config.servers where !server.enabled { log.info("server \"\(server.name)\" is disabled in the config") }
         for signal in [SIGINT, SIGTERM] {
@@ -337,6 +338,7 @@ public final class Gateway {
             for backend in backends where backend.isListed {
                 for item in backend.lists[kind.rawValue] {
                     guard let original = item[kind.identity]?.stringValue else { continue }
+                    if kind == .tools && !backend.config.tools.admits(original) { continue }
                     var renamed = item
                     switch kind {
                     case .tools, .prompts:
@@ -367,6 +369,24 @@ public final class Gateway {
             if catalog[kind.rawValue].replace(with: items) { changed.append(kind) }
         }
         return changed
+    }
+
+    /// Why `name` routes nowhere: a tool the configuration hides, or a name with the closest
+    /// exposed ones ("did you mean").
+    func unknownNameMessage(_ name: String, router: Router, noun: String, list: String) -> String {
+        let shown = name.count > 200 ? String(name.prefix(200)) + "..." : name
+        if noun == "tool" {
+            for backend in backends where !backend.config.tools.allowsEverything {
+                let prefix = backend.name + config.gateway.separator
+                let original = name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name
+                if backend.tools.contains(where: { $0["name"]?.stringValue == original }) && !backend.config.tools.admits(original) {
+                    return "Tool \"\(shown)\" is not available: servers.\(backend.name).tools in \(config.path) hides \"\(original)\""
+                }
+            }
+        }
+        let suggestions = router.suggestions(for: name)
+        let hint = suggestions.isEmpty ? "" : "; did you mean \(suggestions.map { "\"\($0)\"" }.joined(separator: ", "))?"
+        return "Unknown \(noun): \"\(shown)\" (mcpd lists its \(noun)s in \(list))\(hint)"
     }
 
     /// The server named `name`, if it is configured and enabled.

@@ -143,14 +143,18 @@ enum Reload {
 }
 
 enum Check {
+    /// Like `nginx -t`: every problem found, each with its line, and a non-zero exit if any is
+    /// an error.
     static func run(_ arguments: Arguments) throws {
         let setup = try Setup(arguments)
         let config = setup.config
-        for warning in config.warnings { setup.log.warning(warning) }
+        for note in config.notes { setup.log.info(note) }
+        for warning in config.warnings where !config.unsetVariables.contains(warning) { setup.log.warning(warning) }
+        var errors = config.unsetVariables
         let path = setup.environment.first { $0.name == "PATH" }?.value ?? "/usr/bin:/bin"
         for server in config.servers where server.enabled {
-            if let command = server.command, ChildProcess.resolveExecutable(command, path: path, cwd: server.cwd) == nil {
-                setup.log.warning("server \"\(server.name)\": command \"\(command)\" is not an executable on PATH; it will fail to start")
+            if let problem = server.launchProblem(path: path) {
+                errors.append("\(config.path):\(server.commandLine): server \"\(server.name)\": \(problem)")
             }
         }
         let enabled = config.servers.filter(\.enabled)
@@ -160,6 +164,11 @@ enum Check {
         let limit = ProcessSetup.openFileLimit
         if needed > limit {
             setup.log.warning("\(enabled.count) servers may need \(needed) open files, above the limit of \(limit) (ulimit -Hn); raise it (LimitNOFILE= in a systemd unit, --ulimit nofile= in a container)")
+        }
+        guard errors.isEmpty else {
+            for error in errors { setup.log.error(error) }
+            writeStandardError("\(config.path): \(errors.count) error\(errors.count == 1 ? "" : "s")\n")
+            throw ProgramExit.failure
         }
         print("\(config.path): OK, \(enabled.count) server\(enabled.count == 1 ? "" : "s") enabled: \(enabled.map(\.name).joined(separator: ", "))")
     }

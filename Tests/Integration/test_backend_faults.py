@@ -14,8 +14,10 @@ when it fails, and kills what it started (the fixtures and `piddir`).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import platform
 import queue
 import re
 import shlex
@@ -209,6 +211,11 @@ def test_backends_start_with_default_signal_dispositions_and_an_empty_mask(start
     def hostile_signal_state() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
         signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        # Signal 32, one of glibc's own real-time signals, whose sigaction() refuses it: only
+        # the system call ignores (or resets) it. x86-64's rt_sigaction is number 13.
+        if platform.machine() == "x86_64":
+            action = (ctypes.c_ulong * 4)(1, 0, 0, 0)  # SIG_IGN, no flags, no restorer, no mask
+            ctypes.CDLL(None, use_errno=True).syscall(13, 32, action, None, 8)
 
     # The probe sees what it inherits: run directly with that state, it shows both.
     direct = subprocess.run([bash, "-c", "grep '^Sig' /proc/self/status; true"], capture_output=True, text=True,
@@ -217,6 +224,8 @@ def test_backends_start_with_default_signal_dispositions_and_an_empty_mask(start
     assert masks["SigBlk"] & sigbit(signal.SIGUSR1) and masks["SigIgn"] & sigbit(signal.SIGUSR2), (
         f"the probe does not see an inherited signal state: {direct.stdout!r}"
     )
+    if platform.machine() == "x86_64":
+        assert masks["SigIgn"] & (1 << 31), f"signal 32 was not ignored: {direct.stdout!r}"
 
     p = start_mcpd(config, preexec_fn=hostile_signal_state)
     p.initialize(timeout=10)

@@ -33,7 +33,7 @@ public final class Backend {
         case configured, starting, initializing, ready, backoff, stopping, stopped, failed
     }
 
-    public let config: ServerConfig
+    public internal(set) var config: ServerConfig
     public var name: String { config.name }
     /// The era this process is spoken to in. A server is started in the handshake era (its
     /// catalog and every handshake-era client's requests); a stateless client's requests go
@@ -261,17 +261,9 @@ public final class Backend {
                 if state == .failed { abandonStartQueue(lastError!) }
                 return
             }
-            let hint: String
-            switch error.code {
-            case UVError.noent.code: hint = "command \"\(command)\" not found (check servers.\(name).command and PATH)"
-            case -EACCES: hint = "command \"\(command)\" is not executable"
-            default: hint = "\(error)"
-            }
-            if error.code == UVError.noent.code, let cwd = config.cwd, access(cwd, F_OK) != 0 {
-                fail("could not start: working directory \"\(cwd)\" does not exist")
-            } else {
-                fail("could not start: \(hint)")
-            }
+            let path = environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/usr/bin:/bin"
+            let why = config.launchProblem(path: path) ?? "\(error)"
+            fail("could not start: \(why) (servers.\(name) in \(gateway.config.path))")
             return
         }
         process = child

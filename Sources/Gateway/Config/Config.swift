@@ -1,3 +1,4 @@
+import Reactor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,12 +47,16 @@ public struct ServerConfig: Sendable {
     /// Idle time before a lazy backend is stopped (nil: the gateway's; 0: never).
     public var idleTimeoutMs: UInt64?
     public var isolation = "shared"
+    /// Which of the server's tools are exposed (to every client).
+    public var tools = ToolFilter()
     /// `auto`: a stateless client's requests go to a second process of the server in the
     /// stateless era when it speaks it; `handshake`: one process only, and stateless clients
     /// are served through it by translation (for servers that cannot run twice).
     public var era = "auto"
     /// Where the server was defined.
     public var line = 0
+    /// The line of its `command`.
+    public var commandLine = 0
 
     public init(name: String) { self.name = name }
 
@@ -64,6 +69,59 @@ public struct ServerConfig: Sendable {
             && timeoutMs == other.timeoutMs && url == other.url && lazy == other.lazy && idleTimeoutMs == other.idleTimeoutMs
             && isolation == other.isolation && era == other.era
     }
+}
+
+extension ServerConfig {
+    /// Why this server's program or working directory cannot be started, or nil: what
+    /// `mcpd check` reports, and a failed start explains. `path` is the PATH backends get.
+    public func launchProblem(path: String) -> String? {
+        guard let command else { return nil }
+        if let cwd {
+            var info = stat()
+            if stat(cwd, &info) != 0 { return "cwd \"\(cwd)\" does not exist" }
+            if (info.st_mode & S_IFMT) != S_IFDIR { return "cwd \"\(cwd)\" is not a directory" }
+        }
+        if ChildProcess.resolveExecutable(command, path: path, cwd: cwd) != nil { return nil }
+        if command.hasPrefix("~") { return "command \"\(command)\": ~ is expanded only as ~/ with HOME set; write the full path" }
+        let words = command.split(separator: " ", omittingEmptySubsequences: true)
+        if words.count > 1, ChildProcess.resolveExecutable(String(words[0]), path: path, cwd: cwd) != nil {
+            let rest = words.dropFirst().map { "\"\($0)\"" }.joined(separator: ", ")
+            return "command \"\(command)\" has spaces: the program goes in command and the rest in args (command: \(words[0]), args: [\(rest)])"
+        }
+        let full = command.hasPrefix("/") || cwd == nil || !command.contains("/") ? command : "\(cwd!)/\(command)"
+        var info = stat()
+        if command.contains("/") {
+            guard stat(full, &info) == 0 else { return "command \"\(command)\" does not exist" }
+            if (info.st_mode & S_IFMT) == S_IFDIR { return "command \"\(command)\" is a directory" }
+            return "command \"\(command)\" is not executable (chmod +x it, or run it through its interpreter: command: python3, args: [\"\(command)\"])"
+        }
+        for directory in path.split(separator: ":") where stat("\(directory)/\(command)", &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG {
+            return "command \"\(command)\" at \(directory)/\(command) is not executable (chmod +x it)"
+        }
+        return "command \"\(command)\" is not found on PATH (\(path)); install it or give its full path"
+    }
+}
+
+/// Per-server `tools: {allow, deny}`: globs (`*`, `?`, `[...]`) over the server's own tool
+/// names. With `allow`, only the tools it matches; `deny` hides what it matches, and wins.
+public struct ToolFilter: Sendable, Equatable {
+    public var allow: [String]?
+    public var deny: [String] = []
+
+    public init() {}
+
+    /// True when every tool passes.
+    public var allowsEverything: Bool { allow == nil && deny.isEmpty }
+
+    public func admits(_ tool: String) -> Bool {
+        if let allow, !allow.contains(where: { globMatches($0, tool) }) { return false }
+        return !deny.contains { globMatches($0, tool) }
+    }
+}
+
+/// A shell glob (`fnmatch(3)`) match of the whole name.
+func globMatches(_ pattern: String, _ name: String) -> Bool {
+    fnmatch(pattern, name, 0) == 0
 }
 
 /// The `gateway:` section.
@@ -103,6 +161,11 @@ public struct Config: Sendable {
     public var servers: [ServerConfig] = []
     /// Non-fatal findings (unset variables, skipped servers), for the log.
     public var warnings: [String] = []
+    /// What mcpd made of a file written for another client, for the log at info level.
+    public var notes: [String] = []
+    /// The `${VAR}` references without a value or default (also in `warnings`): errors for
+    /// `mcpd check`.
+    public var unsetVariables: [String] = []
     /// Values that came from `${VAR}` (of 4 characters or more): they may be secrets, so every
     /// log line and error message shows `***` in their place (`redact`).
     public internal(set) var secrets: [String] = []
@@ -275,6 +338,7 @@ private struct ConfigLoader {
             throw error(root, "the top level must be a mapping with a \"servers:\" section, found \(root.kindName)")
         }
         var sawServers = false
+        var otherTopLevel: [YAMLNode] = []
         for (key, value) in members {
             switch key.scalar! {
             case "gateway": try loadGateway(value)
@@ -294,8 +358,20 @@ private struct ConfigLoader {
                 // Sections of the HTTP front and policy; accepted so one file serves every mode.
                 notActedOn(key, "the \"\(key.scalar!)\" section (the HTTP front and client policy are not in this version)")
             default:
-                throw error(key, "unknown top-level key \"\(key.scalar!)\" (expected gateway, servers, backends, mcpServers, idle_timeout, http, auth or roles)")
+                otherTopLevel.append(key)
             }
+        }
+        // A client's own config file (Claude Desktop's, Claude Code's, VS Code's) holds its
+        // other settings beside its servers: ignored, with one line. In an mcpd file, an
+        // unknown key is a mistake.
+        if let first = otherTopLevel.first {
+            let names = otherTopLevel.map(\.scalar!)
+            let clientFile = members.contains { ["mcpServers", "inputs"].contains($0.key.scalar!) }
+            guard clientFile else {
+                let expected = ["gateway", "servers", "backends", "mcpServers", "idle_timeout", "http", "auth", "roles"]
+                throw error(first, "unknown top-level key \"\(names[0])\"\(didYouMean(names[0], expected)) (expected \(expected.joined(separator: ", ")))")
+            }
+            config.notes.append("\(path): ignoring the client's own settings beside its servers: \(names.prefix(8).joined(separator: ", "))\(names.count > 8 ? ", ..." : "")")
         }
         if !sawServers {
             throw error(root, "no \"servers:\" section (also accepted: \"backends:\" or \"mcpServers\")")
@@ -370,7 +446,9 @@ private struct ConfigLoader {
             } else if let fallback {
                 result += try expand(fallback, node)
             } else {
-                config.warnings.append("\(path):\(node.line):\(node.column): ${\(name)} is not set; using an empty string")
+                let message = "\(path):\(node.line):\(node.column): ${\(name)} is not set; using an empty string (set it, or give a default: ${\(name):-value})"
+                config.warnings.append(message)
+                config.unsetVariables.append(message)
             }
             index = text.index(after: close)
         }
@@ -478,7 +556,46 @@ private struct ConfigLoader {
         return value
     }
 
+    /// `tools: {allow: [...], deny: [...]}` (a bare list is `allow`): globs over the server's
+    /// own tool names.
+    mutating func toolFilter(_ node: YAMLNode, _ what: String) throws(ConfigError) -> ToolFilter {
+        var filter = ToolFilter()
+        if case .sequence = node.value {
+            filter.allow = try stringList(node, "\(what).allow")
+            return filter
+        }
+        guard case .mapping(let members) = node.value else {
+            throw error(node, "\(what) must be a mapping with allow and deny lists of tool names (globs), found \(node.kindName)")
+        }
+        for (key, value) in members {
+            switch key.scalar! {
+            case "allow": filter.allow = try stringList(value, "\(what).allow")
+            case "deny": filter.deny = try stringList(value, "\(what).deny")
+            default: throw error(key, "unknown key \"\(key.scalar!)\" in \(what) (expected allow or deny)")
+            }
+        }
+        return filter
+    }
+
     enum Form { case servers, backends, mcpServers }
+
+    /// mcpd's per-server keys.
+    static let serverKeys = ["command", "args", "env", "inherit_env", "cwd", "enabled", "description", "timeout", "era", "url",
+                             "lazy", "idle_timeout", "isolation", "tools"]
+    /// Per-server keys of other clients' files: Cline (autoApprove, alwaysAllow, transportType,
+    /// networkTimeout), VS Code (envFile, dev, gallery), Claude Code (oauth), Windsurf and
+    /// Cursor (disabledTools).
+    static let otherClientsServerKeys: Set<String> = ["autoApprove", "alwaysAllow", "transportType", "networkTimeout", "envFile",
+                                                       "dev", "gallery", "version", "oauth", "disabledTools", "note", "notes"]
+
+    /// `; did you mean "x"?` for the closest of `candidates`, or nothing.
+    func didYouMean(_ word: String, _ candidates: [String]) -> String {
+        let bytes = Array(word.utf8)
+        let bound = min(3, max(1, bytes.count / 3))
+        let best = candidates.compactMap { candidate in editDistance(bytes, Array(candidate.utf8), bound: bound).map { ($0, candidate) } }
+            .min { $0 < $1 }
+        return best.map { "; did you mean \"\($0.1)\"?" } ?? ""
+    }
 
     mutating func loadServers(_ node: YAMLNode, form: Form) throws(ConfigError) {
         if node.isNull { return }
@@ -564,10 +681,14 @@ private struct ConfigLoader {
                 server.isolation = isolation
                 if isolation != "shared" { notActedOn(field, "\(what) \(isolation) (one process serves every client)") }
             case "tools":
-                guard case .mapping = value.value else { throw error(value, "\(what) must be a mapping with allow and deny lists") }
-                notActedOn(field, "\(what) (every tool of the server is listed)")
+                server.tools = try toolFilter(value, what)
+            case let other where ConfigLoader.otherClientsServerKeys.contains(other):
+                // Another client's per-server key (Cline, VS Code, Claude Code): its file works
+                // unchanged.
+                config.warnings.append("\(path):\(field.line):\(field.column): \(what) is another client's setting; mcpd ignores it")
             default:
-                throw error(field, "unknown key \"\(field.scalar!)\" in server \"\(name)\" (expected command, args, env, inherit_env, cwd, enabled, description, timeout, era, url, lazy, idle_timeout, isolation, tools)")
+                let expected = ConfigLoader.serverKeys
+                throw error(field, "unknown key \"\(field.scalar!)\" in server \"\(name)\"\(didYouMean(field.scalar!, expected)) (expected \(expected.joined(separator: ", ")))")
             }
         }
         if server.url != nil && server.command == nil {
@@ -578,6 +699,30 @@ private struct ConfigLoader {
             throw error(key, "server \"\(name)\" has no \"command\" (the program to run, e.g. command: npx)")
         }
         if command.isEmpty { throw error(commandNode ?? key, "server \"\(name)\" has an empty \"command\"") }
+        server.commandLine = commandNode?.line ?? key.line
+        // As a shell would: `~/` is the home directory. Relative paths are the config file's
+        // folder's, so a config works from any current directory.
+        server.command = resolvePath(expandHome(command), isProgram: true)
+        server.cwd = server.cwd.map { resolvePath(expandHome($0), isProgram: false) }
+        server.args = server.args.map { $0.hasPrefix("./") || $0.hasPrefix("../") ? resolvePath($0, isProgram: false) : expandHome($0) }
         return server
+    }
+
+    /// `~` and `~/x` with the home directory (when HOME is set).
+    func expandHome(_ text: String) -> String {
+        guard text == "~" || text.hasPrefix("~/"), let home = environment["HOME"], !home.isEmpty else { return text }
+        return home + text.dropFirst()
+    }
+
+    /// A relative path against the config file's folder. A program named without a slash is
+    /// looked up on PATH instead.
+    func resolvePath(_ text: String, isProgram: Bool) -> String {
+        if text.hasPrefix("/") || (isProgram && !text.contains("/")) || text.isEmpty { return text }
+        let folder = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let base = absolutePath(folder.isEmpty ? "/" : folder)
+        var joined = base.hasSuffix("/") ? base + text : base + "/" + text
+        while joined.contains("/./") { joined = joined.replacing("/./", with: "/") }
+        if joined.hasSuffix("/.") { joined.removeLast(2) }
+        return joined
     }
 }

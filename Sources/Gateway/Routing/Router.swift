@@ -61,6 +61,28 @@ public final class Router {
     /// The route for an exposed name.
     public func route(_ exposedName: String) -> Route? { routes[exposedName] }
 
+    /// Every exposed name.
+    public var names: Dictionary<String, Route>.Keys { routes.keys }
+
+    /// Up to `limit` exposed names a client may have meant by `name`: those whose original
+    /// name is `name` (the client left out the server prefix), then the closest by edit
+    /// distance (at most a third of the name's length, and 3).
+    public func suggestions(for name: String, limit: Int = 3) -> [String] {
+        var exact: [String] = []
+        var near: [(distance: Int, name: String)] = []
+        let wanted = Array(name.utf8.prefix(128))
+        let bound = min(3, max(1, wanted.count / 3))
+        for (exposed, route) in routes {
+            if route.originalName == name {
+                exact.append(exposed)
+            } else if let distance = editDistance(wanted, Array(exposed.utf8), bound: bound) {
+                near.append((distance, exposed))
+            }
+        }
+        let ranked = exact.sorted() + near.sorted { ($0.distance, $0.name) < ($1.distance, $1.name) }.map(\.name)
+        return Array(ranked.prefix(limit))
+    }
+
     /// Looks a name up from its raw JSON string literal without decoding it in the common case.
     public func route(literal: UnsafeRawBufferPointer) -> Route? {
         guard literal.count >= 2 else { return nil }
@@ -147,4 +169,25 @@ func hex32(_ value: UInt32) -> String {
     var out: [UInt8] = []
     for shift in stride(from: 28, through: 0, by: -4) { out.append(digits[Int((value >> UInt32(shift)) & 0xF)]) }
     return String(decoding: out, as: UTF8.self)
+}
+
+/// The Levenshtein distance of `a` and `b` when it is at most `bound`, else nil (cut short: a
+/// band of the table, so long names cost little).
+func editDistance(_ a: [UInt8], _ b: [UInt8], bound: Int) -> Int? {
+    if abs(a.count - b.count) > bound { return nil }
+    if a.isEmpty || b.isEmpty { return max(a.count, b.count) <= bound ? max(a.count, b.count) : nil }
+    var previous = Array(0...b.count)
+    var current = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+        current[0] = i
+        var rowMinimum = current[0]
+        for j in 1...b.count {
+            let cost = a[i - 1] == b[j - 1] ? 0 : 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            rowMinimum = min(rowMinimum, current[j])
+        }
+        if rowMinimum > bound { return nil }
+        swap(&previous, &current)
+    }
+    return previous[b.count] <= bound ? previous[b.count] : nil
 }

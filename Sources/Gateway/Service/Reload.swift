@@ -62,6 +62,9 @@ extension Gateway {
         for server in next.servers where server.enabled {
             let existing = backendsByName[server.name]
             if let existing, existing.config.hasSameSettings(as: server) {
+                // Same process; what is not a launch setting (its tool filter) applies now.
+                existing.config = server
+                existing.statelessTwin?.config = server
                 existing.timeoutMs = server.timeoutMs ?? next.gateway.requestTimeoutMs
                 existing.statelessTwin?.timeoutMs = existing.timeoutMs
                 kept.append(existing)

@@ -138,7 +138,7 @@ extension ClientSession {
         let literal = UnsafeRawBufferPointer(rebasing: raw[nameRange])
         guard let route = router.route(literal: literal) else {
             let name = (try? JSONParser.parseString(literal)) ?? String(decoding: literal, as: UTF8.self)
-            sendError(frame, scan.id!, code: ErrorCode.invalidParams, message: "Unknown \(noun): \"\(name)\" (mcpd lists its \(noun)s in \(list))")
+            sendError(frame, scan.id!, code: ErrorCode.invalidParams, message: gateway.unknownNameMessage(name, router: router, noun: "\(noun)", list: "\(list)"))
             return
         }
         // A task-augmented call (2025-11-25) is answered with a task whose id is exposed.

@@ -95,6 +95,9 @@ public final class Gateway {
     /// Called once everything is closed; the loop ends after it.
     public var onStopped: (() -> Void)?
 
+    /// The variable that counts mcpd processes in a chain, each a backend of the one before.
+    public static let depthVariable = "MCPD_DEPTH"
+
     /// Variables never passed to backends: they address mcpd's own supervisor.
     static let privateVariables: Set<String> = ["NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
     /// What a backend inherits of mcpd's environment, besides its configured `env` (all of it
@@ -113,8 +116,13 @@ public final class Gateway {
         self.log = log
         self.router = Router(separator: config.gateway.separator, nameBudget: config.gateway.nameBudget)
         self.promptRouter = Router(separator: config.gateway.separator, nameBudget: config.gateway.nameBudget)
-        self.fullBackendEnvironment = environment.filter { !Gateway.privateVariables.contains($0.name) }.map { "\($0.name)=\($0.value)" }
-        self.backendEnvironment = environment.filter { Gateway.isInherited($0.name) }.map { "\($0.name)=\($0.value)" }
+        // Backends learn how deep in a chain of mcpd processes they run: an mcpd among them
+        // stops the chain at `Setup.maxDepth`.
+        let depth = environment.last { $0.name == Gateway.depthVariable }.flatMap { Int($0.value) } ?? 0
+        let depthEntry = "\(Gateway.depthVariable)=\(depth + 1)"
+        self.fullBackendEnvironment = environment.filter { !Gateway.privateVariables.contains($0.name) && $0.name != Gateway.depthVariable }
+            .map { "\($0.name)=\($0.value)" } + [depthEntry]
+        self.backendEnvironment = environment.filter { Gateway.isInherited($0.name) }.map { "\($0.name)=\($0.value)" } + [depthEntry]
         self.variables = Dictionary(environment.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         for server in config.servers where server.enabled {
             let backend = Backend(config: server, gateway: self)
@@ -229,7 +237,7 @@ public final class Gateway {
             if let index = counts.firstIndex(where: { $0.0 == state }) { counts[index].1 += 1 } else { counts.append((state, 1)) }
         }
         let states = counts.map { "\($0.1) \($0.0)" }.joined(separator: ", ")
-        return "\(backends.count) backend\(backends.count == 1 ? "" : "s")\(states.isEmpty ? "" : ": \(states)"); \(catalog[ListKind.tools.rawValue].items.count) tools"
+        return "\(plural(backends.count, "backend"))\(states.isEmpty ? "" : ": \(states)"); \(ListKind.tools.counted(catalog[ListKind.tools.rawValue].items.count))"
     }
 
     /// Writes `run/<pid>.json`: each backend's state, process group and start time.
@@ -287,7 +295,7 @@ public final class Gateway {
         rebuildCatalog(ListKind.allCases)
         let ready = backends.filter { $0.state == .ready }.count
         let cached = backends.filter { $0.cachedAt != nil }.count
-        let counts = ListKind.allCases.filter { $0 == .tools || !catalog[$0.rawValue].items.isEmpty }.map { "\(catalog[$0.rawValue].items.count) \($0.resultKey)" }
+        let counts = ListKind.allCases.filter { $0 == .tools || !catalog[$0.rawValue].items.isEmpty }.map { $0.counted(catalog[$0.rawValue].items.count) }
         log.info("serving after \(loop.now - startedAt) ms: \(ready) of \(backends.count) backends ready\(cached > 0 ? ", \(cached) listed from the catalog" : ""); \(counts.joined(separator: ", "))")
         let waiters = startupWaiters
         startupWaiters.removeAll()

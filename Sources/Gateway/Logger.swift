@@ -29,6 +29,12 @@ public enum LogLevel: Int, Comparable, Sendable, CaseIterable {
     public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
+/// How log lines look: `text` (`2026-12-07T17:52:31.866Z mcpd: info: ...`, a backend's
+/// stderr as `... [server] line`) or `json` (one object a line: time, level, source, msg).
+public enum LogFormat: String, Sendable {
+    case text, json
+}
+
 /// Writes log lines to stderr, never to stdout (in stdio mode stdout is the protocol). Owned by
 /// the gateway and passed down; no global state.
 ///
@@ -48,6 +54,10 @@ public final class Logger {
     private var broken = false
     /// Strings never written: each becomes `***` (values from `${VAR}` in the config).
     public var secrets: [String] = []
+    public var format: LogFormat = .text
+    /// RFC 3339 UTC timestamps with milliseconds at the start of each line (`json` always has
+    /// them).
+    public var timestamps = true
 
     /// The most bytes of log lines waiting for stderr's reader.
     public static let maxQueuedBytes = 64 << 10
@@ -67,7 +77,43 @@ public final class Logger {
     /// Writes `mcpd: <level>: <message>`.
     public func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
         guard enabled(level) else { return }
-        writeLine("mcpd: \(level.name): \(message())")
+        writeLine(format(level, source: nil, message()))
+    }
+
+    /// A line of a backend's stderr, at `level`.
+    public func backendLine(_ server: String, _ line: String, level: LogLevel) {
+        guard enabled(level) else { return }
+        writeLine(format(level, source: server, line))
+    }
+
+    /// The line as `format` says.
+    private func format(_ level: LogLevel, source: String?, _ message: String) -> String {
+        switch format {
+        case .text:
+            let text = source.map { "[\($0)] \(message)" } ?? "mcpd: \(level.name): \(message)"
+            return timestamps ? "\(Logger.timestamp()) \(text)" : text
+        case .json:
+            var line = ByteBuffer(capacity: message.utf8.count + 80)
+            line.append(string: "{\"time\":\"\(Logger.timestamp())\",\"level\":\"\(level.name)\",\"source\":")
+            writeJSONString(source ?? "mcpd", to: &line)
+            line.append(string: ",\"msg\":")
+            writeJSONString(redact(message, secrets), to: &line)
+            line.append(string: "}")
+            return line.string
+        }
+    }
+
+    /// The wall-clock time, RFC 3339 in UTC with milliseconds: `2026-12-07T17:52:31.866Z`.
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var seconds = now.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let millis = Int(now.tv_nsec / 1_000_000)
+        let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(ms)Z"
     }
 
     /// From now on lines go through `loop` without blocking. Stays synchronous when stderr
@@ -112,7 +158,7 @@ public final class Logger {
         guard dropped > 0, let stream, !broken else { return }
         let count = dropped
         dropped = 0
-        stream.write(string: "mcpd: warning: \(count) log lines dropped: stderr was not read fast enough\n")
+        stream.write(string: format(.warning, source: nil, "\(count) log lines dropped: stderr was not read fast enough") + "\n")
     }
 
     private func writeBlocking(_ text: String) {

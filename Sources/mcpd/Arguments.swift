@@ -36,6 +36,8 @@ struct Arguments {
     var config: String?
     /// `--log-level`.
     var logLevel: String?
+    /// `--log-format`.
+    var logFormat: String?
     /// `list --refresh`: start every backend and update the catalog.
     var refresh = false
     /// `list --json`.
@@ -45,6 +47,7 @@ struct Arguments {
           -c, --config <file>     Configuration file (default: $MCPD_CONFIG, ./mcpd.yaml,
                                   $XDG_CONFIG_HOME/mcpd/mcpd.yaml).
           --log-level <level>     debug, info, warning or error (default: $MCPD_LOG_LEVEL or info).
+          --log-format <format>   text or json, one object a line (default: $MCPD_LOG_FORMAT or text).
           -h, --help              Show help information.
         """
 
@@ -88,9 +91,13 @@ struct Arguments {
                 refresh = true
             case "--json" where subcommand == .list && inlineValue == nil:
                 json = true
-            case "-c", "--config", "--log-level":
+            case "-c", "--config", "--log-level", "--log-format":
                 guard subcommand != nil else { throw UsageError(description: "'\(name)' goes after a subcommand, e.g. mcpd stdio \(name) ...") }
-                if name == "--log-level" { logLevel = try value() } else { config = try value() }
+                switch name {
+                case "--log-level": logLevel = try value()
+                case "--log-format": logFormat = try value()
+                default: config = try value()
+                }
             default:
                 throw UsageError(description: argument.hasPrefix("-") ? "unknown option '\(argument)'" : "unexpected argument '\(argument)'",
                                  subcommand: subcommand)

@@ -23,6 +23,11 @@ enum MCPD {
             switch arguments.request {
             case .version:
                 print(GatewayVersion.string)
+            case .help(nil) where CommandLine.arguments.count == 1 && isatty(1) == 0:
+                // `mcpd` alone with stdout a pipe: most likely a client configured without
+                // `stdio`. Usage on stdout would be read as a protocol error; say it on stderr.
+                writeStandardError("mcpd: a subcommand is needed; MCP clients run `mcpd stdio --config FILE`\n\n\(Arguments.usage(nil))")
+                exit(64)
             case .help(let subcommand):
                 print(Arguments.usage(subcommand), terminator: "")
             case .run(.stdio):
@@ -189,6 +194,14 @@ struct Setup {
             throw ProgramExit(code: 64)
         }
         log = Logger(level: level)
+        let formatName = options.logFormat ?? variables["MCPD_LOG_FORMAT"] ?? "text"
+        guard let format = LogFormat(rawValue: formatName) else {
+            writeStandardError("Error: --log-format must be text or json (got \"\(formatName)\")\n")
+            throw ProgramExit(code: 64)
+        }
+        log.format = format
+        // A daemon's lines carry the time; a command's answer (check, list, reload) does not.
+        log.timestamps = options.request == .run(.stdio)
         let found = Config.discover(explicit: options.config, environment: variables)
         guard let path = found.path else {
             log.error("no configuration file found (tried \(found.tried.joined(separator: ", "))); pass --config FILE or see examples/mcpd.yaml")
@@ -218,10 +231,19 @@ struct Setup {
         return Gateway.runningDaemons(config: config, environment: variables)
     }
 
+    /// How deep a chain of mcpd processes, each a backend of the one before, may go: a config
+    /// that lists mcpd itself would otherwise nest without limit.
+    static let maxDepth = 4
+
     /// Runs a gateway on a fresh loop until it stops (throws `ProgramExit.failure` if it cannot start).
     func runLoop(startEverything: Bool = false, waitForAll: Bool = false, _ body: (Gateway) throws(UVError) -> Void) throws {
         if !ProcessSetup.configure() {
             log.warning("mcpd could not become a subreaper (prctl PR_SET_CHILD_SUBREAPER failed): processes that leave a backend's process group may outlive mcpd")
+        }
+        let depth = environment.last { $0.name == Gateway.depthVariable }.flatMap { Int($0.value) } ?? 0
+        if depth >= Setup.maxDepth {
+            log.error("mcpd is running as a backend of \(depth) mcpd processes in a chain (\(Gateway.depthVariable)=\(depth)): does \(config.path) list mcpd itself? Refusing to start another level")
+            throw ProgramExit.failure
         }
         let loop = try makeLoop()
         let gateway = Gateway(loop: loop, config: config, log: log, environment: environment)

@@ -44,7 +44,33 @@ def test_unknown_subcommand_fails(mcpd_bin):
     assert proc.stdout.strip() == "" or "no-such-subcommand" in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("args", [[], ["--help"], ["-h"], ["help"]])
+def test_no_subcommand_with_stdout_a_pipe_is_a_usage_error_on_stderr(mcpd_bin):
+    """`mcpd` alone, as a client configured without `stdio` runs it: stdout (the protocol
+    channel) stays empty; the usage goes to stderr, exit 64."""
+    proc = run_mcpd(mcpd_bin, timeout=10)
+    assert proc.returncode == 64, describe(proc)
+    assert proc.stdout == "", describe(proc)
+    assert "mcpd stdio --config" in proc.stderr and "SUBCOMMANDS" in proc.stderr, describe(proc)
+
+
+def test_a_chain_of_mcpd_processes_stops_at_a_fixed_depth(mcpd_bin, write_config, mcpd_env):
+    """A config that lists mcpd itself: each mcpd starts the next as a backend, with
+    MCPD_DEPTH one higher; the fourth level refuses to start, with a clear error."""
+    config = write_config("placeholder")
+    config.write_text("servers:\n  self:\n    command: " + json.dumps(mcpd_bin) + "\n"
+                      "    args: [stdio, --config, " + json.dumps(str(config)) + "]\n    inherit_env: true\n")
+    deep = run_mcpd(mcpd_bin, "stdio", "--config", str(config), env=dict(mcpd_env, MCPD_DEPTH="4"), timeout=10)
+    assert deep.returncode == 1, describe(deep)
+    assert "MCPD_DEPTH=4" in deep.stderr and "list mcpd itself" in deep.stderr, describe(deep)
+    # From the top: the chain ends by itself, and the client's initialize is answered.
+    proc = subprocess.run([mcpd_bin, "stdio", "--config", str(config)], env=mcpd_env, capture_output=True, text=True, timeout=60,
+                          input=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                              "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}) + "\n")
+    assert '"id":1,"result"' in proc.stdout, describe(proc)
+    assert "Refusing to start another level" in proc.stderr, describe(proc)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["help"]])
 def test_help_lists_subcommands(mcpd_bin, args):
     proc = run_mcpd(mcpd_bin, *args, timeout=10)
     assert proc.returncode == 0, describe(proc)

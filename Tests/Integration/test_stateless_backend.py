@@ -113,7 +113,8 @@ def wait_for_text(read: Callable[[], str], pattern: re.Pattern[str] | str, timeo
 def zeta_lines(log: str, direction: str) -> list[dict[str, Any]]:
     """What zeta read (direction "<") or wrote (">"), from mcpd's relayed stderr ("[zeta] zeta< ...")."""
     prefix = f"[zeta] zeta{direction} "
-    return [json.loads(line[len(prefix):]) for line in log.splitlines() if line.startswith(prefix)]
+    lines = (re.sub(r"^\d{4}-\d\d-\d\dT\S+ ", "", line) for line in log.splitlines())  # mcpd's timestamp
+    return [json.loads(line[len(prefix):]) for line in lines if line.startswith(prefix)]
 
 
 def issued_states(log: str) -> list[str]:
@@ -441,7 +442,7 @@ def test_handshake_client_sees_and_uses_zeta_without_stateless_members(
     assert echoed == {"content": [{"type": "text", "text": "zeta: h\u00e9llo \U0001f680"}], "isError": False}
     # What zeta sent for that call, less resultType, is what the client got. (zeta's stderr is relayed
     # asynchronously, so the copy of its line may reach mcpd's log after the answer reached us.)
-    log = wait_for_text(p.stderr_text, re.compile(r"^\[zeta\] zeta> .*\"zeta: h\u00e9llo \U0001f680\"", re.M))
+    log = wait_for_text(p.stderr_text, re.compile(r"^(?:\S+ )?\[zeta\] zeta> .*\"zeta: h\u00e9llo \U0001f680\"", re.M))
     sent = [m["result"] for m in zeta_lines(log, ">") if isinstance(m.get("result"), dict)
             and m["result"].get("content") == echoed["content"]]
     assert len(sent) == 1 and sent[0].pop("resultType") == "complete" and sent[0] == echoed, sent
@@ -622,7 +623,7 @@ async def test_handshake_client_gets_tools_list_changed_from_zeta(mcpd_bin, zeta
     assert after == before | {"zeta__extra_1"}
     assert tool_text(extra) == "extra_1"
     log = (tmp_path / "mcpd.stderr").read_text()
-    opened = re.findall(r"^\[zeta\] zeta: listen (\S+) (\{.*\})$", log, re.M)
+    opened = re.findall(r"^(?:\S+ )?\[zeta\] zeta: listen (\S+) (\{.*\})$", log, re.M)
     assert any(json.loads(f).get("toolsListChanged") is True for _, f in opened), log[-3000:]
 
 
@@ -679,7 +680,7 @@ async def test_handshake_resource_subscription_follows_zeta_updates(mcpd_bin, ze
     updates = [m for m in inbox.items if isinstance(m, types.ResourceUpdatedNotification)]
     assert [u.params.uri for u in updates] == [exposed(doc1), exposed(doc2)]
     log = (tmp_path / "mcpd.stderr").read_text()
-    filters = [json.loads(f) for f in re.findall(r"^\[zeta\] zeta: listen \S+ (\{.*\})$", log, re.M)]
+    filters = [json.loads(f) for f in re.findall(r"^(?:\S+ )?\[zeta\] zeta: listen \S+ (\{.*\})$", log, re.M)]
     assert any(doc1 in f.get("resourceSubscriptions", []) for f in filters), filters
 
 

@@ -120,6 +120,8 @@ public final class Backend {
     /// an oversized line) until its exit is handled: requests wait for the restart.
     var exiting = false
     private var stdoutEnded = false
+    /// Its stderr reached end of file: the last lines, often the reason it failed, were read.
+    private var stderrEnded = false
     private var exitGraceTimer: LoopTimer?
     private var restartTimer: LoopTimer?
     private var crashTimes: [UInt64] = []
@@ -147,6 +149,7 @@ public final class Backend {
         self.timeoutMs = config.timeoutMs ?? gateway.config.gateway.requestTimeoutMs
         self.framer = LineFramer(maxLineLength: gateway.config.gateway.maxMessageSize)
         self.stderrLog = StderrLog(name: config.name)
+        stderrLog.level = config.stderrLevel
     }
 
     /// True once the process became ready at least once.
@@ -233,8 +236,13 @@ public final class Backend {
         epoch += 1
         exitStatus = nil
         stdoutEnded = false
+        stderrEnded = false
         framer = LineFramer(maxLineLength: gateway.config.gateway.maxMessageSize)
         stderrLog.reset()
+        stderrLog.level = config.stderrLevel
+        // A server that never became ready and starts again: its stderr was logged in full on
+        // its first start; from now on its failures summarise it.
+        stderrLog.summarizing = restarts > 0 && !hasBeenReady && stderrLog.loggedAny
         startedAt = loop.now
         listenID = nil
         bridgedCalls.removeAll()
@@ -275,9 +283,12 @@ public final class Backend {
         child.stdout.onRead = { [unowned(unsafe) self] buffer in readFrames(&buffer) }
         child.stdout.onReadEnd = { [unowned self] error in stdoutDidEnd(error) }
         child.stderr.onRead = { [unowned self] buffer in
-            stderrLog.read(&buffer, now: loop.now, log: log, quiet: state == .ready)
+            stderrLog.read(&buffer, now: loop.now, log: log)
         }
-        child.stderr.onReadEnd = { _ in }
+        child.stderr.onReadEnd = { [unowned self] _ in
+            stderrEnded = true
+            if exitStatus != nil && stdoutEnded { finishExit() }
+        }
         child.stdin.onWriteError = { [unowned self] error in stdinFailed(error) }
         child.stdin.onWritable = { [unowned self] in resumeReading() }
         readPaused = false
@@ -302,7 +313,7 @@ public final class Backend {
             drainStartQueue()
             return
         }
-        let counts = ListKind.allCases.filter { declares($0.capability) }.map { "\(lists[$0.rawValue].count) \($0.resultKey)" }
+        let counts = ListKind.allCases.filter { declares($0.capability) }.map { $0.counted(lists[$0.rawValue].count) }
         log.info("backend \"\(name)\" ready in \(loop.now - startedAt) ms: \(counts.isEmpty ? "nothing listed" : counts.joined(separator: ", ")), protocol \(protocolVersion ?? "?")\(info)")
         if let level = gateway.clientLogLevel, declares("logging"), era == .handshake { setLevel(level) { _ in } }
         gateway.backendDidChange(self, lists: ListKind.allCases)
@@ -334,7 +345,7 @@ public final class Backend {
     func stdoutDidEnd(_ error: UVError) {
         stdoutEnded = true
         if exitStatus != nil {
-            finishExit()
+            if stderrEnded { finishExit() }
         } else if state != .stopping {
             log.warning("backend \"\(name)\" closed its stdout (\(error == .eof ? "end of file" : "\(error)")); stopping it")
             exiting = true
@@ -356,10 +367,11 @@ public final class Backend {
 
     private func processExited(_ status: ExitStatus) {
         exitStatus = status
-        if stdoutEnded {
+        if stdoutEnded && stderrEnded {
             finishExit()
         } else {
-            // Let the last bytes the backend wrote arrive before failing what is left.
+            // Let the last bytes the backend wrote (answers, and the stderr lines that say why
+            // it failed) arrive before failing what is left.
             let timer = LoopTimer(loop: loop)
             exitGraceTimer = timer
             timer.start(timeout: 500) { [unowned self] in finishExit() }
@@ -388,9 +400,12 @@ public final class Backend {
             stopCompletions.removeAll()
         } else {
             let whileStarting = state != .ready
-            lastError = lastError ?? (whileStarting ? "exited with \(status) while starting" : "exited with \(status)")
+            let lastLine = stderrLog.lastLines.last.map { "; its last stderr line: \($0)" } ?? ""
+            lastError = lastError ?? (whileStarting ? "exited with \(status) while starting\(lastLine)" : "exited with \(status)")
             if isTwin && !hasBeenReady {
                 log.info("\(what) (its stateless-era process)")
+            } else if stderrLog.summarizing {
+                log.error("\(what) while starting again (\(plural(stderrLog.unlogged, "stderr line")) not shown, as on its first start\(lastLine))")
             } else {
                 log.error("\(what)\(whileStarting ? " while starting" : "")")
             }
@@ -485,6 +500,12 @@ public final class Backend {
         }
         stop(one)
         twin.stop(one)
+    }
+
+    /// Settings a reload changes without a restart (the tool filter is read where lists are
+    /// merged): the level of its stderr lines.
+    func applyLiveSettings() {
+        stderrLog.level = config.stderrLevel
     }
 
     /// The state as `mcpd list` shows it.

@@ -223,7 +223,7 @@ extension Backend {
         let kinds = ListKind.refreshed(by: capability)
         fetchLists(kinds) { [unowned self] changed in
             guard state == .ready, !changed.isEmpty else { return }
-            log.info("backend \"\(name)\" changed its \(changed.map(\.resultKey).joined(separator: " and ")): now \(changed.map { "\(lists[$0.rawValue].count) \($0.resultKey)" }.joined(separator: ", "))")
+            log.info("backend \"\(name)\" changed its \(changed.map(\.resultKey).joined(separator: " and ")): now \(changed.map { $0.counted(lists[$0.rawValue].count) }.joined(separator: ", "))")
             gateway.backendDidChange(self, lists: changed)
         }
     }

@@ -62,7 +62,7 @@ extension Backend {
                                   message: "backend \"\(name)\" is overloaded: \(process.stdin.queuedBytes) bytes are waiting for it to read its input")
         }
         guard pending.count < Backend.maxPending else {
-            return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" has \(pending.count) requests in flight; try again later")
+            return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" has \(plural(pending.count, "request")) in flight; try again later")
         }
         let clientID = RawValue(frame, idRange)
         let token = scan.metaProgressToken.map { RawValue(frame, $0) }
@@ -214,9 +214,17 @@ extension Backend {
         }
     }
 
+    /// At debug, one line per client request answered: `request stdio id 7: tools/call
+    /// "echo" -> backend "alpha": ok in 3 ms`.
+    func logRequest(_ entry: PendingRequest, session: ClientSession, id: RawValue, outcome: String) {
+        let elapsed = loop.now &- (entry.deadline &- timeoutMs)
+        log.debug("request \(session.label) id \(id.text.prefix(100)): \(entry.what) -> backend \"\(name)\": \(outcome) in \(elapsed) ms")
+    }
+
     func complete(_ entry: PendingRequest, with failure: BackendFailure) {
         switch entry.origin {
         case .client(let session, let id, _, let batch):
+            if log.enabled(.debug) { logRequest(entry, session: session, id: id, outcome: "failed (\(failure.message))") }
             session.requestFailed(id: id, code: failure.code, message: failure.message, batch: batch)
         case .gateway(let callback):
             callback(.failure(failure))
@@ -310,6 +318,7 @@ extension Backend {
         if pending.isEmpty { lastActivity = loop.now }
         switch entry.origin {
         case .client(let session, let id, _, let batch):
+            if log.enabled(.debug) { logRequest(entry, session: session, id: id, outcome: scan.result == nil ? "error" : "ok") }
             if era == .stateless && !session.isStateless {
                 relayBridgedAnswer(frame, raw, scan, entry: entry, gatewayID: gatewayID, session: session, id: id, batch: batch)
             } else if let place = entry.taskID, let result = scan.result {

@@ -28,7 +28,7 @@ extension Backend {
             return nil
         case .starting, .initializing, .backoff, .ready:  // ready: `exiting`, the restart follows
             guard startQueue.count < Backend.maxStartQueue else {
-                return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" is starting with \(startQueue.count) requests waiting; try again shortly")
+                return BackendFailure(code: ErrorCode.internalError, message: "backend \"\(name)\" is starting with \(plural(startQueue.count, "request")) waiting; try again shortly")
             }
             startQueue.append(request)
             return nil

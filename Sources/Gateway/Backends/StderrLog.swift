@@ -1,6 +1,7 @@
 import Reactor
 
-/// A backend's stderr, copied into mcpd's log line by line as `[name] line`: at most
+/// A backend's stderr, copied into mcpd's log line by line as `[name] line` (at the server's
+/// `stderr:` level, default info): at most
 /// `linesPerSecond` lines a second (the rest are counted and reported), each cut at 4 KiB, and
 /// lines over 64 KiB dropped whole. The pipe is always drained, so a flood never stalls the
 /// backend's stdout.
@@ -23,21 +24,32 @@ struct StderrLog {
     mutating func reset() {
         framer = LineFramer(maxLineLength: 64 << 10)
         discardingLine = false
+        unlogged = 0
     }
 
-    /// Logs the complete lines in `buffer`. `quiet`: the backend is serving, so its lines are
-    /// logged only at level info and below.
-    mutating func read(_ buffer: inout ByteBuffer, now: UInt64, log: Logger, quiet: Bool) {
+    /// The level its lines are logged at (`stderr:` per server); nil: not logged (they are
+    /// still kept for failure reasons).
+    var level: LogLevel? = .info
+    /// True while a backend that never became ready starts again: its lines were logged in
+    /// full on the first failed start, so they are counted now, and the failure summarises them.
+    var summarizing = false
+    /// Lines not logged while summarizing.
+    private(set) var unlogged = 0
+    /// True once a line was logged: only then may later starts summarise.
+    private(set) var loggedAny = false
+
+    /// Logs the complete lines in `buffer`.
+    mutating func read(_ buffer: inout ByteBuffer, now: UInt64, log: Logger) {
         while true {
             switch framer.next(&buffer) {
             case .needMore:
                 return
             case .skippedLongLine(let length):
-                if !discardingLine { write("(a stderr line of \(length) bytes was dropped)", now: now, log: log, quiet: quiet) }
+                if !discardingLine { write("(a stderr line of \(length) bytes was dropped)", now: now, log: log) }
                 discardingLine = false
             case .tooLong:
                 if !discardingLine {
-                    write(String(decoding: buffer.readablePointer.prefix(4096), as: UTF8.self) + " ... (line truncated)", now: now, log: log, quiet: quiet)
+                    write(String(decoding: buffer.readablePointer.prefix(4096), as: UTF8.self) + " ... (line truncated)", now: now, log: log)
                 }
                 discardingLine = true
                 buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
@@ -48,17 +60,17 @@ struct StderrLog {
                     discardingLine = false
                     continue
                 }
-                write(String(decoding: line.readablePointer.prefix(4096), as: UTF8.self), now: now, log: log, quiet: quiet)
+                write(String(decoding: line.readablePointer.prefix(4096), as: UTF8.self), now: now, log: log)
             }
         }
     }
 
-    private mutating func write(_ line: String, now: UInt64, log: Logger, quiet: Bool) {
+    private mutating func write(_ line: String, now: UInt64, log: Logger) {
         if lastLines.count == 3 { lastLines.removeFirst() }
         lastLines.append(String(line.prefix(200)))
         if now - windowStart >= 1000 {
-            if suppressed > 0 {
-                log.writeLine("[\(name)] (\(suppressed) stderr lines dropped: over \(StderrLog.linesPerSecond)/s)")
+            if suppressed > 0, let level {
+                log.backendLine(name, "(\(suppressed) stderr lines dropped: over \(StderrLog.linesPerSecond)/s)", level: max(level, .info))
             }
             windowStart = now
             linesInWindow = 0
@@ -69,6 +81,12 @@ struct StderrLog {
             suppressed += 1
             return
         }
-        if log.enabled(.info) || !quiet { log.writeLine("[\(name)] \(line)") }
+        guard let level else { return }
+        if summarizing {
+            unlogged += 1
+            return
+        }
+        log.backendLine(name, line, level: level)
+        loggedAny = true
     }
 }

@@ -49,6 +49,8 @@ public struct ServerConfig: Sendable {
     public var isolation = "shared"
     /// Which of the server's tools are exposed (to every client).
     public var tools = ToolFilter()
+    /// The level its stderr lines are logged at; nil (`stderr: quiet`): not logged.
+    public var stderrLevel: LogLevel? = .info
     /// `auto`: a stateless client's requests go to a second process of the server in the
     /// stateless era when it speaks it; `handshake`: one process only, and stateless clients
     /// are served through it by translation (for servers that cannot run twice).
@@ -581,7 +583,7 @@ private struct ConfigLoader {
 
     /// mcpd's per-server keys.
     static let serverKeys = ["command", "args", "env", "inherit_env", "cwd", "enabled", "description", "timeout", "era", "url",
-                             "lazy", "idle_timeout", "isolation", "tools"]
+                             "lazy", "idle_timeout", "isolation", "tools", "stderr"]
     /// Per-server keys of other clients' files: Cline (autoApprove, alwaysAllow, transportType,
     /// networkTimeout), VS Code (envFile, dev, gallery), Claude Code (oauth), Windsurf and
     /// Cursor (disabledTools).
@@ -682,6 +684,14 @@ private struct ConfigLoader {
                 if isolation != "shared" { notActedOn(field, "\(what) \(isolation) (one process serves every client)") }
             case "tools":
                 server.tools = try toolFilter(value, what)
+            case "stderr":
+                let level = try string(value, what)
+                if level == "quiet" || level == "off" {
+                    server.stderrLevel = nil
+                } else {
+                    guard let parsed = LogLevel(name: level) else { throw error(value, "\(what) must be debug, info, warning, error or quiet") }
+                    server.stderrLevel = parsed
+                }
             case let other where ConfigLoader.otherClientsServerKeys.contains(other):
                 // Another client's per-server key (Cline, VS Code, Claude Code): its file works
                 // unchanged.

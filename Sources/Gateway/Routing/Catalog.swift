@@ -24,6 +24,18 @@ public enum ListKind: Int, CaseIterable, Sendable {
         }
     }
 
+    /// `1 tool`, `3 resource templates`: for logs.
+    func counted(_ count: Int) -> String {
+        let noun: String
+        switch self {
+        case .tools: noun = "tool"
+        case .prompts: noun = "prompt"
+        case .resources: noun = "resource"
+        case .templates: noun = "resource template"
+        }
+        return plural(count, noun)
+    }
+
     /// The member that identifies an item within one server.
     var identity: String {
         switch self {
@@ -151,4 +163,9 @@ struct CatalogList {
 /// Why a list request was refused (answered with -32602).
 struct ListError: Error {
     var message: String
+}
+
+/// `1 request`, `2 requests`.
+func plural(_ count: Int, _ noun: String) -> String {
+    count == 1 ? "1 \(noun)" : "\(count) \(noun)s"
 }

@@ -65,6 +65,8 @@ extension Gateway {
                 // Same process; what is not a launch setting (its tool filter) applies now.
                 existing.config = server
                 existing.statelessTwin?.config = server
+                existing.applyLiveSettings()
+                existing.statelessTwin?.applyLiveSettings()
                 existing.timeoutMs = server.timeoutMs ?? next.gateway.requestTimeoutMs
                 existing.statelessTwin?.timeoutMs = existing.timeoutMs
                 kept.append(existing)

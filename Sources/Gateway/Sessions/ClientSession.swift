@@ -57,6 +57,9 @@ public final class ClientSession {
     /// The batch being dispatched, if any: answers go to it instead of the output.
     var currentBatch: BatchCollector?
 
+    /// The session's name in logs: `stdio`, or its number among HTTP sessions later.
+    var label = "stdio"
+
     init(gateway: Gateway, transport: StdioTransport) {
         self.gateway = gateway
         self.transport = transport
@@ -96,7 +99,7 @@ public final class ClientSession {
     private func startDrainDeadline() {
         guard inputEnded, !finished, drainTimer == nil, gateway.isStartupSettled, held.isEmpty else { return }
         let grace = gateway.config.gateway.drainTimeoutMs
-        gateway.log.info("the client closed its input; waiting up to \(formatSeconds(grace)) for \(inFlight) requests in flight")
+        gateway.log.info("the client closed its input; waiting up to \(formatSeconds(grace)) for \(plural(inFlight, "request")) in flight")
         let timer = LoopTimer(loop: gateway.loop)
         drainTimer = timer
         timer.start(timeout: grace) { [unowned self] in

@@ -79,7 +79,7 @@ extension ClientSession {
         }
         guard serverRequests.count + requests.count <= ClientSession.maxServerRequests else {
             return requestFailed(id: clientID, code: ErrorCode.internalError,
-                                 message: "\(serverRequests.count) requests are already waiting for the client's answer; try again later", batch: batch)
+                                 message: "\(plural(serverRequests.count, "request")) already waiting for the client's answer; try again later", batch: batch)
         }
         if requests.isEmpty {
             backend.retry(call, entry: entry, epoch: gathering.epoch, responses: JSONObject(), requestState: state)

@@ -29,7 +29,7 @@ extension ClientSession {
         }
         if era == .stateless { return requestInput(frame, scan, method: method, from: backend) }
         guard serverRequests.count < ClientSession.maxServerRequests else {
-            return BackendFailure(code: ErrorCode.internalError, message: "\(serverRequests.count) requests are already waiting for the client's answer; try again later")
+            return BackendFailure(code: ErrorCode.internalError, message: "\(plural(serverRequests.count, "request")) already waiting for the client's answer; try again later")
         }
         let id = nextServerRequestID
         nextServerRequestID += 1

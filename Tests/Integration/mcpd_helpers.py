@@ -452,3 +452,30 @@ async def spawn_jsonrpc_streams(
     finally:
         read_recv.close()
         errfile.close()
+
+
+def hostile(piddir: Path | None, *mode: str, **extra: Any) -> dict[str, Any]:
+    """A server entry running backends/hostile.py in the given mode."""
+    entry = server_entry("hostile", piddir, **extra)
+    entry["args"] = [backend_script("hostile"), *mode]
+    return entry
+
+
+def pids_of(piddir: Path, name: str) -> set[int]:
+    """The pids recorded by backend `name`'s processes."""
+    return {pid for pid, backend in recorded_pids(piddir).items() if backend == name}
+
+
+def run_mcpd(mcpd_bin: str, *args: str, env: dict[str, str] | None = None, cwd: str | None = None,
+             timeout: float = 30) -> subprocess.CompletedProcess:
+    """`mcpd ARGS` to completion, stdin empty, output as text (a command, not a served session)."""
+    try:
+        return subprocess.run([mcpd_bin, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              env=env, cwd=cwd, timeout=timeout, start_new_session=True)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"`mcpd {' '.join(args)}` did not finish within {timeout} s: {exc}") from None
+
+
+def describe(proc: subprocess.CompletedProcess) -> str:
+    """A finished `run_mcpd`, for assertion messages."""
+    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-4000:]}"

@@ -33,11 +33,11 @@ from typing import Any
 
 import pytest
 from mcpd_helpers import (
-    BACKENDS,
-    LineProcess,
     backend_script,
-    kill_group,
+    hostile,
+    LineProcess,
     pid_is_alive,
+    pids_of,
     raw_members,
     recorded_pids,
     server_entry,
@@ -57,17 +57,6 @@ PYTHON_OWN_IGNORES = sigbit(signal.SIGPIPE) | sigbit(signal.SIGXFSZ)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def hostile(piddir: Path, *mode: str, **extra: Any) -> dict[str, Any]:
-    """A server entry running backends/hostile.py in the given mode."""
-    entry = server_entry("hostile", piddir, **extra)
-    entry["args"] = [backend_script("hostile"), *mode]
-    return entry
-
-
-def pids_of(piddir: Path, name: str) -> set[int]:
-    return {pid for pid, backend in recorded_pids(piddir).items() if backend == name}
 
 
 def call_line(id_raw: str, tool: str, arguments: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> str:

@@ -28,12 +28,11 @@ from typing import Any
 
 import pytest
 from mcpd_helpers import (
-    LineProcess,
-    backend_script,
+    hostile,
     kill_group,
+    LineProcess,
     pid_is_alive,
     recorded_pids,
-    server_entry,
     wait_for_pidfiles,
 )
 
@@ -42,13 +41,6 @@ SECRET = "s3cr3t-value-9f8e"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def hostile(piddir: Path, *mode: str, **extra: Any) -> dict[str, Any]:
-    """A server entry running backends/hostile.py in the given mode."""
-    entry = server_entry("hostile", piddir, **extra)
-    entry["args"] = [backend_script("hostile"), *mode]
-    return entry
 
 
 def vm_hwm_mib(pid: int) -> float:

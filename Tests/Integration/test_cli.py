@@ -10,26 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from mcpd_helpers import ALPHA_TOOLS, BETA_TOOLS, backend_script, server_entry
-
-
-def run_mcpd(mcpd_bin: str, *args: str, env: dict[str, str] | None = None, timeout: float = 30):
-    try:
-        return subprocess.run(
-            [mcpd_bin, *args],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-            start_new_session=True,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"`mcpd {' '.join(args)}` did not finish within {timeout}s: {exc}") from None
-
-
-def describe(proc: subprocess.CompletedProcess) -> str:
-    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
+from mcpd_helpers import ALPHA_TOOLS, backend_script, BETA_TOOLS, describe, run_mcpd, server_entry
 
 
 def test_version(mcpd_bin):

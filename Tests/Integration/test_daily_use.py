@@ -23,7 +23,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,13 +32,16 @@ from typing import Any
 import pytest
 from mcpd_helpers import (
     ALPHA_TOOLS,
-    BETA_TOOLS,
-    LineProcess,
-    _cmdline,
     backend_script,
+    BETA_TOOLS,
+    _cmdline,
+    describe,
+    LineProcess,
     pid_is_alive,
+    pids_of,
     raw_members,
     recorded_pids,
+    run_mcpd,
     server_entry,
     to_yaml,
     wait_for_pidfiles,
@@ -54,30 +56,6 @@ OTHER_CLIENTS_SETTING = "is another client's setting; mcpd ignores it"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def run_mcpd(mcpd_bin: str, *args: str, env: dict[str, str] | None = None, cwd: str | None = None, timeout: float = 30):
-    try:
-        return subprocess.run(
-            [mcpd_bin, *args],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=cwd,
-            timeout=timeout,
-            start_new_session=True,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"`mcpd {' '.join(args)}` did not finish within {timeout}s: {exc}") from None
-
-
-def describe(proc: subprocess.CompletedProcess) -> str:
-    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-4000:]}"
-
-
-def pids_of(piddir: Path, name: str) -> set[int]:
-    return {pid for pid, backend in recorded_pids(piddir).items() if backend == name}
 
 
 def wait_stderr(p: LineProcess, needle: str, timeout: float = 10.0) -> str:

@@ -48,11 +48,12 @@ import pytest
 
 from mcpd_helpers import (
     ALPHA_TOOLS,
+    backend_script,
     BACKENDS,
     BETA_TOOLS,
-    LineProcess,
     _cmdline,
-    backend_script,
+    hostile,
+    LineProcess,
     pid_is_alive,
     recorded_pids,
     server_entry,
@@ -65,13 +66,6 @@ CATALOG_KEYS = {"format", "key", "savedAt", "era", "protocolVersion", "capabilit
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def hostile(piddir: Path, *mode: str, **extra: Any) -> dict[str, Any]:
-    """A server entry running backends/hostile.py in the given mode."""
-    entry = server_entry("hostile", piddir, **extra)
-    entry["args"] = [backend_script("hostile"), *mode]
-    return entry
 
 
 def wrapped_alpha(piddir: Path, **extra: Any) -> dict[str, Any]:

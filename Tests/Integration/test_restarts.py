@@ -25,23 +25,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mcpd_helpers import LineProcess, backend_script, pid_is_alive, raw_members, recorded_pids, server_entry, wait_for_pidfiles
+from mcpd_helpers import hostile, LineProcess, pid_is_alive, pids_of, raw_members, recorded_pids, server_entry, wait_for_pidfiles
 
 TIMEOUT_CODE = -32001
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def hostile(piddir: Path, *mode: str, **extra: Any) -> dict[str, Any]:
-    """A server entry running backends/hostile.py in the given mode."""
-    entry = server_entry("hostile", piddir, **extra)
-    entry["args"] = [backend_script("hostile"), *mode]
-    return entry
-
-
-def pids_of(piddir: Path, name: str) -> set[int]:
-    return {pid for pid, backend in recorded_pids(piddir).items() if backend == name}
 
 
 def send_call(p: LineProcess, id_raw: str, tool: str, arguments: dict[str, Any] | None = None) -> None:

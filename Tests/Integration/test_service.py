@@ -27,7 +27,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -39,13 +38,16 @@ from typing import Any
 import pytest
 from mcpd_helpers import (
     ALPHA_TOOLS,
-    BETA_TOOLS,
-    LineProcess,
-    _cmdline,
     backend_script,
+    BETA_TOOLS,
+    _cmdline,
+    describe,
+    LineProcess,
     pid_is_alive,
+    pids_of,
     raw_members,
     recorded_pids,
+    run_mcpd,
     server_entry,
     wait_for_pidfiles,
 )
@@ -188,22 +190,6 @@ def status_of(text: str) -> str | None:
     """The text of a `STATUS=` datagram (alone, as backends change), else None."""
     match = re.fullmatch(r"STATUS=(.*)", text, re.DOTALL)
     return match.group(1) if match else None
-
-
-def run_mcpd(mcpd_bin: str, *args: str, env: dict[str, str], timeout: float = 15) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run([mcpd_bin, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              env=env, timeout=timeout, start_new_session=True)
-    except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"`mcpd {' '.join(args)}` did not finish within {timeout} s: {exc}") from None
-
-
-def describe(proc: subprocess.CompletedProcess) -> str:
-    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
-
-
-def pids_of(piddir: Path, name: str) -> set[int]:
-    return {pid for pid, backend in recorded_pids(piddir).items() if backend == name}
 
 
 def wait_dead(pids: set[int], timeout: float = 5.0) -> None:

@@ -13,7 +13,7 @@ public struct BackendReport: Sendable {
     public var restarts: Int
     public var lastExit: String?
     public var lastError: String?
-    /// Items by `ListKind` (tools, prompts, resources, templates).
+    /// Items by `ListKind` (tools as exposed, prompts, resources, templates).
     public var counts: [Int]
     /// Unix time of the catalog entry the lists come from.
     public var catalogSavedAt: Int?
@@ -48,7 +48,10 @@ extension Gateway {
             return BackendReport(name: backend.name, state: live?.state ?? backend.displayState, pid: live?.pid ?? backend.pid,
                                  restarts: live?.restarts ?? backend.restarts, lastExit: live?.lastExit ?? backend.lastExitDescription,
                                  lastError: (live?.lastError ?? backend.lastError).map { redact($0, config.secrets) },
-                                 counts: ListKind.allCases.map { backend.lists[$0.rawValue].count },
+                                 counts: ListKind.allCases.map { kind in
+                                     // Tools as exposed (a `tools:` filter hides some).
+                                     kind == .tools ? exposedTools.lazy.filter { $0.backend == backend.name }.count : backend.lists[kind.rawValue].count
+                                 },
                                  catalogSavedAt: backend.catalogSavedAt, command: backend.commandLine)
         }
         for server in config.servers where !server.enabled {

@@ -146,8 +146,19 @@ def yaml_str(s: str) -> str:
     return json.dumps(s)
 
 
+# Each generated config's state directory: emptied before a measurement that subtracts two runs,
+# so both start alike (no catalog), whatever ran before.
+STATE_DIRS: dict[Path, Path] = {}
+
+
+def fresh_state(cfg: Path) -> None:
+    if cfg in STATE_DIRS:
+        shutil.rmtree(STATE_DIRS[cfg], ignore_errors=True)
+
+
 def write_config(tmp: Path, echo: Path) -> Path:
     cfg = tmp / "mcpd.yaml"
+    STATE_DIRS[cfg] = tmp / "state"
     cfg.write_text(
         "gateway:\n"
         f"  state_dir: {yaml_str(str(tmp / 'state'))}\n"
@@ -237,7 +248,8 @@ class ScaleRow:
 
 def write_scale_config(tmp: Path, echo: Path, n: int) -> Path:
     cfg = tmp / f"mcpd-{n}.yaml"
-    lines = ["gateway:", f"  state_dir: {yaml_str(str(tmp / f'state-{n}'))}", "servers:"]
+    STATE_DIRS[cfg] = tmp / f"state-{n}"
+    lines = ["gateway:", f"  state_dir: {yaml_str(str(STATE_DIRS[cfg]))}", "servers:"]
     for i in range(n):
         lines += [f"  e{i}:", f"    command: {yaml_str(str(echo))}", "    lazy: false"]
     cfg.write_text("\n".join(lines) + "\n")
@@ -288,6 +300,7 @@ def callgrind_per_call(args, bins, tmp: Path, cfg: Path, label: str, tools: list
         out = tmp / f"callgrind.{len(list(tmp.glob('callgrind.*')))}.out"
         cmd = loadgen_cmd(bins, depth, payload, 0, count, tools=tools) + [
             "--", args.valgrind, "--tool=callgrind", "-q", f"--callgrind-out-file={out}"] + mcpd_cmd(args, cfg)
+        fresh_state(cfg)
         run_tool(args, f"callgrind {label} d={depth} n={count}", cmd, "calls=")
         ir.append(instr_total(out))
     return (ir[1] - ir[0]) / (long_ - short)
@@ -303,6 +316,7 @@ def allocs_per_call(args, bins, tmp: Path, cfg: Path, label: str, tools: list[st
         cmd = loadgen_cmd(bins, depth, payload, 0, count, tools=tools) + [
             "--", "env", f"LD_PRELOAD={bins['malloc_count.so']}", f"MALLOC_COUNT_FILE={tmp / stem}.%p"
         ] + mcpd_cmd(args, cfg)
+        fresh_state(cfg)
         run_tool(args, f"allocs {label} d={depth} p={payload_label(payload)} n={count}", cmd, "calls=")
         files = list(tmp.glob(stem + ".*"))
         if len(files) != 1:

@@ -94,7 +94,11 @@ public final class Backend {
     /// True when a list could not be fetched in the last round: what the backend listed is
     /// served, but not written to the catalog, which keeps its last complete entry.
     var listsIncomplete = false
-    /// Loop time of the last request to or answer from the process: idle stop counts from it.
+    /// True at `--log-level debug`: a line per request answered (a stored flag: the hot path
+    /// reads it on every answer).
+    let logsRequests: Bool
+    /// Loop time of the last request to the process, or of the answer that left none in
+    /// flight: idle stop counts from it.
     var lastActivity: UInt64 = 0
     /// True once the process was stopped for being idle, until it starts again.
     public private(set) var idleStopped = false
@@ -147,6 +151,7 @@ public final class Backend {
         self.loop = gateway.loop
         self.log = gateway.log
         self.timeoutMs = config.timeoutMs ?? gateway.config.gateway.requestTimeoutMs
+        self.logsRequests = gateway.log.enabled(.debug)
         self.framer = LineFramer(maxLineLength: gateway.config.gateway.maxMessageSize)
         self.stderrLog = StderrLog(name: config.name)
         stderrLog.level = config.stderrLevel
@@ -298,9 +303,12 @@ public final class Backend {
         if isTwin { sendDiscover() } else { sendInitialize() }
     }
 
-    /// The handshake and the lists are done.
-    func becomeReady() {
+    /// The handshake and the lists are done. `changed`: the kinds whose items differ from what
+    /// the backend was listed with (from the catalog, or its last process); a backend that was
+    /// not listed brings every kind.
+    func becomeReady(changed: [ListKind] = ListKind.allCases) {
         guard state == .initializing else { return }
+        let wasListed = cachedAt != nil || hasBeenReady
         moveState(to: .ready)
         readyAt = loop.now
         lastActivity = loop.now
@@ -316,7 +324,9 @@ public final class Backend {
         let counts = ListKind.allCases.filter { declares($0.capability) }.map { $0.counted(lists[$0.rawValue].count) }
         log.info("backend \"\(name)\" ready in \(loop.now - startedAt) ms: \(counts.isEmpty ? "nothing listed" : counts.joined(separator: ", ")), protocol \(protocolVersion ?? "?")\(info)")
         if let level = gateway.clientLogLevel, declares("logging"), era == .handshake { setLevel(level) { _ in } }
-        gateway.backendDidChange(self, lists: ListKind.allCases)
+        // Unchanged lists need no rebuild of the merged catalog (100 servers starting at
+        // once from a warm catalog would otherwise rebuild it 100 times).
+        gateway.backendDidChange(self, lists: wasListed ? changed : ListKind.allCases)
         if era == .stateless { openListen() }
         drainStartQueue()
     }
@@ -535,15 +545,16 @@ public final class Backend {
         stop {}
     }
 
-    /// Reads the process's start time off the loop thread, for the run record.
+    /// Reads the process's start time off the loop thread, for the run record. The completion
+    /// finds the backend by its process id: it holds no reference to it (a weak one would give
+    /// every backend a side table, and every retain on the hot path its slow path).
     private func recordStartTime(of pid: Int32) {
-        let epoch = self.epoch
-        AsyncFile.read(loop: loop, path: "/proc/\(pid)/stat", maxBytes: 4096) { [weak self] result in
-            guard let self, self.epoch == epoch, self.process?.pid == pid, case .success(let bytes) = result,
-                  let stat = ProcessStat(bytes)
+        AsyncFile.read(loop: loop, path: "/proc/\(pid)/stat", maxBytes: 4096) { [unowned(unsafe) gateway] result in
+            guard case .success(let bytes) = result, let stat = ProcessStat(bytes),
+                  let backend = (gateway.allBackends + gateway.retiring).first(where: { $0.pid == pid })
             else { return }
-            processStartTime = stat.startTime
-            gateway.backendStateChanged(self)
+            backend.processStartTime = stat.startTime
+            gateway.backendStateChanged(backend)
         }
     }
 

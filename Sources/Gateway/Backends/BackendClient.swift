@@ -37,7 +37,7 @@ extension Backend {
                 capabilities = result["capabilities"] ?? .null
                 serverInfo = result["serverInfo"] ?? .null
                 notify("notifications/initialized")
-                fetchLists(ListKind.allCases) { [unowned self] _ in becomeReady() }
+                fetchLists(ListKind.allCases) { [unowned self] changed in becomeReady(changed: changed) }
             }
         }
     }
@@ -77,7 +77,7 @@ extension Backend {
                 era = .stateless
                 speaksStateless = true
                 log.info("backend \"\(name)\" speaks only protocol \(ProtocolVersion.stateless); mcpd speaks it for its clients of every version")
-                fetchLists(ListKind.allCases) { [unowned self] _ in becomeReady() }
+                fetchLists(ListKind.allCases) { [unowned self] changed in becomeReady(changed: changed) }
             }
         }
     }
@@ -147,6 +147,12 @@ extension Backend {
         var remaining = kinds.filter { declares($0.capability) }[...]
         var changed: [ListKind] = []
         listsIncomplete = false
+        // What it no longer declares, it no longer lists (its last process, or the catalog,
+        // may have).
+        for kind in kinds where !declares(kind.capability) && !lists[kind.rawValue].isEmpty {
+            lists[kind.rawValue] = []
+            changed.append(kind)
+        }
         let epoch = self.epoch
         func next() {
             guard self.epoch == epoch, state == .initializing || state == .ready else { return }

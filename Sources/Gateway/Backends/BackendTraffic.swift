@@ -318,7 +318,7 @@ extension Backend {
         if pending.isEmpty { lastActivity = loop.now }
         switch entry.origin {
         case .client(let session, let id, _, let batch):
-            if log.enabled(.debug) { logRequest(entry, session: session, id: id, outcome: scan.result == nil ? "error" : "ok") }
+            if logsRequests { logRequest(entry, session: session, id: id, outcome: scan.result == nil ? "error" : "ok") }
             if era == .stateless && !session.isStateless {
                 relayBridgedAnswer(frame, raw, scan, entry: entry, gatewayID: gatewayID, session: session, id: id, batch: batch)
             } else if let place = entry.taskID, let result = scan.result {

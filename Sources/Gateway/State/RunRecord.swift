@@ -166,7 +166,8 @@ struct RunRecord {
     static func sweep(directory: String, ownPid: Int32, waitMs: Int = 2000) -> [String] {
         var report: [String] = []
         var killed: [Int32] = []
-        var allPids: [Int32]?
+        // The groups and sessions of every process, read once, when a leader is gone.
+        var table: [(group: Int32, session: Int32)]?
         for (file, record) in all(in: directory) where record.pid != ownPid && !record.isLive {
             var groups: [Int32] = []
             for entry in record.backends {
@@ -178,11 +179,9 @@ struct RunRecord {
                 }
                 // The leader is gone (killed with mcpd): a group id is not reused while the
                 // group has members, so members still in its group and session are its own.
-                let pids = allPids ?? ProcessStat.allPids()
-                allPids = pids
-                if pids.contains(where: { member in ProcessStat.of(member).map { $0.group == pid && $0.session == pid } ?? false }) {
-                    groups.append(pid)
-                }
+                let processes = table ?? ProcessStat.allPids().compactMap { ProcessStat.of($0).map { ($0.group, $0.session) } }
+                table = processes
+                if processes.contains(where: { $0.group == pid && $0.session == pid }) { groups.append(pid) }
             }
             for group in groups {
                 kill(-group, SIGKILL)
@@ -196,9 +195,8 @@ struct RunRecord {
         // Gone means no member left outside a zombie: wait for the kernel to finish them.
         var waited = 0
         while waited < waitMs && !killed.isEmpty {
-            let pids = ProcessStat.allPids()
-            let alive = killed.filter { group in pids.contains { ProcessStat.of($0)?.group == group } }
-            if alive.isEmpty { break }
+            let groups = Set(ProcessStat.allPids().compactMap { ProcessStat.of($0)?.group })
+            if !killed.contains(where: groups.contains) { break }
             usleep(10_000)
             waited += 10
         }

@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// What a config file says: each server's settings and the gateway's.
+
+/// One configured backend.
+public struct ServerConfig: Sendable {
+    public var name: String
+    /// The program (stdio backends).
+    public var command: String?
+    public var args: [String] = []
+    /// Variables added to mcpd's environment for this backend, in config order.
+    public var env: [(key: String, value: String)] = []
+    public var cwd: String?
+    /// True: the backend inherits mcpd's whole environment (less systemd's variables), not only
+    /// `Gateway.inheritedVariables`.
+    public var inheritEnv = false
+    public var enabled = true
+    public var description: String?
+    /// Request deadline in milliseconds (nil: the gateway's `request_timeout`).
+    public var timeoutMs: UInt64?
+    /// A remote backend's URL (not served by this version; such servers are skipped with a warning).
+    public var url: String?
+    /// True: started on the first request that needs it (at launch only to fill its catalog
+    /// entry), and stopped after `idle_timeout` without work. False: started at launch and kept
+    /// running.
+    public var lazy = true
+    /// Idle time before a lazy backend is stopped (nil: the gateway's; 0: never).
+    public var idleTimeoutMs: UInt64?
+    public var isolation = "shared"
+    /// Which of the server's tools are exposed (to every client).
+    public var tools = ToolFilter()
+    /// The level its stderr lines are logged at; nil (`stderr: quiet`): not logged.
+    public var stderrLevel: LogLevel? = .info
+    /// `auto`: a stateless client's requests go to a second process of the server in the
+    /// stateless era when it speaks it; `handshake`: one process only, and stateless clients
+    /// are served through it by translation (for servers that cannot run twice).
+    public var era = "auto"
+    /// Where the server was defined.
+    public var line = 0
+    /// The line of its `command`.
+    public var commandLine = 0
+
+    public init(name: String) { self.name = name }
+
+    /// True when `other` configures the same server the same way (where in the file aside):
+    /// a reload leaves such a server's process alone.
+    func hasSameSettings(as other: ServerConfig) -> Bool {
+        name == other.name && command == other.command && args == other.args
+            && env.map { "\($0.key)=\($0.value)" } == other.env.map { "\($0.key)=\($0.value)" }
+            && cwd == other.cwd && inheritEnv == other.inheritEnv && enabled == other.enabled && description == other.description
+            && timeoutMs == other.timeoutMs && url == other.url && lazy == other.lazy && idleTimeoutMs == other.idleTimeoutMs
+            && isolation == other.isolation && era == other.era
+    }
+}
+
+/// Per-server `tools: {allow, deny}`: globs (`*`, `?`, `[...]`) over the server's own tool
+/// names. With `allow`, only the tools it matches; `deny` hides what it matches, and wins.
+public struct ToolFilter: Sendable, Equatable {
+    public var allow: [String]?
+    public var deny: [String] = []
+
+    public init() {}
+
+    /// True when every tool passes.
+    public var allowsEverything: Bool { allow == nil && deny.isEmpty }
+
+    public func admits(_ tool: String) -> Bool {
+        if let allow, !allow.contains(where: { globMatches($0, tool) }) { return false }
+        return !deny.contains { globMatches($0, tool) }
+    }
+}
+
+/// A shell glob (`fnmatch(3)`) match of the whole name.
+func globMatches(_ pattern: String, _ name: String) -> Bool {
+    fnmatch(pattern, name, 0) == 0
+}
+
+/// The `gateway:` section.
+public struct GatewaySettings: Sendable {
+    /// The state directory (catalog, running backends); nil: `$XDG_STATE_HOME/mcpd`, else
+    /// `~/.local/state/mcpd`.
+    public var stateDir: String?
+    public var separator = "__"
+    /// The longest exposed tool or prompt name (lowered for clients that prefix names).
+    public var nameBudget = 64
+    /// Items per page of mcpd's merged lists.
+    public var pageSize = 500
+    public var mode = "direct"
+    public var requestTimeoutMs: UInt64 = 60_000
+    /// Idle time before a lazy backend is stopped (0: never).
+    public var idleTimeoutMs: UInt64 = 300_000
+    /// How long the first `initialize` waits for backends that have no catalog entry yet.
+    public var startupWaitMs: UInt64 = 5_000
+    public var maxMessageSize = 16 << 20
+    /// Grace after closing a backend's stdin before SIGTERM, and after SIGTERM before SIGKILL.
+    public var stopGraceMs: UInt64 = 2_000
+    /// How long requests in flight may finish after the client closed its input.
+    public var drainTimeoutMs: UInt64 = 2_000
+    /// Exits of one backend within `restartWindowMs` that open its circuit.
+    public var restartLimit = 5
+    public var restartWindowMs: UInt64 = 60_000
+
+    public init() {}
+}

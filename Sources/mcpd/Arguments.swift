@@ -6,7 +6,7 @@
 /// The surface is three subcommands and two options, so the parser is small.
 struct Arguments {
     enum Subcommand: String, CaseIterable {
-        case stdio, list, check, reload
+        case stdio, list, check, reload, version
 
         var abstract: String {
             switch self {
@@ -14,6 +14,7 @@ struct Arguments {
             case .list: return "Print the servers and their tools from the catalog, with the states a running mcpd sees."
             case .check: return "Validate the configuration; exit non-zero with the error if it is invalid."
             case .reload: return "Make the running mcpd of this configuration re-read it (as SIGHUP does)."
+            case .version: return "Print the version, with the Swift, libuv and libyaml it was built with."
             }
         }
     }
@@ -40,7 +41,7 @@ struct Arguments {
     var logFormat: String?
     /// `list --refresh`: start every backend and update the catalog.
     var refresh = false
-    /// `list --json`.
+    /// `list --json`, `check --json`.
     var json = false
 
     static let options = """
@@ -62,7 +63,10 @@ struct Arguments {
                 request = .help(rest.first.flatMap(Subcommand.init(rawValue:)))
                 return
             }
-            guard let named = Subcommand(rawValue: first) else { throw UsageError(description: "unknown subcommand '\(first)'") }
+            guard let named = Subcommand(rawValue: first) else {
+                let near = Subcommand.allCases.map(\.rawValue).filter { Arguments.isNear(first, $0) }
+                throw UsageError(description: "unknown subcommand '\(first)'\(near.isEmpty ? "" : "; did you mean '\(near[0])'?")")
+            }
             subcommand = named
         }
         while let argument = rest.popFirst() {
@@ -87,6 +91,8 @@ struct Arguments {
             case "--version":
                 request = .version
                 return
+            case "--json" where subcommand == .check && inlineValue == nil:
+                json = true
             case "--refresh" where subcommand == .list && inlineValue == nil:
                 refresh = true
             case "--json" where subcommand == .list && inlineValue == nil:
@@ -104,6 +110,20 @@ struct Arguments {
             }
         }
         request = subcommand.map(Request.run) ?? .help(nil)
+    }
+
+    /// True when `typed` is one edit (or a swap of neighbours) away from `name`: a typo.
+    static func isNear(_ typed: String, _ name: String) -> Bool {
+        let a = Array(typed.utf8), b = Array(name.utf8)
+        if a.count == b.count {
+            let differ = a.indices.filter { a[$0] != b[$0] }
+            return differ.count == 1 || (differ.count == 2 && differ[1] == differ[0] + 1 && a[differ[0]] == b[differ[1]] && a[differ[1]] == b[differ[0]])
+        }
+        let (short, long) = a.count < b.count ? (a, b) : (b, a)
+        guard long.count == short.count + 1 else { return false }
+        var i = 0
+        while i < short.count && short[i] == long[i] { i += 1 }
+        return short[i...] == long[(i + 1)...]
     }
 
     /// The lines after a usage error.
@@ -132,15 +152,18 @@ struct Arguments {
 
                 """
         }
-        let listOptions = subcommand != .list ? "" : """
+        let listOptions = subcommand == .list ? """
 
                   --refresh               Start every backend, list again, and update the catalog.
                   --json                  One JSON document, for scripts.
-            """
+            """ : subcommand == .check ? """
+
+                  --json                  The findings as one JSON document, for scripts.
+            """ : ""
         return """
             OVERVIEW: \(subcommand.abstract)
 
-            USAGE: mcpd \(subcommand.rawValue) [--config <file>] [--log-level <level>]\(subcommand == .list ? " [--refresh] [--json]" : "")
+            USAGE: mcpd \(subcommand.rawValue) [--config <file>] [--log-level <level>]\(subcommand == .list ? " [--refresh] [--json]" : subcommand == .check ? " [--json]" : "")
 
             OPTIONS:
             \(options)\(listOptions)

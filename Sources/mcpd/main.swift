@@ -1,5 +1,7 @@
 import Gateway
 import Reactor
+import CUV
+import CYAML
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,6 +40,8 @@ enum MCPD {
                 try Check.run(arguments)
             case .run(.reload):
                 try Reload.run(arguments)
+            case .run(.version):
+                print(BuildInfo.text, terminator: "")
             }
         } catch let status as ProgramExit {
             exit(status.code)
@@ -45,6 +49,26 @@ enum MCPD {
             writeStandardError("Error: \(error)\n")
             exit(1)
         }
+    }
+}
+
+/// `mcpd version`: what this binary is and what it was built with.
+enum BuildInfo {
+    static var text: String {
+        #if compiler(>=6.3)
+        let swift = "6.3 or later"
+        #elseif compiler(>=6.0)
+        let swift = "6.x"
+        #else
+        let swift = "before 6"
+        #endif
+        return """
+            mcpd \(GatewayVersion.string)
+            swift compiler: \(swift)
+            libuv: \(String(cString: uv_version_string()))
+            libyaml: \(String(cString: yaml_get_version_string()))
+
+            """
     }
 }
 
@@ -169,6 +193,17 @@ enum Check {
         let limit = ProcessSetup.openFileLimit
         if needed > limit {
             setup.log.warning("\(enabled.count) servers may need \(needed) open files, above the limit of \(limit) (ulimit -Hn); raise it (LimitNOFILE= in a systemd unit, --ulimit nofile= in a container)")
+        }
+        if arguments.json {
+            let document: JSONValue = [
+                "config": .string(config.path), "ok": .bool(errors.isEmpty),
+                "errors": .array(errors.map(JSONValue.string)),
+                "warnings": .array(config.warnings.filter { !config.unsetVariables.contains($0) }.map(JSONValue.string)),
+                "servers": .array(enabled.map { JSONValue.string($0.name) }),
+            ]
+            print(document.jsonText)
+            if !errors.isEmpty { throw ProgramExit.failure }
+            return
         }
         guard errors.isEmpty else {
             for error in errors { setup.log.error(error) }

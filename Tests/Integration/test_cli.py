@@ -264,3 +264,37 @@ def test_backends_inherit_only_a_minimal_environment_unless_asked(
     assert got["HOME"] == env.get("HOME", "<unset>")
     assert got["OTHER_TOKEN"] == ("not-for-beta" if inherit else "<unset>")
     assert got["NOTIFY_SOCKET"] == "<unset>" and got["WATCHDOG_USEC"] == "<unset>"
+
+
+def test_version_subcommand_names_what_mcpd_was_built_with(mcpd_bin):
+    proc = run_mcpd(mcpd_bin, "version", timeout=10)
+    assert proc.returncode == 0, describe(proc)
+    assert re.search(r"^mcpd \d+\.\d+\.\d+$", proc.stdout, re.M), describe(proc)
+    assert re.search(r"^libuv: \d+\.\d+\.\d+$", proc.stdout, re.M), describe(proc)
+    assert re.search(r"^libyaml: \d+\.\d+\.\d+$", proc.stdout, re.M), describe(proc)
+    assert re.search(r"^swift compiler: ", proc.stdout, re.M), describe(proc)
+
+
+def test_a_misspelt_subcommand_gets_the_closest_one(mcpd_bin):
+    for typed, meant in (("lsit", "list"), ("stdoi", "stdio"), ("chek", "check"), ("reloads", "reload")):
+        proc = run_mcpd(mcpd_bin, typed, timeout=10)
+        assert proc.returncode == 64, describe(proc)
+        assert f"did you mean '{meant}'?" in proc.stderr, describe(proc)
+    proc = run_mcpd(mcpd_bin, "frobnicate", timeout=10)
+    assert proc.returncode == 64 and "did you mean" not in proc.stderr, describe(proc)
+
+
+def test_check_json_for_scripts(mcpd_bin, standard_config, write_config, mcpd_env):
+    good = run_mcpd(mcpd_bin, "check", "--json", "--config", str(standard_config), env=mcpd_env)
+    assert good.returncode == 0, describe(good)
+    document = json.loads(good.stdout)
+    assert document["ok"] is True and document["errors"] == [] and document["servers"] == ["alpha", "beta"], document
+    bad_config = write_config("servers:\n  a:\n    command: no-such-program-mcpd-test\n  b:\n    command: ${MCPD_TEST_UNSET_VARIABLE}x\n",
+                              name="bad.yaml")
+    env = {k: v for k, v in mcpd_env.items() if k != "MCPD_TEST_UNSET_VARIABLE"}
+    bad = run_mcpd(mcpd_bin, "check", "--json", "--config", str(bad_config), env=env)
+    assert bad.returncode == 1, describe(bad)
+    document = json.loads(bad.stdout)
+    assert document["ok"] is False and len(document["errors"]) == 3, document  # a missing program, an unset variable, and its result
+    assert any("bad.yaml:3" in e and "not found on PATH" in e for e in document["errors"]), document
+    assert any("MCPD_TEST_UNSET_VARIABLE" in e and "is not set" in e for e in document["errors"]), document

@@ -1,3 +1,5 @@
+import Gateway
+
 /// The command line: `mcpd <subcommand> [options]`.
 ///
 /// Hand-parsed rather than with swift-argument-parser: its reflection-driven parsing and the
@@ -64,8 +66,8 @@ struct Arguments {
                 return
             }
             guard let named = Subcommand(rawValue: first) else {
-                let near = Subcommand.allCases.map(\.rawValue).filter { Arguments.isNear(first, $0) }
-                throw UsageError(description: "unknown subcommand '\(first)'\(near.isEmpty ? "" : "; did you mean '\(near[0])'?")")
+                let near = closestName(to: first, among: Subcommand.allCases.map(\.rawValue))
+                throw UsageError(description: "unknown subcommand '\(first)'\(near.map { "; did you mean '\($0)'?" } ?? "")")
             }
             subcommand = named
         }
@@ -110,20 +112,6 @@ struct Arguments {
             }
         }
         request = subcommand.map(Request.run) ?? .help(nil)
-    }
-
-    /// True when `typed` is one edit (or a swap of neighbours) away from `name`: a typo.
-    static func isNear(_ typed: String, _ name: String) -> Bool {
-        let a = Array(typed.utf8), b = Array(name.utf8)
-        if a.count == b.count {
-            let differ = a.indices.filter { a[$0] != b[$0] }
-            return differ.count == 1 || (differ.count == 2 && differ[1] == differ[0] + 1 && a[differ[0]] == b[differ[1]] && a[differ[1]] == b[differ[0]])
-        }
-        let (short, long) = a.count < b.count ? (a, b) : (b, a)
-        guard long.count == short.count + 1 else { return false }
-        var i = 0
-        while i < short.count && short[i] == long[i] { i += 1 }
-        return short[i...] == long[(i + 1)...]
     }
 
     /// The lines after a usage error.

@@ -372,11 +372,7 @@ private struct ConfigLoader {
 
     /// `; did you mean "x"?` for the closest of `candidates`, or nothing.
     func didYouMean(_ word: String, _ candidates: [String]) -> String {
-        let bytes = Array(word.utf8)
-        let bound = min(3, max(1, bytes.count / 3))
-        let best = candidates.compactMap { candidate in editDistance(bytes, Array(candidate.utf8), bound: bound).map { ($0, candidate) } }
-            .min { $0 < $1 }
-        return best.map { "; did you mean \"\($0.1)\"?" } ?? ""
+        closestName(to: word, among: candidates).map { "; did you mean \"\($0)\"?" } ?? ""
     }
 
     mutating func loadServers(_ node: YAMLNode, form: Form) throws(ConfigError) {

@@ -7,24 +7,14 @@ import Glibc
 /// Reads a config file: at most `Config.maxFileSize` bytes, and valid UTF-8 (an invalid byte is
 /// reported at its line and column, not replaced).
 func readConfigFile(_ path: String) throws(ConfigError) -> String {
-    guard let file = fopen(path, "rb") else {
-        throw ConfigError(file: path, message: "cannot read the file: \(String(cString: strerror(errno)))")
+    switch readFile(path, maxBytes: Config.maxFileSize) {
+    case .success(let bytes):
+        return try configText(bytes, path: path)
+    case .failure(.tooLarge):
+        throw ConfigError(file: path, message: "the file is larger than \(Config.maxFileSize >> 20) MiB; is it the right file?")
+    case .failure(.failed(let code)):
+        throw ConfigError(file: path, message: "cannot read the file: \(String(cString: strerror(code)))")
     }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&chunk, 1, chunk.count, file)
-        if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
-        if bytes.count > Config.maxFileSize {
-            throw ConfigError(file: path, message: "the file is larger than \(Config.maxFileSize >> 20) MiB; is it the right file?")
-        }
-        if n < chunk.count {
-            if ferror(file) != 0 { throw ConfigError(file: path, message: "cannot read the file: \(String(cString: strerror(errno)))") }
-            break
-        }
-    }
-    return try configText(bytes, path: path)
 }
 
 /// The text of a config file's bytes: valid UTF-8, or an error at the first invalid byte.

@@ -66,12 +66,12 @@ public final class Router {
 
     /// Up to `limit` exposed names a client may have meant by `name`: those whose original
     /// name is `name` (the client left out the server prefix), then the closest by edit
-    /// distance (at most a third of the name's length, and 3).
+    /// distance (`typoBound`).
     public func suggestions(for name: String, limit: Int = 3) -> [String] {
         var exact: [String] = []
         var near: [(distance: Int, name: String)] = []
         let wanted = Array(name.utf8.prefix(128))
-        let bound = min(3, max(1, wanted.count / 3))
+        let bound = typoBound(wanted)
         for (exposed, route) in routes {
             if route.originalName == name {
                 exact.append(exposed)
@@ -171,23 +171,39 @@ func hex32(_ value: UInt32) -> String {
     return String(decoding: out, as: UTF8.self)
 }
 
-/// The Levenshtein distance of `a` and `b` when it is at most `bound`, else nil (cut short: a
-/// band of the table, so long names cost little).
-func editDistance(_ a: [UInt8], _ b: [UInt8], bound: Int) -> Int? {
+/// How far a typed name may be from the one meant: a third of its length, at least 1, at most 3.
+public func typoBound(_ name: [UInt8]) -> Int { min(3, max(1, name.count / 3)) }
+
+/// The name of `candidates` closest to `word` within `typoBound`, if any: for "did you mean".
+public func closestName(to word: String, among candidates: [String]) -> String? {
+    let bytes = Array(word.utf8)
+    return candidates.compactMap { candidate in editDistance(bytes, Array(candidate.utf8), bound: typoBound(bytes)).map { ($0, candidate) } }
+        .min { $0 < $1 }?.1
+}
+
+/// The edit distance of `a` and `b` (insertions, deletions, substitutions, and swaps of
+/// neighbours, each 1) when it is at most `bound`, else nil; cut short once two rows exceed it.
+public func editDistance(_ a: [UInt8], _ b: [UInt8], bound: Int) -> Int? {
     if abs(a.count - b.count) > bound { return nil }
     if a.isEmpty || b.isEmpty { return max(a.count, b.count) <= bound ? max(a.count, b.count) : nil }
+    var beforePrevious = [Int](repeating: 0, count: b.count + 1)
     var previous = Array(0...b.count)
     var current = [Int](repeating: 0, count: b.count + 1)
+    var previousMinimum = 0
     for i in 1...a.count {
         current[0] = i
         var rowMinimum = current[0]
         for j in 1...b.count {
             let cost = a[i - 1] == b[j - 1] ? 0 : 1
             current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                current[j] = min(current[j], beforePrevious[j - 2] + 1)
+            }
             rowMinimum = min(rowMinimum, current[j])
         }
-        if rowMinimum > bound { return nil }
-        swap(&previous, &current)
+        if rowMinimum > bound && previousMinimum > bound { return nil }
+        previousMinimum = rowMinimum
+        (beforePrevious, previous, current) = (previous, current, beforePrevious)
     }
     return previous[b.count] <= bound ? previous[b.count] : nil
 }

@@ -32,7 +32,7 @@ struct CatalogEntry {
         field(server.inheritEnv ? "inherit" : "minimal")
         field(server.era)
         let hash = fnv1a64(text)
-        return String(hash >> 32, radix: 16).leftPadded(8) + String(hash & 0xFFFF_FFFF, radix: 16).leftPadded(8)
+        return hex32(UInt32(hash >> 32)) + hex32(UInt32(truncatingIfNeeded: hash))
     }
 
     init(key: String, savedAt: Int, era: BackendEra, protocolVersion: String?, capabilities: JSONValue, serverInfo: JSONValue,
@@ -85,11 +85,5 @@ struct CatalogEntry {
             lists[kind.rawValue] = items.compactMap(\.objectValue)
         }
         self.lists = lists
-    }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -146,20 +146,35 @@ final class StateDirectory {
     }
 }
 
-/// Reads a small file at once (start-up, and `mcpd list`). Nil when it is missing or larger.
-func readSmallFile(_ path: String, maxBytes: Int) -> [UInt8]? {
+/// Why `readFile` returned no bytes.
+enum FileReadFailure: Error {
+    /// `errno` of the open or read.
+    case failed(Int32)
+    /// Over its `maxBytes`.
+    case tooLarge
+}
+
+/// Reads a whole file of at most `maxBytes` synchronously: before the loop serves (start-up,
+/// the config) and in the one-shot commands.
+func readFile(_ path: String, maxBytes: Int) -> Result<[UInt8], FileReadFailure> {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
+    guard fd >= 0 else { return .failure(.failed(errno)) }
     defer { close(fd) }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
         let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { continue }
-        if n <= 0 { return n == 0 ? bytes : nil }
+        if n < 0 { return .failure(.failed(errno)) }
+        if n == 0 { return .success(bytes) }
         bytes.append(contentsOf: chunk[0..<n])
-        if bytes.count > maxBytes { return nil }
+        if bytes.count > maxBytes { return .failure(.tooLarge) }
     }
+}
+
+/// `readFile`, nil when the file is missing, unreadable or larger.
+func readSmallFile(_ path: String, maxBytes: Int) -> [UInt8]? {
+    try? readFile(path, maxBytes: maxBytes).get()
 }
 
 /// `path` made absolute against the current directory (for records other processes read).

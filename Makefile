@@ -14,7 +14,7 @@ BENCH_TOOLS := Benchmarks/.build-bench/loadgen Benchmarks/.build-bench/relay Ben
 FUZZ_SECONDS ?= 15
 FUZZ_TARGETS := FramerFuzz JSONFuzz SpliceFuzz ConfigFuzz
 
-.PHONY: all deps apt-deps py-deps build release run test unit fuzz fuzz-build integration integration-release sanitize bench bench-tools clean
+.PHONY: all deps apt-deps py-deps buildinfo build release run test unit fuzz fuzz-build integration integration-release sanitize bench bench-tools install install-files clean
 
 all: build
 
@@ -44,17 +44,45 @@ $(VENV_MCP1)/.installed: requirements-mcp1.txt
 	@$(VENV_MCP1)/bin/python -m pip install -q --disable-pip-version-check -r requirements-mcp1.txt >&2
 	@touch $@
 
+## buildinfo: what `mcpd version` says it was built from (git describe, the commit's date), in
+## .build/mcpd-buildinfo.h, rewritten only when it changes (Sources/CBuildInfo includes it)
+BUILDINFO := .build/mcpd-buildinfo.h
+buildinfo:
+	@mkdir -p .build; \
+	commit=$$(git describe --always --dirty 2>/dev/null || echo unknown); \
+	date=$$(git log -1 --format=%cs 2>/dev/null || echo unknown); \
+	printf '#define MCPD_COMMIT "%s"\n#define MCPD_COMMIT_DATE "%s"\n' "$$commit" "$$date" > $(BUILDINFO).new; \
+	if cmp -s $(BUILDINFO).new $(BUILDINFO); then rm $(BUILDINFO).new; else mv $(BUILDINFO).new $(BUILDINFO); fi
+
 ## build: debug build of mcpd (.build/debug/mcpd); its output, and the command itself, go to
 ## stderr, so that the stdout of `make run` carries protocol messages only
-build: apt-deps
+build: apt-deps buildinfo
 	@echo "swift build" >&2
 	@swift build >&2
 
 ## release: optimised, statically linked Swift runtime (.build/release/mcpd). Built from clean:
 ## an incremental release build can keep code inlined across modules from before a change.
-release: apt-deps
+release: apt-deps buildinfo
 	rm -rf .build/*/release
 	swift build -c release --static-swift-stdlib
+
+## install: the release binary, its shell completions (bash, zsh, fish) and its man page under
+## PREFIX (default /usr/local; DESTDIR for packaging), e.g. make install PREFIX=~/.local
+PREFIX ?= /usr/local
+install: release
+	$(MAKE) --no-print-directory install-files BIN=.build/release/mcpd
+
+## install-files: installs BIN (a built mcpd) with what it generates: completions and man page
+install-files:
+	@test -x "$(BIN)" || { echo "make install-files: BIN=$(BIN) is not an executable mcpd" >&2; exit 1; }
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/mcpd
+	$(BIN) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/mcpd
+	$(BIN) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_mcpd
+	$(BIN) completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mcpd.fish
+	$(BIN) man > $(DESTDIR)$(PREFIX)/share/man/man1/mcpd.1
 
 ## run: mcpd on the example config, serving one MCP client on stdin/stdout
 run: deps build
@@ -66,7 +94,7 @@ run: deps build
 ## non-atomic refcounting)
 test: deps build unit fuzz integration integration-release
 
-unit: apt-deps
+unit: apt-deps buildinfo
 	swift test
 
 ## fuzz: the libFuzzer targets of Fuzz/ (Fuzz/README.md), built with AddressSanitizer in

@@ -22,9 +22,10 @@ let package = Package(
         .systemLibrary(name: "CUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .target(name: "CProcess"),
+        .target(name: "CBuildInfo"),
         .target(name: "Reactor", dependencies: ["CUV", "CProcess"], swiftSettings: hotPathSettings),
         .target(name: "Gateway", dependencies: ["Reactor", "CYAML"], swiftSettings: hotPathSettings),
-        .executableTarget(name: "mcpd", dependencies: ["Gateway"]),
+        .executableTarget(name: "mcpd", dependencies: ["Gateway", "CBuildInfo"]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CUV"]),
         // The independent JSON parser and JSON-RPC rules the scanner is checked against, shared by
         // the unit tests and the fuzz targets (test code: nothing in mcpd depends on it).

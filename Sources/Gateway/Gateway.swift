@@ -266,11 +266,13 @@ public final class Gateway {
     }
 
     /// Serves one client on mcpd's stdin and stdout.
-    public func serveStdio() throws(UVError) {
-        let input = try IOStream.open(loop: loop, fd: 0)
+    /// Serves one client on a pair of descriptors: mcpd's stdin and stdout, or (`mcpd call`) a
+    /// pair of pipes to a client in this process.
+    public func serveStdio(inputFD: Int32 = 0, outputFD: Int32 = 1) throws(UVError) {
+        let input = try IOStream.open(loop: loop, fd: inputFD)
         let output: IOStream
         do {
-            output = try IOStream.open(loop: loop, fd: 1)
+            output = try IOStream.open(loop: loop, fd: outputFD)
         } catch {
             input.close()
             throw error
@@ -279,7 +281,7 @@ public final class Gateway {
         let session = ClientSession(gateway: self, transport: transport)
         sessions.append(session)
         session.start()
-        log.info("waiting for an MCP client on stdin")
+        if inputFD == 0 { log.info("waiting for an MCP client on stdin") }
     }
 
     /// Runs `body` once start-up has settled (at once if it has).
@@ -392,8 +394,18 @@ public final class Gateway {
                 }
             }
         }
+        // A server that is down and lists nothing (it never started, so no catalog): say why.
+        let down = backends.filter { !$0.hasBeenReady && $0.cachedAt == nil && $0.state != .ready }
+        if let backend = down.first(where: { name.hasPrefix($0.name + config.gateway.separator) }) {
+            let reason = backend.unavailableReason() ?? "backend \"\(backend.name)\" is \(backend.displayState)"
+            return redact("\(noun.prefix(1).uppercased() + noun.dropFirst()) \"\(shown)\" is not available: \(reason) (`mcpd list` shows every server's state)", config.secrets)
+        }
         let suggestions = router.suggestions(for: name)
-        let hint = suggestions.isEmpty ? "" : "; did you mean \(suggestions.map { "\"\($0)\"" }.joined(separator: ", "))?"
+        var hint = suggestions.isEmpty ? "" : "; did you mean \(suggestions.map { "\"\($0)\"" }.joined(separator: ", "))?"
+        if suggestions.isEmpty && !down.isEmpty {
+            let names = down.prefix(5).map { "\"\($0.name)\" (\($0.displayState))" }.joined(separator: ", ")
+            hint = "; \(down.count == 1 ? "a server lists" : "\(down.count) servers list") nothing, as \(down.count == 1 ? "it is" : "they are") not running: \(names)\(down.count > 5 ? ", ..." : "")"
+        }
         return "Unknown \(noun): \"\(shown)\" (mcpd lists its \(noun)s in \(list))\(hint)"
     }
 

@@ -2,6 +2,7 @@ import Gateway
 import Reactor
 import CUV
 import CYAML
+import CBuildInfo
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,6 +43,18 @@ enum MCPD {
                 try Reload.run(arguments)
             case .run(.version):
                 print(BuildInfo.text, terminator: "")
+            case .run(.call):
+                try Call.run(arguments)
+            case .run(.import):
+                try Import.run(arguments)
+            case .run(.completions):
+                guard let script = CommandLineDocs.completions(shell: arguments.positionals[0]) else {
+                    writeStandardError("Error: completions are for bash, zsh or fish (got \"\(arguments.positionals[0])\")\n\(Arguments.shortUsage(.completions))")
+                    exit(64)
+                }
+                print(script, terminator: "")
+            case .run(.man):
+                print(CommandLineDocs.manPage(), terminator: "")
             }
         } catch let status as ProgramExit {
             exit(status.code)
@@ -64,6 +77,7 @@ enum BuildInfo {
         #endif
         return """
             mcpd \(GatewayVersion.string)
+            commit: \(String(cString: mcpd_build_commit())) (\(String(cString: mcpd_build_date())))
             swift compiler: \(swift)
             libuv: \(String(cString: uv_version_string()))
             libyaml: \(String(cString: yaml_get_version_string()))
@@ -86,141 +100,13 @@ enum Stdio {
     }
 }
 
-enum List {
-    static func run(_ arguments: Arguments) throws {
-        let setup = try Setup(arguments)
-        var allListed = true
-        // Servers the catalog lists are not started (unless --refresh); the others are, to
-        // fill it, as at any start.
-        try setup.runLoop(startEverything: arguments.refresh, waitForAll: true) { gateway throws(UVError) in
-            gateway.whenStartupSettled {
-                allListed = gateway.backends.allSatisfy { $0.state == .ready || $0.cachedAt != nil }
-                let running = gateway.readRunningDaemon()
-                print(arguments.json ? renderJSON(gateway, running: running) : renderTables(gateway, running: running), terminator: "")
-                fflush(nil)
-                gateway.shutdown(reason: "list printed")
-            }
-        }
-        if !allListed { throw ProgramExit.failure }
-    }
-
-    private static func renderTables(_ gateway: Gateway, running: Int32?) -> String {
-        let now = Int(time(nil))
-        var servers: [[String]] = [["SERVER", "STATE", "TOOLS", "PROMPTS", "RESOURCES", "TEMPLATES", "RESTARTS", "LAST EXIT", "CATALOG", "COMMAND"]]
-        for report in gateway.reports {
-            let state = report.lastError.map { report.state == "ready" ? report.state : "\(report.state): \($0)" } ?? report.state
-            let age = report.catalogSavedAt.map { "\(formatAge(now - $0)) old" } ?? "none"
-            servers.append([report.name, state] + report.counts.map(String.init) + [String(report.restarts), report.lastExit ?? "-", age, report.command])
-        }
-        var tools: [[String]] = [["TOOL", "DESCRIPTION"]]
-        for tool in gateway.exposedTools {
-            let firstLine = tool.description.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? ""
-            tools.append([tool.name, firstLine.count > 90 ? String(firstLine.prefix(87)) + "..." : firstLine])
-        }
-        let source = running.map { "States as mcpd pid \($0) sees them.\n\n" } ?? ""
-        return source + formatTable(servers) + "\n" + formatTable(tools)
-    }
-
-    private static func renderJSON(_ gateway: Gateway, running: Int32?) -> String {
-        var servers: [JSONValue] = []
-        for report in gateway.reports {
-            var object = JSONObject()
-            object["name"] = .string(report.name)
-            object["state"] = .string(report.state)
-            object["pid"] = report.pid.map { .int(Int($0)) } ?? .null
-            object["restarts"] = .int(report.restarts)
-            object["lastExit"] = report.lastExit.map(JSONValue.string) ?? .null
-            object["lastError"] = report.lastError.map(JSONValue.string) ?? .null
-            for (index, kind) in ListKind.allCases.enumerated() { object[kind.resultKey] = .int(report.counts[index]) }
-            object["catalogSavedAt"] = report.catalogSavedAt.map(JSONValue.int) ?? .null
-            object["command"] = .string(report.command)
-            servers.append(.object(object))
-        }
-        let tools: [JSONValue] = gateway.exposedTools.map { ["name": .string($0.name), "server": .string($0.backend), "description": .string($0.description)] }
-        let document: JSONValue = ["runningPid": running.map { .int(Int($0)) } ?? .null, "servers": .array(servers), "tools": .array(tools)]
-        return document.jsonText + "\n"
-    }
-
-    /// `42 s`, `5 min`, `3 h`, `2 d`.
-    private static func formatAge(_ seconds: Int) -> String {
-        let seconds = max(0, seconds)
-        if seconds < 120 { return "\(seconds) s" }
-        if seconds < 7200 { return "\(seconds / 60) min" }
-        if seconds < 172_800 { return "\(seconds / 3600) h" }
-        return "\(seconds / 86400) d"
-    }
-}
-
-enum Reload {
-    /// Validates the configuration, then signals every running mcpd that serves it.
-    static func run(_ arguments: Arguments) throws {
-        let setup = try Setup(arguments)
-        let signalled = setup.runningDaemons()
-        guard !signalled.isEmpty else {
-            setup.log.error("no running mcpd uses \(setup.config.path) (looked for its record in the state directory); nothing to reload")
-            throw ProgramExit.failure
-        }
-        for pid in signalled {
-            if kill(pid, SIGHUP) == 0 {
-                print("sent SIGHUP to mcpd pid \(pid); it logs the outcome")
-            } else {
-                setup.log.error("cannot signal mcpd pid \(pid): \(String(cString: strerror(errno)))")
-                throw ProgramExit.failure
-            }
-        }
-    }
-}
-
-enum Check {
-    /// Like `nginx -t`: every problem found, each with its line, and a non-zero exit if any is
-    /// an error.
-    static func run(_ arguments: Arguments) throws {
-        let setup = try Setup(arguments)
-        let config = setup.config
-        for note in config.notes { setup.log.info(note) }
-        for warning in config.warnings where !config.unsetVariables.contains(warning) { setup.log.warning(warning) }
-        var errors = config.unsetVariables
-        let path = setup.environment.first { $0.name == "PATH" }?.value ?? "/usr/bin:/bin"
-        for server in config.servers where server.enabled {
-            if let problem = server.launchProblem(path: path) {
-                errors.append("\(config.path):\(server.commandLine): server \"\(server.name)\": \(problem)")
-            }
-        }
-        let enabled = config.servers.filter(\.enabled)
-        // Three pipes per backend process, twice for servers run in both eras, and a margin
-        // for clients, the loop and the config.
-        let needed = enabled.count * 6 + 64
-        let limit = ProcessSetup.openFileLimit
-        if needed > limit {
-            setup.log.warning("\(enabled.count) servers may need \(needed) open files, above the limit of \(limit) (ulimit -Hn); raise it (LimitNOFILE= in a systemd unit, --ulimit nofile= in a container)")
-        }
-        if arguments.json {
-            let document: JSONValue = [
-                "config": .string(config.path), "ok": .bool(errors.isEmpty),
-                "errors": .array(errors.map(JSONValue.string)),
-                "warnings": .array(config.warnings.filter { !config.unsetVariables.contains($0) }.map(JSONValue.string)),
-                "servers": .array(enabled.map { JSONValue.string($0.name) }),
-            ]
-            print(document.jsonText)
-            if !errors.isEmpty { throw ProgramExit.failure }
-            return
-        }
-        guard errors.isEmpty else {
-            for error in errors { setup.log.error(error) }
-            writeStandardError("\(config.path): \(errors.count) error\(errors.count == 1 ? "" : "s")\n")
-            throw ProgramExit.failure
-        }
-        print("\(config.path): OK, \(enabled.count) server\(enabled.count == 1 ? "" : "s") enabled: \(enabled.map(\.name).joined(separator: ", "))")
-    }
-}
-
 /// What every subcommand does first: log level, environment, configuration.
 struct Setup {
     let log: Logger
     let environment: [(name: String, value: String)]
     let config: Config
 
-    init(_ options: Arguments) throws {
+    init(_ options: Arguments, expandVariables: Bool = true) throws {
         environment = ProcessSetup.environment()
         let variables = Dictionary(environment.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         let levelName = options.logLevel ?? variables["MCPD_LOG_LEVEL"] ?? "info"
@@ -243,10 +129,20 @@ struct Setup {
             throw ProgramExit.failure
         }
         do {
-            config = try Config.load(path: path, environment: variables)
+            config = try Config.load(path: path, environment: variables, expandVariables: expandVariables)
             log.secrets = config.secrets
         } catch {
-            log.error("\(error)")
+            if options.json && options.request == .run(.check) {
+                // `check --json`: the errors in the document, for scripts.
+                let document: JSONValue = ["config": .string(path), "ok": false, "errors": .array(error.all.map { .string($0.description) }),
+                                           "warnings": [], "servers": []]
+                print(document.jsonText)
+                throw ProgramExit.failure
+            }
+            for one in error.all { log.error(one.description) }
+            if options.request == .run(.check) {
+                writeStandardError("\(path): \(error.all.count) error\(error.all.count == 1 ? "" : "s")\n")
+            }
             throw ProgramExit.failure
         }
     }

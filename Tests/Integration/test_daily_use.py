@@ -565,7 +565,8 @@ def test_home_in_command_is_expanded(mcpd_bin, tmp_path, piddir, write_config, m
 
 def test_missing_program_is_logged_and_the_other_server_serves(piddir, write_config, raw_mcpd, assert_backends_dead):
     """ghost's command does not exist: mcpd logs `could not start: command "..." is not found on
-    PATH` with (servers.ghost in <file>); beta is served, ghost has no tools."""
+    PATH` with (servers.ghost in <file>); beta is served, ghost has no tools, and a call of a
+    ghost tool says why."""
     config = write_config(
         {"servers": {"ghost": {"command": "no-such-program-mcpd-test"}, "beta": server_entry("beta", piddir)}}
     )
@@ -576,7 +577,9 @@ def test_missing_program_is_logged_and_the_other_server_serves(piddir, write_con
     assert f"(servers.ghost in {config})" in line, line
     assert tool_names(p) == BETA_NAMES
     assert call_text(p, "beta__echo", {"text": "alive"}) == "beta:alive"
+    # The tool's prefix names a server that is down: the error says which and why.
     message = call_error(p, "ghost__echo", {"text": "x"})
-    assert message.startswith('Unknown tool: "ghost__echo"'), message
+    assert message.startswith('Tool "ghost__echo" is not available: backend "ghost" is unavailable'), message
+    assert 'command "no-such-program-mcpd-test" is not found on PATH' in message, message
     stop(p)
     assert_backends_dead(expect_at_least=1)

@@ -457,7 +457,10 @@ public final class Backend {
                 // The circuit opens: calls fail at once, and one more start is tried once the
                 // window has passed (a stable run then resets the count).
                 let stderr = stderrLog.lastLines.isEmpty ? "" : "; its last stderr lines: \(stderrLog.lastLines.joined(separator: " | "))"
-                lastError = "\(lastError ?? "crashed"); it exited \(crashTimes.count) times within \(formatSeconds(crashWindowMs)) (last: \(lastExit.map { "\($0)" } ?? "?")), so mcpd tries again in \(formatSeconds(crashWindowMs))\(stderr)"
+                // Variables its config named without a value are the likeliest cause.
+                let unset = hasBeenReady || config.unsetVariables.isEmpty ? ""
+                    : "; it was started without \(config.unsetVariables.joined(separator: ", ")), which had no value when mcpd read its config (set it in mcpd's environment and restart mcpd, or write the value in the config and run `mcpd reload`)"
+                lastError = "\(lastError ?? "crashed"); it exited \(crashTimes.count) times within \(formatSeconds(crashWindowMs)) (last: \(lastExit.map { "\($0)" } ?? "?")), so mcpd tries again in \(formatSeconds(crashWindowMs))\(stderr)\(unset)"
                 log.error("backend \"\(name)\" \(lastError!)")
                 let timer = LoopTimer(loop: loop)
                 restartTimer = timer

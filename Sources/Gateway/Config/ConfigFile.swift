@@ -56,3 +56,132 @@ public func redact(_ text: String, _ secrets: [String]) -> String {
     }
     return text
 }
+
+// MARK: JSON with comments
+
+/// True when the text is JSON rather than YAML (its first character is `{`).
+func looksLikeJSON(_ text: String) -> Bool {
+    text.utf8.first { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D && $0 != 0xEF && $0 != 0xBB && $0 != 0xBF } == 0x7B
+}
+
+/// JSON with comments (`//`, `/* */`) and trailing commas, as VS Code and Zed write their
+/// files, made plain JSON: each comment byte and each trailing comma becomes a space (a newline
+/// stays), so that lines and columns in errors still match the file.
+func stripJSONComments(_ text: String) -> String {
+    var bytes = Array(text.utf8)
+    var index = 0
+    var inString = false
+    /// The last byte that was neither white space nor comment, outside strings.
+    var lastSignificant: Int?
+    while index < bytes.count {
+        let byte = bytes[index]
+        if inString {
+            if byte == 0x5C { index += 2; continue }
+            if byte == 0x22 { inString = false; lastSignificant = index }
+            index += 1
+            continue
+        }
+        switch byte {
+        case 0x22:
+            inString = true
+        case 0x2F where index + 1 < bytes.count && bytes[index + 1] == 0x2F:
+            while index < bytes.count && bytes[index] != 0x0A {
+                bytes[index] = 0x20
+                index += 1
+            }
+            continue
+        case 0x2F where index + 1 < bytes.count && bytes[index + 1] == 0x2A:
+            var end = index + 2
+            while end + 1 < bytes.count && !(bytes[end] == 0x2A && bytes[end + 1] == 0x2F) { end += 1 }
+            let stop = min(end + 2, bytes.count)
+            for blank in index..<stop where bytes[blank] != 0x0A { bytes[blank] = 0x20 }
+            index = stop
+            continue
+        case 0x7D, 0x5D:
+            if let comma = lastSignificant, bytes[comma] == 0x2C { bytes[comma] = 0x20 }
+            lastSignificant = index
+        case 0x20, 0x09, 0x0A, 0x0D:
+            break
+        default:
+            lastSignificant = index
+        }
+        index += 1
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+// MARK: envFile
+
+/// An `envFile` as read: its bytes, or why it could not be read.
+public enum EnvFileContent: Sendable {
+    case bytes([UInt8])
+    case failed(String)
+
+    /// The largest envFile mcpd reads.
+    public static let maxSize = 1 << 20
+
+    init(_ result: Result<[UInt8], FileReadFailure>) {
+        switch result {
+        case .success(let bytes): self = .bytes(bytes)
+        case .failure(.tooLarge): self = .failed("larger than \(EnvFileContent.maxSize >> 20) MiB")
+        case .failure(.failed(let code)): self = .failed(String(cString: strerror(code)))
+        }
+    }
+}
+
+enum EnvFileLine {
+    case variable(String, String)
+    case invalid(String)
+}
+
+/// The `NAME=value` lines of a dotenv file, by line number: `#` comments and blank lines are
+/// skipped, `export ` is allowed, a value in single quotes is literal, one in double quotes
+/// takes `\n`, `\"` and `\\`, and an unquoted value ends at ` #`.
+func parseEnvFile(_ bytes: [UInt8]) -> [(Int, EnvFileLine)] {
+    var result: [(Int, EnvFileLine)] = []
+    let text = String(decoding: bytes, as: UTF8.self)
+    for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        var line = raw.trimmingPrefix(while: { $0 == " " || $0 == "\t" })
+        while line.last == "\r" || line.last == " " || line.last == "\t" { line = line.dropLast() }
+        if line.isEmpty || line.hasPrefix("#") { continue }
+        if line.hasPrefix("export ") { line = line.dropFirst(7).trimmingPrefix(while: { $0 == " " }) }
+        guard let equals = line.firstIndex(of: "=") else {
+            result.append((offset + 1, .invalid(String(line))))
+            continue
+        }
+        let name = line[..<equals].trimmingCharacters(in: " \t")
+        guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ".") }) else {
+            result.append((offset + 1, .invalid(String(line))))
+            continue
+        }
+        var value = Substring(line[line.index(after: equals)...].trimmingCharacters(in: " \t"))
+        if value.count >= 2, value.first == "'", value.last == "'" {
+            value = value.dropFirst().dropLast()
+        } else if value.count >= 2, value.first == "\"", value.last == "\"" {
+            var unescaped = ""
+            var characters = value.dropFirst().dropLast().makeIterator()
+            while let character = characters.next() {
+                guard character == "\\", let next = characters.next() else {
+                    unescaped.append(character)
+                    continue
+                }
+                unescaped.append(next == "n" ? "\n" : next == "t" ? "\t" : next)
+            }
+            value = Substring(unescaped)
+        } else if let comment = value.firstRange(of: " #") {
+            value = Substring(value[..<comment.lowerBound].trimmingCharacters(in: " \t"))
+        }
+        result.append((offset + 1, .variable(name, String(value))))
+    }
+    return result
+}
+
+extension StringProtocol {
+    /// The text without the given characters at either end.
+    func trimmingCharacters(in characters: String) -> String {
+        var slice = Substring(self)
+        while let first = slice.first, characters.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, characters.contains(last) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

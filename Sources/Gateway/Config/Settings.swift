@@ -13,6 +13,8 @@ public struct ServerConfig: Sendable {
     /// Variables added to mcpd's environment for this backend, in config order.
     public var env: [(key: String, value: String)] = []
     public var cwd: String?
+    /// A file of `NAME=value` lines (VS Code's `envFile`), absolute; its variables are in `env`.
+    public var envFile: String?
     /// True: the backend inherits mcpd's whole environment (less systemd's variables), not only
     /// `Gateway.inheritedVariables`.
     public var inheritEnv = false
@@ -37,6 +39,9 @@ public struct ServerConfig: Sendable {
     /// stateless era when it speaks it; `handshake`: one process only, and stateless clients
     /// are served through it by translation (for servers that cannot run twice).
     public var era = "auto"
+    /// The `${VAR}`s in its settings that had no value (each became empty): a failed start
+    /// names them.
+    public var unsetVariables: [String] = []
     /// Where the server was defined.
     public var line = 0
     /// The line of its `command`.

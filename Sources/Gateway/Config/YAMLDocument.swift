@@ -29,6 +29,12 @@ public struct YAMLNode: Sendable {
         return false
     }
 
+    /// The value of `key` in a mapping, or nil.
+    public func mappingValue(_ key: String) -> YAMLNode? {
+        guard case .mapping(let members) = value else { return nil }
+        return members.first { $0.key.scalar == key }?.value
+    }
+
     /// What the node is, for error messages.
     public var kindName: String {
         switch value {

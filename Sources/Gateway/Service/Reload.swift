@@ -22,27 +22,61 @@ extension Gateway {
         AsyncFile.read(loop: loop, path: path, maxBytes: Config.maxFileSize) { [unowned self] result in
             guard !isShuttingDown else { return }
             let next: Config
-            do {
+            do throws(ConfigError) {
                 switch result {
                 case .failure(let error):
                     throw ConfigError(file: path, message: "cannot read the file: \(error)")
                 case .success(let bytes):
                     next = try Config.parse(bytes: bytes, path: path, environment: variables)
+                    if !next.envFilesToRead.isEmpty {
+                        // The envFiles it names, read off the loop too, then parsed with them.
+                        return readEnvFiles(next.envFilesToRead, [:]) { [unowned self] files in
+                            guard !isShuttingDown else { return }
+                            do throws(ConfigError) {
+                                reloadParsed(try Config.parse(bytes: bytes, path: path, environment: variables, envFiles: files))
+                            } catch {
+                                reloadFailed(error)
+                            }
+                        }
+                    }
                 }
             } catch {
-                log.error("reload failed, the running configuration stays: \(error)")
-                finishReload()
+                reloadFailed(error)
                 return
             }
-            // What needs a new process: servers added, and those whose settings changed.
-            let fresh = next.servers.filter { server in
-                server.enabled && backendsByName[server.name].map { !$0.config.hasSameSettings(as: server) } ?? true
+            reloadParsed(next)
+        }
+    }
+
+    private func reloadFailed(_ error: ConfigError) {
+        for (index, one) in error.all.enumerated() {
+            log.error(index == 0 ? "reload failed, the running configuration stays: \(one)" : "\(one)")
+        }
+        finishReload()
+    }
+
+    /// Reads `paths` one after another off the loop thread.
+    private func readEnvFiles(_ paths: [String], _ read: [String: EnvFileContent], then done: @escaping ([String: EnvFileContent]) -> Void) {
+        guard let path = paths.first else { return done(read) }
+        AsyncFile.read(loop: loop, path: path, maxBytes: EnvFileContent.maxSize) { [unowned self] result in
+            var read = read
+            switch result {
+            case .success(let bytes): read[path] = .bytes(bytes)
+            case .failure(let error): read[path] = .failed("\(error)")
             }
-            guard let stateDirectory else { return apply(next, entries: [:]) }
-            stateDirectory.loadEntries(fresh) { [unowned self] entries in
-                guard !isShuttingDown else { return }
-                apply(next, entries: entries)
-            }
+            readEnvFiles(Array(paths.dropFirst()), read, then: done)
+        }
+    }
+
+    private func reloadParsed(_ next: Config) {
+        // What needs a new process: servers added, and those whose settings changed.
+        let fresh = next.servers.filter { server in
+            server.enabled && backendsByName[server.name].map { !$0.config.hasSameSettings(as: server) } ?? true
+        }
+        guard let stateDirectory else { return apply(next, entries: [:]) }
+        stateDirectory.loadEntries(fresh) { [unowned self] entries in
+            guard !isShuttingDown else { return }
+            apply(next, entries: entries)
         }
     }
 

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # Integration-test workers (pytest-xdist): the tests mostly wait on processes, so 3 on 2 cores.
 TEST_WORKERS ?= 3
 CONFIG ?= examples/mcpd.yaml
-APT_PACKAGES := libuv1-dev libyaml-dev libhttp-parser-dev pkg-config valgrind
+APT_PACKAGES := libuv1-dev libyaml-dev libhttp-parser-dev pkg-config valgrind groff-base zsh fish
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 BENCH_TOOLS := Benchmarks/.build-bench/loadgen Benchmarks/.build-bench/relay Benchmarks/.build-bench/echo_backend \
 	Benchmarks/.build-bench/coldstart Benchmarks/.build-bench/malloc_count.so

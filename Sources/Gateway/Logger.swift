@@ -80,6 +80,13 @@ public final class Logger {
         writeLine(format(level, source: nil, message()))
     }
 
+    /// A line with fields: in `json`, each is a member of the object beside `msg` (for
+    /// scripts that read the log); in `text`, the message says it all.
+    public func log(_ level: LogLevel, _ message: @autoclosure () -> String, fields: @autoclosure () -> [(String, JSONValue)]) {
+        guard enabled(level) else { return }
+        writeLine(format(level, source: nil, message(), fields: format == .json ? fields() : []))
+    }
+
     /// A line of a backend's stderr, at `level`.
     public func backendLine(_ server: String, _ line: String, level: LogLevel) {
         guard enabled(level) else { return }
@@ -87,7 +94,7 @@ public final class Logger {
     }
 
     /// The line as `format` says.
-    private func format(_ level: LogLevel, source: String?, _ message: String) -> String {
+    private func format(_ level: LogLevel, source: String?, _ message: String, fields: [(String, JSONValue)] = []) -> String {
         switch format {
         case .text:
             let text = source.map { "[\($0)] \(message)" } ?? "mcpd: \(level.name): \(message)"
@@ -98,6 +105,12 @@ public final class Logger {
             writeJSONString(source ?? "mcpd", to: &line)
             line.append(string: ",\"msg\":")
             writeJSONString(redact(message, secrets), to: &line)
+            for (key, value) in fields {
+                line.append(string: ",")
+                writeJSONString(key, to: &line)
+                line.append(string: ":")
+                value.write(to: &line)
+            }
             line.append(string: "}")
             return line.string
         }

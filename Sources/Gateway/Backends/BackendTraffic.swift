@@ -216,9 +216,26 @@ extension Backend {
 
     /// At debug, one line per client request answered: `request stdio id 7: tools/call
     /// "echo" -> backend "alpha": ok in 3 ms`.
+    /// The debug line of a client request answered: session, id, method, the exposed name and
+    /// the backend's own, backend, outcome (`ok`, `isError` for a tool's error result, `error`
+    /// for a JSON-RPC error, `failed (why)` when mcpd answered for it) and milliseconds; in
+    /// `--log-format json` each is a field too.
     func logRequest(_ entry: PendingRequest, session: ClientSession, id: RawValue, outcome: String) {
         let elapsed = loop.now &- (entry.deadline &- timeoutMs)
-        log.debug("request \(session.label) id \(id.text.prefix(100)): \(entry.what) -> backend \"\(name)\": \(outcome) in \(elapsed) ms")
+        let exposed = entry.route?.exposedName
+        let called = entry.route.map { route in exposed.map { "\"\($0)\" (\"\(route.originalName)\")" } ?? "\"\(route.originalName)\"" }
+        let idText = String(id.text.prefix(100))
+        log.log(.debug, "request \(session.label) id \(idText): \(entry.method)\(called.map { " \($0)" } ?? "") -> backend \"\(name)\": \(outcome) in \(elapsed) ms",
+                fields: [("session", .string(session.label)), ("id", .string(idText)), ("method", .string("\(entry.method)")),
+                         ("name", exposed.map(JSONValue.string) ?? entry.route.map { .string($0.originalName) } ?? .null),
+                         ("backend", .string(name)), ("outcome", .string(outcome)), ("ms", .int(Int(elapsed)))])
+    }
+
+    /// `ok`, or `isError` for a result that says the tool failed (debug lines only).
+    private func outcome(of frame: ByteBuffer, _ scan: MessageScan) -> String {
+        guard scan.result != nil else { return "error" }
+        let text = frame.string
+        return text.contains("\"isError\":true") || text.contains("\"isError\": true") ? "isError" : "ok"
     }
 
     func complete(_ entry: PendingRequest, with failure: BackendFailure) {
@@ -318,7 +335,7 @@ extension Backend {
         if pending.isEmpty { lastActivity = loop.now }
         switch entry.origin {
         case .client(let session, let id, _, let batch):
-            if logsRequests { logRequest(entry, session: session, id: id, outcome: scan.result == nil ? "error" : "ok") }
+            if logsRequests { logRequest(entry, session: session, id: id, outcome: outcome(of: frame, scan)) }
             if era == .stateless && !session.isStateless {
                 relayBridgedAnswer(frame, raw, scan, entry: entry, gatewayID: gatewayID, session: session, id: id, batch: batch)
             } else if let place = entry.taskID, let result = scan.result {

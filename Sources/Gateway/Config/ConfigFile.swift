@@ -59,9 +59,28 @@ public func redact(_ text: String, _ secrets: [String]) -> String {
 
 // MARK: JSON with comments
 
-/// True when the text is JSON rather than YAML (its first character is `{`).
+/// True when the text is JSON rather than YAML: its first character, after white space and
+/// comments (Zed's settings.json starts with `// Zed settings` lines), is `{`.
 func looksLikeJSON(_ text: String) -> Bool {
-    text.utf8.first { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D && $0 != 0xEF && $0 != 0xBB && $0 != 0xBF } == 0x7B
+    let bytes = Array(text.utf8.prefix(64 << 10))
+    var index = 0
+    while index < bytes.count {
+        switch bytes[index] {
+        case 0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF:
+            index += 1
+        case 0x2F where index + 1 < bytes.count && bytes[index + 1] == 0x2F:
+            while index < bytes.count && bytes[index] != 0x0A { index += 1 }
+        case 0x2F where index + 1 < bytes.count && bytes[index + 1] == 0x2A:
+            index += 2
+            while index + 1 < bytes.count && !(bytes[index] == 0x2A && bytes[index + 1] == 0x2F) { index += 1 }
+            index += 2
+        case 0x7B:
+            return true
+        default:
+            return false
+        }
+    }
+    return false
 }
 
 /// JSON with comments (`//`, `/* */`) and trailing commas, as VS Code and Zed write their

@@ -15,6 +15,8 @@ public final class Route {
     public let originalName: String
     /// `originalName` as a JSON string literal, spliced into forwarded requests.
     public let originalNameLiteral: ByteBuffer
+    /// The name clients see (tools and prompts), for the request log.
+    public internal(set) var exposedName: String?
 
     init(backend: Backend, originalName: String, originalNameLiteral: ByteBuffer) {
         self.backend = backend
@@ -125,7 +127,9 @@ public final class Router {
                 exposed = Router.disambiguated(server: server, separator: separator, tool: name + "#\(attempt)", budget: nameBudget)
             }
         }
-        routes[exposed] = Route(backend: backend, originalName: name)
+        let route = Route(backend: backend, originalName: name)
+        route.exposedName = exposed
+        routes[exposed] = route
         return exposed
     }
 

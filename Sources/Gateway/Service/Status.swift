@@ -52,10 +52,10 @@ extension Gateway {
                                      // Tools as exposed (a `tools:` filter hides some).
                                      kind == .tools ? exposedTools.lazy.filter { $0.backend == backend.name }.count : backend.lists[kind.rawValue].count
                                  },
-                                 catalogSavedAt: backend.catalogSavedAt, command: backend.commandLine)
+                                 catalogSavedAt: backend.catalogSavedAt, command: redact(backend.commandLine, config.secrets))
         }
         for server in config.servers where !server.enabled {
-            reports.append(BackendReport(name: server.name, state: "disabled", restarts: 0, counts: [0, 0, 0, 0], command: ([server.command ?? ""] + server.args).joined(separator: " ")))
+            reports.append(BackendReport(name: server.name, state: "disabled", restarts: 0, counts: [0, 0, 0, 0], command: redact(([server.command ?? ""] + server.args).joined(separator: " "), config.secrets)))
         }
         return reports
     }

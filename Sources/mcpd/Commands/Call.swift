@@ -9,7 +9,8 @@ import Glibc
 /// The gateway serves a session on a pair of pipes, exactly as it serves stdin and stdout, and a
 /// small client in the same process and loop writes `initialize` and the call to them. Only the
 /// server the tool belongs to starts (lazily, from the catalog); the command exits 0 when the
-/// result is a success, 1 when it is an error result or the call fails.
+/// result is a success, 1 when it is an error result (its text on stderr; with `--json` the
+/// result on stdout all the same, for scripts) or the call fails.
 enum Call {
     static func run(_ arguments: Arguments) throws {
         let name = arguments.positionals[0]
@@ -120,7 +121,7 @@ final class CallClient {
             }
             if text.isEmpty, let structured = result["structuredContent"] { text = structured.jsonText + "\n" }
         }
-        if isError {
+        if isError && !printJSON {
             errorOutput = text.isEmpty ? "mcpd call: the tool reported an error\n" : text
         } else {
             output = text

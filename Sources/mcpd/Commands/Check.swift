@@ -30,8 +30,8 @@ enum Check {
         if arguments.json {
             let document: JSONValue = [
                 "config": .string(config.path), "ok": .bool(errors.isEmpty),
-                "errors": .array(errors.map(JSONValue.string)),
-                "warnings": .array(config.warnings.filter { !config.unsetVariables.contains($0) }.map(JSONValue.string)),
+                "errors": .array(errors.map { .string(redact($0, config.secrets)) }),
+                "warnings": .array(config.warnings.filter { !config.unsetVariables.contains($0) }.map { .string(redact($0, config.secrets)) }),
                 "servers": .array(enabled.map { JSONValue.string($0.name) }),
             ]
             print(document.jsonText)

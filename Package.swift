@@ -21,9 +21,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // Debian's libhttp-parser ships no pkg-config file: the module map links it by name.
+        .systemLibrary(name: "CHTTP", providers: [.apt(["libhttp-parser-dev"])]),
         .target(name: "CProcess"),
         .target(name: "CBuildInfo"),
-        .target(name: "Reactor", dependencies: ["CUV", "CProcess"], swiftSettings: hotPathSettings),
+        .target(name: "Reactor", dependencies: ["CUV", "CProcess", "CHTTP"], swiftSettings: hotPathSettings),
         .target(name: "Gateway", dependencies: ["Reactor", "CYAML"], swiftSettings: hotPathSettings),
         .executableTarget(name: "mcpd", dependencies: ["Gateway", "CBuildInfo"]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CUV"]),

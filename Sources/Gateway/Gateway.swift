@@ -65,7 +65,9 @@ public final class Gateway {
     private var sweepTimer: LoopTimer?
     private var trimTimer: LoopTimer?
     private var signalWatchers: [SignalWatcher] = []
-    private var startedAt: UInt64 = 0
+    private(set) var startedAt: UInt64 = 0
+    /// The HTTP front of `mcpd serve`, if it listens.
+    var httpServer: HTTPServer?
     /// The state directory, when it is usable.
     private(set) var stateDirectory: StateDirectory?
     /// mcpd's environment: the state directory's default place, `${VAR}` on a reload.
@@ -485,6 +487,7 @@ public final class Gateway {
         startupTimer?.close()
         startupTimer = nil
         for session in sessions { session.transport.stopReading() }
+        httpServer?.drain()
         // Nothing new arrives; what is in flight is answered with an error by the backend's exit.
         let stopping = backends + retiring
         var remaining = stopping.count
@@ -501,6 +504,8 @@ public final class Gateway {
     }
 
     private func finishShutdown() {
+        httpServer?.closeAll()
+        httpServer = nil
         sweepTimer?.close()
         sweepTimer = nil
         recordTimer?.close()

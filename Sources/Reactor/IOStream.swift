@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// A byte stream on the loop: a pipe (a child's stdio, or mcpd's own stdin/stdout when they are
-/// pipes), a TTY, or a regular file standing in for stdin/stdout (`mcpd stdio < requests.jsonl`),
+/// pipes), a TCP connection (`TCPListener`), a TTY, or a regular file standing in for stdin/stdout (`mcpd stdio < requests.jsonl`),
 /// which epoll cannot watch and which is therefore read with `uv_fs_read`.
 ///
 /// Reading: bytes land in place in `inbound`'s writable tail and `onRead` gets the buffer to
@@ -14,7 +14,7 @@ import Glibc
 /// storage until the callback. `queuedBytes` against the watermarks is the back-pressure signal.
 public final class IOStream {
     /// What the stream is connected to.
-    public enum Kind: Sendable { case pipe, tty, file }
+    public enum Kind: Sendable { case pipe, tty, file, socket }
 
     /// Lifecycle: open until `close()`, closing until libuv's close callback, then closed.
     public enum State: Sendable { case open, closing, closed }
@@ -131,6 +131,25 @@ public final class IOStream {
             Glibc.close(fd)
             stream.close()
         }
+        return stream
+    }
+
+    /// Accepts the next connection of a listening TCP handle (`TCPListener`), with Nagle's
+    /// algorithm off: answers are written whole, and each should leave at once.
+    static func accept(loop: EventLoop, server: UnsafeMutablePointer<uv_stream_t>, readCapacity: Int) throws(UVError) -> IOStream {
+        let size = uv_handle_size(UV_TCP)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        let tcp = raw.assumingMemoryBound(to: uv_tcp_t.self)
+        uv_tcp_init(loop.raw, tcp)
+        let stream = IOStream(loop: loop, kind: .socket, handle: raw.assumingMemoryBound(to: uv_stream_t.self), fd: -1,
+                              readCapacity: readCapacity)
+        let rc = uv_accept(server, raw.assumingMemoryBound(to: uv_stream_t.self))
+        if rc < 0 {
+            stream.close()
+            throw UVError(rc)
+        }
+        uv_tcp_nodelay(tcp, 1)
         return stream
     }
 
@@ -401,6 +420,7 @@ public final class IOStream {
     /// Sends everything queued: `uv_try_write` first, `uv_write` for the rest. Called by the loop
     /// once per turn; callers never need to.
     func flush() {
+        defer { if shutdownRequested { shutdownWrites() } }
         flushScheduled = false
         writesUntilEarly = earlyWriteFirst
         sealScratch()
@@ -542,6 +562,29 @@ public final class IOStream {
     }
 
     // MARK: Closing
+
+    private var shutdownRequested = false
+    private var shutdownSent = false
+
+    /// Ends the writing side once what is queued has been handed to the kernel (the peer reads
+    /// the end of the stream; reading goes on): the first step of a lingering close.
+    public func shutdownAfterFlush() {
+        loop.assertInLoop()
+        guard state == .open, handle != nil, !shutdownRequested else { return }
+        shutdownRequested = true
+        if !flushScheduled {
+            flushScheduled = true
+            loop.scheduleFlush(self)
+        }
+    }
+
+    /// `uv_shutdown` waits for the writes already submitted.
+    private func shutdownWrites() {
+        guard !shutdownSent, state == .open, let handle else { return }
+        shutdownSent = true
+        let request = zeroedAllocation(uv_shutdown_t.self)
+        if uv_shutdown(request, handle, { request, _ in request!.deallocate() }) < 0 { request.deallocate() }
+    }
 
     /// Closes after everything queued has been written (or has failed).
     public func closeAfterFlush() {

@@ -35,6 +35,8 @@ enum MCPD {
                 print(Arguments.usage(subcommand), terminator: "")
             case .run(.stdio):
                 try Stdio.run(arguments)
+            case .run(.serve):
+                try Serve.run(arguments)
             case .run(.list):
                 try List.run(arguments)
             case .run(.check):
@@ -122,7 +124,7 @@ struct Setup {
         }
         log.format = format
         // A daemon's lines carry the time; a command's answer (check, list, reload) does not.
-        log.timestamps = options.request == .run(.stdio)
+        log.timestamps = options.request == .run(.stdio) || options.request == .run(.serve)
         let found = Config.discover(explicit: options.config, environment: variables)
         guard let path = found.path else {
             log.error("no configuration file found (tried \(found.tried.joined(separator: ", "))); pass --config FILE or see examples/mcpd.yaml")

@@ -532,7 +532,7 @@ def test_make_install_files_without_a_binary_fails_naming_bin(tmp_path):
 
 
 def test_version_names_the_commit_and_the_libraries_it_was_built_with(mcpd_bin):
-    """`commit: HASH[-dirty] (DATE)` with HASH a prefix of `git rev-parse HEAD` and DATE its commit
+    """`commit: HASH[-dirty] (DATE)` with HASH a commit of this repository and DATE its commit
     date, or `commit: unknown (unknown)`; libuv and libyaml match pkg-config's versions."""
     proc = run_mcpd(mcpd_bin, "version", timeout=10)
     assert proc.returncode == 0 and proc.stderr == "", describe(proc)
@@ -546,9 +546,12 @@ def test_version_names_the_commit_and_the_libraries_it_was_built_with(mcpd_bin):
         assert shape, f"the commit is neither a git hash prefix (with -dirty) nor unknown:\n{describe(proc)}"
         git = lambda *a: subprocess.run(["git", "-C", str(REPO_ROOT), *a], capture_output=True, text=True,  # noqa: E731
                                         check=True, timeout=10).stdout.strip()
-        head = git("rev-parse", "HEAD")
-        assert head.startswith(shape.group(1)), f"mcpd says commit {commit}, HEAD is {head}\n{describe(proc)}"
-        assert date == git("log", "-1", "--format=%cs", "HEAD"), describe(proc)
+        # A commit of this repository (HEAD when built by `make build` from a fresh clone; an
+        # earlier one when the binary predates the last commit), with its own date.
+        found = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", "--quiet", f"{shape.group(1)}^{{commit}}"],
+                               capture_output=True, text=True, timeout=10)
+        assert found.returncode == 0, f"mcpd says commit {commit}, which is not a commit of {REPO_ROOT}\n{describe(proc)}"
+        assert date == git("log", "-1", "--format=%cs", found.stdout.strip()), describe(proc)
     for name, package in (("libuv", "libuv"), ("libyaml", "yaml-0.1")):
         expected = subprocess.run(["pkg-config", "--modversion", package], capture_output=True, text=True,
                                   check=True, timeout=10).stdout.strip()

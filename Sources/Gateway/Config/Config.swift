@@ -1,3 +1,4 @@
+import Reactor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -206,9 +207,11 @@ private struct ConfigLoader {
                 case "projects" where clientFile:
                     // Claude Code's ~/.claude.json: each project's servers, after the user's.
                     projects = value
-                case "http", "auth", "roles":
-                    // Sections of the HTTP front and policy; accepted so one file serves every mode.
-                    notActedOn(key, "the \"\(key.scalar!)\" section (the HTTP front and client policy are not in this version)")
+                case "http":
+                    try loadHTTP(value)
+                case "auth", "roles":
+                    // Client policy; accepted so one file serves every version.
+                    notActedOn(key, "the \"\(key.scalar!)\" section (tokens and roles are not in this version)")
                 default:
                     otherTopLevel.append(key)
                 }
@@ -240,6 +243,7 @@ private struct ConfigLoader {
         if !sawServers && errors.isEmpty {
             throw error(root, "no \"servers:\" section (also accepted: \"backends:\", \"mcpServers\", Zed's \"context_servers\")")
         }
+        if !config.gateway.http.maxBodySet { config.gateway.http.limits.maxBody = config.gateway.maxMessageSize }
         // Names are checked against the separator once the gateway section has been read,
         // wherever it sits in the file.
         for (name, key) in serverKeys {
@@ -467,6 +471,56 @@ private struct ConfigLoader {
             let expected = ["state_dir", "separator", "name_budget", "page_size", "mode", "request_timeout", "idle_timeout", "startup_wait",
                             "stop_grace", "drain_timeout", "restart_limit", "restart_window", "max_message_size"]
             throw error(key, "unknown key gateway.\(key.scalar!)\(didYouMean(key.scalar!, expected)) (expected \(expected.joined(separator: ", ")))")
+        }
+    }
+
+    /// The `http:` section of `mcpd serve`.
+    mutating func loadHTTP(_ node: YAMLNode) throws(ConfigError) {
+        if node.isNull { return }
+        guard case .mapping(let members) = node.value else { throw error(node, "http must be a mapping, found \(node.kindName)") }
+        for (key, value) in members {
+            do { try loadHTTPKey(key, value) } catch { record(error) }
+        }
+    }
+
+    mutating func loadHTTPKey(_ key: YAMLNode, _ value: YAMLNode) throws(ConfigError) {
+        let name = key.scalar!
+        let what = "http.\(name)"
+        func count(_ low: Int, _ high: Int) throws(ConfigError) -> Int {
+            let number = try integer(value, what)
+            guard number >= low && number <= high else { throw error(value, "\(what) must be between \(low) and \(high)") }
+            return number
+        }
+        func size(_ low: Int, _ high: Int) throws(ConfigError) -> Int {
+            let text = try string(value, what)
+            guard let size = parseSize(text), size >= low, size <= high else {
+                throw error(value, "\(what) \"\(text)\" must be a size between \(low) bytes and \(high >> 20) MiB (example: 16KiB)")
+            }
+            return size
+        }
+        switch name {
+        case "listen":
+            let text = try string(value, what)
+            guard let (host, port) = HTTPSettings.parseListen(text) else {
+                throw error(value, "\(what) \"\(text)\" must be HOST:PORT (e.g. 127.0.0.1:39400, [::1]:39400, :39400)")
+            }
+            config.gateway.http.host = host
+            config.gateway.http.port = port
+        case "max_header_bytes": config.gateway.http.limits.maxHeaderBytes = try size(1024, 1 << 20)
+        case "max_headers": config.gateway.http.limits.maxHeaders = try count(8, 10_000)
+        case "max_body":
+            config.gateway.http.limits.maxBody = try size(1024, 1 << 30)
+            config.gateway.http.maxBodySet = true
+        case "max_connections": config.gateway.http.limits.maxConnections = try count(1, 1_000_000)
+        case "header_timeout": config.gateway.http.limits.headerTimeoutMs = try positiveDuration(value, what)
+        case "body_timeout": config.gateway.http.limits.bodyTimeoutMs = try positiveDuration(value, what)
+        case "keepalive_timeout": config.gateway.http.limits.keepaliveTimeoutMs = try positiveDuration(value, what)
+        case "session_timeout", "allowed_origins", "public_metrics":
+            notActedOn(key, "\(what) (the MCP endpoints of the HTTP front are not in this version)")
+        default:
+            let expected = ["listen", "max_header_bytes", "max_headers", "max_body", "max_connections", "header_timeout", "body_timeout",
+                            "keepalive_timeout", "session_timeout", "allowed_origins", "public_metrics"]
+            throw error(key, "unknown key \(what)\(didYouMean(name, expected)) (expected \(expected.joined(separator: ", ")))")
         }
     }
 

@@ -1,3 +1,4 @@
+import Reactor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -106,6 +107,39 @@ public struct GatewaySettings: Sendable {
     /// Exits of one backend within `restartWindowMs` that open its circuit.
     public var restartLimit = 5
     public var restartWindowMs: UInt64 = 60_000
+    /// The `http:` section (`mcpd serve`).
+    public var http = HTTPSettings()
 
     public init() {}
+}
+
+/// The `http:` section: where `mcpd serve` listens, and the limits of its HTTP server.
+public struct HTTPSettings: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 39400
+    /// The server's limits; `maxBody` defaults to `gateway.max_message_size`.
+    public var limits = HTTPLimits()
+    /// True once `http.max_body` is set (else it follows `gateway.max_message_size`).
+    public var maxBodySet = false
+
+    public init() {}
+
+    /// `HOST:PORT`, `[v6]:PORT`, `:PORT` or `PORT`; nil when malformed.
+    public static func parseListen(_ text: String) -> (host: String, port: Int)? {
+        var host = "127.0.0.1"
+        var portText = Substring(text)
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else if let colon = text.lastIndex(of: ":") {
+            if colon != text.startIndex { host = String(text[..<colon]) }
+            portText = text[text.index(after: colon)...]
+        }
+        if host == "localhost" { host = "127.0.0.1" }
+        guard let port = Int(portText), port >= 0, port <= 65535, !host.isEmpty else { return nil }
+        return (host, port)
+    }
 }

@@ -9,7 +9,7 @@ import Gateway
 /// shell completions and the man page (`CommandLineDocs.swift`), so they cannot disagree.
 struct Arguments {
     enum Subcommand: String, CaseIterable {
-        case stdio, list, check, call, reload, `import`, version, completions, man
+        case stdio, serve, list, check, call, reload, `import`, version, completions, man
     }
 
     /// What a subcommand is, for the help, the completions and the man page.
@@ -35,7 +35,7 @@ struct Arguments {
     }
 
     enum OptionKey {
-        case config, logLevel, logFormat, refresh, json, from, output, help
+        case config, logLevel, logFormat, listen, host, port, refresh, json, from, output, help
     }
 
     /// One option: its spellings, the value it takes (nil: a flag), and where it applies.
@@ -53,6 +53,8 @@ struct Arguments {
     static let subcommands: [SubcommandSpec] = [
         SubcommandSpec(subcommand: .stdio, abstract: "Serve one MCP client on stdin/stdout (add mcpd to a desktop client this way).",
                        discussion: "The client's messages come on stdin and mcpd's answers go to stdout, one JSON-RPC message a line; logs go to stderr. mcpd stops when stdin closes, or on SIGTERM or SIGINT, and re-reads its configuration on SIGHUP."),
+        SubcommandSpec(subcommand: .serve, abstract: "Serve HTTP: the health and readiness endpoints for probes (the MCP endpoints come later).",
+                       discussion: "Listens on --listen, else the config's http.listen, else 127.0.0.1:39400. GET /health describes mcpd and each backend (200 while mcpd serves); GET /ready is 200 once start-up has settled and 503 while starting or draining. The MCP endpoints (/mcp, /sse) answer 501 in this version: MCP clients use mcpd stdio. SIGTERM stops accepting, lets responses finish and stops every backend."),
         SubcommandSpec(subcommand: .list, abstract: "Print the servers and their tools from the catalog, with the states a running mcpd sees.",
                        discussion: "Servers already in the catalog are not started (unless --refresh); the others are, to list them. Exits 1 if a server could not be listed."),
         SubcommandSpec(subcommand: .check, abstract: "Validate the configuration and each server's command; exit 1 with every error found.",
@@ -73,8 +75,8 @@ struct Arguments {
         SubcommandSpec(subcommand: .man, abstract: "Print the manual page (roff).", discussion: "man <(mcpd man) reads it; make install installs it as mcpd(1)."),
     ]
 
-    static let serving: [Subcommand] = [.stdio, .list, .check, .call, .reload]
-    static let logging: [Subcommand] = [.stdio, .list, .check, .call, .reload, .import]
+    static let serving: [Subcommand] = [.stdio, .serve, .list, .check, .call, .reload]
+    static let logging: [Subcommand] = [.stdio, .serve, .list, .check, .call, .reload, .import]
 
     static let options: [OptionSpec] = [
         OptionSpec(key: .config, names: ["-c", "--config"], value: "file",
@@ -86,6 +88,11 @@ struct Arguments {
         OptionSpec(key: .logFormat, names: ["--log-format"], value: "format",
                    help: "text, or json: one object a line (default: $MCPD_LOG_FORMAT or text).",
                    subcommands: logging, completion: .values(["text", "json"])),
+        OptionSpec(key: .listen, names: ["--listen"], value: "host:port",
+                   help: "Where to listen: HOST:PORT, [IPv6]:PORT or :PORT (default: http.listen, else 127.0.0.1:39400).", subcommands: [.serve]),
+        OptionSpec(key: .host, names: ["--host"], value: "host", help: "The address to listen on (with the port of --port or http.listen).",
+                   subcommands: [.serve]),
+        OptionSpec(key: .port, names: ["--port"], value: "port", help: "The port to listen on (0: any free port).", subcommands: [.serve]),
         OptionSpec(key: .refresh, names: ["--refresh"], value: nil,
                    help: "Start every backend, list again, and update the catalog.", subcommands: [.list]),
         OptionSpec(key: .json, names: ["--json"], value: nil,
@@ -127,6 +134,9 @@ struct Arguments {
     var json = false
     var from: String?
     var output: String?
+    var listen: String?
+    var host: String?
+    var port: String?
     /// The subcommand's words, in order (`call`'s name and arguments, `import`'s file, ...).
     var positionals: [String] = []
 
@@ -209,6 +219,9 @@ struct Arguments {
             case .json: json = true
             case .from: from = value
             case .output: output = value
+            case .listen: listen = value
+            case .host: host = value
+            case .port: port = value
             case .help: break
             }
         }

@@ -1,0 +1,85 @@
+import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `mcpd serve`: the gateway's HTTP endpoints on `Reactor.HTTPServer`.
+///
+/// This version serves the probes: `/health` (what mcpd and each backend are doing, 200 while
+/// mcpd serves) and `/ready` (200 once start-up has settled, 503 while starting or draining).
+/// The MCP endpoints (`/mcp`, `/mcp/<server>`, `/sse`, `/messages`) answer 501 with a message
+/// that says so: MCP clients reach this version over `mcpd stdio`.
+extension Gateway {
+    /// Listens on the `http:` section's address; returns the port (the kernel's choice for 0).
+    public func serveHTTP(host: String, port: Int) throws(UVError) -> Int {
+        let server = HTTPServer(loop: loop, limits: config.gateway.http.limits)
+        server.onWarning = { [unowned self] message in log.warning("http: \(message)") }
+        server.handler = { [unowned self] request, response in handleHTTP(request, response) }
+        let bound = try server.listen(host: host, port: port)
+        httpServer = server
+        return bound
+    }
+
+    private func handleHTTP(_ request: HTTPRequest, _ response: HTTPResponse) {
+        let json = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+        switch request.path {
+        case "/health":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(response, "GET") }
+            response.send(status: 200, headers: json, body: healthDocument.jsonText + "\n")
+        case "/ready":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(response, "GET") }
+            let ready = isStartupSettled && !isShuttingDown
+            let reason = isShuttingDown ? "draining" : ready ? "ready" : "starting"
+            response.send(status: ready ? 200 : 503, headers: json, body: "{\"status\":\"\(reason)\"}\n")
+        case let path where path == "/mcp" || path == "/sse" || path == "/messages" || path.hasPrefix("/mcp/"):
+            response.send(status: 501, headers: json,
+                          body: "{\"error\":\"the MCP endpoints of the HTTP front are not in this version of mcpd; clients reach it over stdio (mcpd stdio --config FILE)\"}\n")
+        default:
+            response.send(status: 404, headers: json, body: "{\"error\":\"no such endpoint; mcpd serves /health and /ready\"}\n")
+        }
+    }
+
+    private func methodNotAllowed(_ response: HTTPResponse, _ allowed: String) {
+        response.send(status: 405, headers: [("Allow", allowed), ("Content-Type", "application/json")],
+                      body: "{\"error\":\"method not allowed; use \(allowed)\"}\n")
+    }
+
+    /// `/health`: mcpd's status (`ok`, `degraded` when a backend is restarting or its circuit
+    /// is open, `failing` when every backend's circuit is open), uptime, sessions and backends.
+    var healthDocument: JSONValue {
+        var servers = JSONObject()
+        var broken = 0
+        var down = 0
+        for backend in backends {
+            let state = healthState(backend)
+            if state == "backoff" || state == "circuit_open" { broken += 1 }
+            if state == "circuit_open" { down += 1 }
+            servers[backend.name] = [
+                "state": .string(state),
+                "running": .bool(backend.pid != nil),
+                "restarts": .int(backend.restarts),
+                "tools": .int(exposedTools.lazy.filter { $0.backend == backend.name }.count),
+                "last_error": backend.lastError.map { .string(redact($0, config.secrets)) } ?? .null,
+            ]
+        }
+        let status = !backends.isEmpty && down == backends.count ? "failing" : broken > 0 ? "degraded" : "ok"
+        return [
+            "status": .string(status),
+            "uptime_s": .int(Int((loop.now - startedAt) / 1000)),
+            "sessions": ["http": 0, "sse": 0, "stdio": .int(sessions.count)],
+            "backends": .object(servers),
+        ]
+    }
+
+    /// A backend's state in `/health`'s words.
+    private func healthState(_ backend: Backend) -> String {
+        switch backend.state {
+        case .configured: return backend.cachedAt != nil ? "cached" : "stopped"
+        case .starting, .initializing: return "starting"
+        case .ready: return "ready"
+        case .backoff: return "backoff"
+        case .failed: return "circuit_open"
+        case .stopping, .stopped: return backend.idleStopped ? "idle" : "stopped"
+        }
+    }
+}

@@ -1,0 +1,594 @@
+import CHTTP
+import CUV
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Limits of the HTTP server: each is a key of mcpd's `http:` section.
+public struct HTTPLimits: Sendable {
+    /// The whole request head (request line and headers): past it, 431.
+    public var maxHeaderBytes = 16 << 10
+    /// Header fields: past it, 431.
+    public var maxHeaders = 100
+    /// The request body: past it, 413, as soon as the headers show it.
+    public var maxBody = 16 << 20
+    /// Open connections: past it, a new connection gets 503 and is closed.
+    public var maxConnections = 10_000
+    /// Time for the whole head once a request has begun (and for the first request): 408.
+    public var headerTimeoutMs: UInt64 = 10_000
+    /// Time without progress while a body arrives: 408.
+    public var bodyTimeoutMs: UInt64 = 30_000
+    /// An idle keep-alive connection is closed after this.
+    public var keepaliveTimeoutMs: UInt64 = 75_000
+    /// After an early error response, how long the connection reads and discards before it
+    /// closes, so that the client reads the status instead of a reset (nginx's lingering close).
+    public var lingerMs: UInt64 = 2_000
+
+    public init() {}
+}
+
+/// One parsed request.
+public struct HTTPRequest {
+    public var method: String
+    /// The request target as sent (`/mcp?x=1`).
+    public var target: String
+    /// The target's path (`/mcp`) and query (`x=1`, or empty).
+    public var path: String
+    public var query: String
+    /// Header fields in order, names lowercased.
+    public var headers: [(name: String, value: String)]
+    public var body: ByteBuffer
+    /// False when the client asked to close after this request (or spoke HTTP/1.0 without
+    /// keep-alive).
+    public var keepAlive: Bool
+
+    /// The first value of a header field (name in lowercase).
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name == name }?.value
+    }
+}
+
+/// The answer to one request: a whole response (`send`), or a stream (`startStream`, `write`,
+/// `finish`) sent with chunked transfer coding, as Server-Sent Events are.
+public final class HTTPResponse {
+    private weak var connection: HTTPConnection?
+    private let keepAlive: Bool
+    private var started = false
+    public private(set) var isFinished = false
+    /// Called once if the client goes away before the response is finished.
+    public var onClientGone: (() -> Void)?
+    /// Called when a stream that was not writable (its client reads slowly) can take more.
+    public var onWritable: (() -> Void)?
+
+    init(connection: HTTPConnection, keepAlive: Bool) {
+        self.connection = connection
+        self.keepAlive = keepAlive
+    }
+
+    /// False while the client has not read what was written (back-pressure for streams).
+    public var isWritable: Bool { connection?.stream.isWritable ?? false }
+
+    /// Bytes written and not yet taken by the client's socket.
+    public var queuedBytes: Int { connection?.stream.queuedBytes ?? 0 }
+
+    /// Sends a whole response.
+    public func send(status: Int, headers: [(String, String)] = [], body: String) {
+        var buffer = ByteBuffer(capacity: body.utf8.count)
+        buffer.append(string: body)
+        send(status: status, headers: headers, body: buffer)
+    }
+
+    public func send(status: Int, headers: [(String, String)] = [], body: ByteBuffer) {
+        guard !started, !isFinished, let connection else { return }
+        started = true
+        isFinished = true
+        var head = HTTPResponse.head(status: status, headers: headers, keepAlive: keepAlive)
+        head.append(string: "Content-Length: ")
+        head.append(decimal: body.readableBytes)
+        head.append(string: "\r\n\r\n")
+        connection.stream.write(head)
+        if body.readableBytes > 0 { connection.stream.write(body) }
+        connection.responseFinished(keepAlive: keepAlive)
+    }
+
+    /// Starts a streamed response (chunked).
+    public func startStream(status: Int, headers: [(String, String)]) {
+        guard !started, !isFinished, let connection else { return }
+        started = true
+        var head = HTTPResponse.head(status: status, headers: headers, keepAlive: keepAlive)
+        head.append(string: "Transfer-Encoding: chunked\r\n\r\n")
+        connection.stream.write(head)
+        connection.streamStarted(self)
+    }
+
+    /// Writes one chunk of a stream.
+    public func write(_ bytes: ByteBuffer) {
+        guard started, !isFinished, let connection, bytes.readableBytes > 0 else { return }
+        var size = ByteBuffer(capacity: 16)
+        size.append(string: String(bytes.readableBytes, radix: 16))
+        size.append(string: "\r\n")
+        connection.stream.write(size)
+        connection.stream.write(bytes)
+        connection.stream.write(string: "\r\n")
+    }
+
+    public func write(string: String) {
+        var buffer = ByteBuffer(capacity: string.utf8.count)
+        buffer.append(string: string)
+        write(buffer)
+    }
+
+    /// Ends a stream.
+    public func finish() {
+        guard started, !isFinished, let connection else { return }
+        isFinished = true
+        connection.stream.write(string: "0\r\n\r\n")
+        connection.responseFinished(keepAlive: keepAlive)
+    }
+
+    func clientGone() {
+        guard !isFinished else { return }
+        isFinished = true
+        let callback = onClientGone
+        onClientGone = nil
+        onWritable = nil
+        callback?()
+    }
+
+
+    static func head(status: Int, headers: [(String, String)], keepAlive: Bool) -> ByteBuffer {
+        var head = ByteBuffer(capacity: 256)
+        head.append(string: "HTTP/1.1 ")
+        head.append(decimal: status)
+        head.append(string: " \(HTTPResponse.reason(status))\r\n")
+        for (name, value) in headers {
+            head.append(string: name)
+            head.append(string: ": ")
+            head.append(string: value)
+            head.append(string: "\r\n")
+        }
+        if !keepAlive { head.append(string: "Connection: close\r\n") }
+        return head
+    }
+
+    /// The reason phrase of a status code.
+    public static func reason(_ status: Int) -> String {
+        switch status {
+        case 100: return "Continue"
+        case 200: return "OK"
+        case 202: return "Accepted"
+        case 204: return "No Content"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 406: return "Not Acceptable"
+        case 408: return "Request Timeout"
+        case 413: return "Content Too Large"
+        case 415: return "Unsupported Media Type"
+        case 431: return "Request Header Fields Too Large"
+        case 500: return "Internal Server Error"
+        case 501: return "Not Implemented"
+        case 503: return "Service Unavailable"
+        default: return "Status"
+        }
+    }
+}
+
+/// An HTTP/1.1 server on the loop: keep-alive, pipelined requests answered in order, chunked
+/// request bodies, and the limits of `HTTPLimits`, parsed with libhttp-parser. It knows nothing
+/// of what it serves: `handler` gets each request with its response.
+///
+/// Requests on one connection are handled one at a time: the parser pauses after each request
+/// until its response is finished, and a pipelined request waits, unparsed, in the connection's
+/// buffer (so answers go out in order, and a connection holds at most one request's state).
+/// Shapes used to smuggle requests are refused and the connection closed: Transfer-Encoding
+/// with Content-Length, Transfer-Encoding twice, a bad chunk size and a second Content-Length
+/// get 400; a transfer coding other than `chunked` gets 501.
+public final class HTTPServer {
+    public let loop: EventLoop
+    public var limits: HTTPLimits
+    /// Gets every request; must answer it through the response, now or later.
+    public var handler: ((HTTPRequest, HTTPResponse) -> Void)?
+    /// Told of what went wrong where nobody else would hear of it (accept failures).
+    public var onWarning: ((String) -> Void)?
+    private var listener: TCPListener?
+    var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    private var isDraining = false
+
+    /// Open connections.
+    public var connectionCount: Int { connections.count }
+
+    public init(loop: EventLoop, limits: HTTPLimits = HTTPLimits()) {
+        self.loop = loop
+        self.limits = limits
+    }
+
+    /// Listens on `host:port` (port 0: any free one); returns the port.
+    @discardableResult
+    public func listen(host: String, port: Int) throws(UVError) -> Int {
+        let listener = try TCPListener(loop: loop, host: host, port: port)
+        listener.onConnection = { [unowned self] stream in accept(stream) }
+        listener.onAcceptError = { [unowned self] error in onWarning?("cannot accept a connection: \(error)") }
+        self.listener = listener
+        return listener.port
+    }
+
+    private func accept(_ stream: IOStream) {
+        let connection = HTTPConnection(server: self, stream: stream)
+        connections[ObjectIdentifier(connection)] = connection
+        if connections.count > limits.maxConnections || isDraining {
+            connection.refuse(status: 503, message: isDraining ? "mcpd is shutting down" : "too many connections (http.max_connections)")
+            return
+        }
+        connection.start()
+    }
+
+    func connectionClosed(_ connection: HTTPConnection) {
+        connections[ObjectIdentifier(connection)] = nil
+    }
+
+    /// Stops accepting; idle connections close now, the others once their response is done.
+    public func drain() {
+        isDraining = true
+        listener?.close()
+        listener = nil
+        for connection in Array(connections.values) { connection.closeWhenIdle() }
+    }
+
+    /// Closes every connection now.
+    public func closeAll() {
+        listener?.close()
+        listener = nil
+        for connection in Array(connections.values) { connection.close() }
+    }
+
+    /// True while draining: responses ask clients to close.
+    var draining: Bool { isDraining }
+}
+
+/// One client connection.
+final class HTTPConnection {
+    unowned let server: HTTPServer
+    let stream: IOStream
+    private let parser: UnsafeMutablePointer<http_parser>
+    private let timer: LoopTimer
+    private var closed = false
+
+    // The request being parsed.
+    private var method = ""
+    private var url: [UInt8] = []
+    private var headers: [(name: String, value: String)] = []
+    private var field: [UInt8] = []
+    private var value: [UInt8] = []
+    private var inValue = false
+    private var headBytes = 0
+    private var headComplete = false
+    private var inMessage = false
+    private var body = ByteBuffer(capacity: 0)
+    /// An error a callback found: answered once the parser returns.
+    private var pendingError: (status: Int, message: String)?
+
+    /// The response being produced; requests after it wait in `stream.inbound`.
+    private var response: HTTPResponse?
+    private var lingering = false
+    private var closeAfterResponse = false
+
+    init(server: HTTPServer, stream: IOStream) {
+        self.server = server
+        self.stream = stream
+        parser = zeroedAllocation(http_parser.self)
+        http_parser_init(parser, HTTP_REQUEST)
+        timer = LoopTimer(loop: server.loop)
+        parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit { parser.deallocate() }
+
+    func start() {
+        stream.onRead = { [unowned self] buffer in didRead(&buffer) }
+        stream.onReadEnd = { [unowned self] _ in clientClosed() }
+        stream.onWriteError = { [unowned self] _ in close() }
+        stream.onWritable = { [unowned self] in response?.onWritable?() }
+        stream.startReading()
+        armTimer(server.limits.headerTimeoutMs, status: nil)
+    }
+
+    // MARK: Reading
+
+    private func didRead(_ buffer: inout ByteBuffer) {
+        if lingering {
+            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+            return
+        }
+        parse(&buffer)
+    }
+
+    /// Feeds what is buffered to the parser until a request is complete (then hands it over
+    /// and waits for its response) or the bytes run out.
+    private func parse(_ buffer: inout ByteBuffer) {
+        while !closed && !lingering && response == nil && buffer.readableBytes > 0 {
+            if !inMessage {
+                inMessage = true
+                headBytes = 0
+                armTimer(server.limits.headerTimeoutMs, status: 408)
+            }
+            var count = buffer.readableBytes
+            if !headComplete {
+                // The head may not pass the limit: the parser sees at most one byte more.
+                count = min(count, server.limits.maxHeaderBytes - headBytes + 1)
+            }
+            let consumed = buffer.readablePointer.withMemoryRebound(to: CChar.self) { bytes in
+                http_parser_execute(parser, &HTTPConnection.settings, bytes.baseAddress, count)
+            }
+            if !headComplete { headBytes += consumed }
+            buffer.moveReaderIndex(forwardBy: consumed)
+            let code = http_errno(parser.pointee.http_errno)
+            if code == HPE_PAUSED {
+                http_parser_pause(parser, 0)
+                dispatch()
+                continue
+            }
+            if let pendingError {
+                fail(status: pendingError.status, message: pendingError.message)
+                return
+            }
+            if code != HPE_OK {
+                fail(status: code == HPE_HEADER_OVERFLOW ? 431 : 400,
+                     message: "malformed request (\(String(cString: http_errno_description(code))))")
+                return
+            }
+            if !headComplete && headBytes > server.limits.maxHeaderBytes {
+                fail(status: 431, message: "request head larger than \(server.limits.maxHeaderBytes) bytes (http.max_header_bytes)")
+                return
+            }
+            if consumed < count { return }
+        }
+        // While a response is produced, the connection keeps reading (to see the client go
+        // away), up to one head's worth of the next request.
+        if response != nil && buffer.readableBytes > server.limits.maxHeaderBytes { stream.stopReading() }
+    }
+
+    private func dispatch() {
+        let target = String(decoding: url, as: UTF8.self)
+        let question = target.firstIndex(of: "?")
+        let request = HTTPRequest(method: method, target: target,
+                                  path: question.map { String(target[..<$0]) } ?? target,
+                                  query: question.map { String(target[target.index(after: $0)...]) } ?? "",
+                                  headers: headers, body: body,
+                                  keepAlive: http_should_keep_alive(parser) != 0 && !server.draining)
+        resetMessage()
+        timer.stop()
+        let response = HTTPResponse(connection: self, keepAlive: request.keepAlive)
+        self.response = response
+        if let handler = server.handler {
+            handler(request, response)
+        } else {
+            response.send(status: 404, body: "")
+        }
+    }
+
+    private func resetMessage() {
+        url.removeAll(keepingCapacity: true)
+        headers.removeAll(keepingCapacity: true)
+        field.removeAll(keepingCapacity: true)
+        value.removeAll(keepingCapacity: true)
+        inValue = false
+        headComplete = false
+        inMessage = false
+        body = ByteBuffer(capacity: 0)
+    }
+
+    // MARK: Responses
+
+    func streamStarted(_ response: HTTPResponse) {
+        // A stream's pace is the server's; no timer applies.
+        timer.stop()
+    }
+
+    func responseFinished(keepAlive: Bool) {
+        response = nil
+        guard !closed else { return }
+        if !keepAlive || closeAfterResponse {
+            stream.closeAfterFlush()
+            return
+        }
+        armTimer(server.limits.keepaliveTimeoutMs, status: nil)
+        stream.startReading()
+        // A pipelined request already buffered goes next, after this turn (the response may
+        // have been sent from inside a read of this very buffer).
+        server.loop.execute { [weak self] in
+            guard let self, !closed, response == nil, !lingering, stream.inbound.readableBytes > 0 else { return }
+            parse(&stream.inbound)
+        }
+    }
+
+    /// An early error: the status with `Connection: close`, then a lingering close.
+    private func fail(status: Int, message: String) {
+        guard !closed, !lingering else { return }
+        lingering = true
+        let body = "{\"error\":\(jsonQuoted(message))}\n"
+        var head = HTTPResponse.head(status: status, headers: [("Content-Type", "application/json")], keepAlive: false)
+        head.append(string: "Content-Length: ")
+        head.append(decimal: body.utf8.count)
+        head.append(string: "\r\n\r\n")
+        head.append(string: body)
+        stream.write(head)
+        // The client reads the status and the end of the stream, while what it still sends is
+        // read and dropped for a while, so that its kernel does not answer it with a reset.
+        stream.shutdownAfterFlush()
+        response?.clientGone()
+        response = nil
+        stream.startReading()
+        armTimer(server.limits.lingerMs, status: nil)
+    }
+
+    /// 503 at once, for a connection over the limit or while draining.
+    func refuse(status: Int, message: String) {
+        stream.onReadEnd = { [unowned self] _ in close() }
+        stream.onWriteError = { [unowned self] _ in close() }
+        stream.onRead = { buffer in buffer.moveReaderIndex(forwardBy: buffer.readableBytes) }
+        stream.startReading()
+        fail(status: status, message: message)
+    }
+
+    private func armTimer(_ timeout: UInt64, status: Int?) {
+        timer.start(timeout: timeout) { [unowned self] in
+            if let status, !lingering, inMessage {
+                fail(status: status, message: headComplete ? "request body too slow (http.body_timeout)" : "request head too slow (http.header_timeout)")
+            } else {
+                close()
+            }
+        }
+    }
+
+    private func clientClosed() {
+        if let response {
+            self.response = nil
+            response.clientGone()
+        }
+        close()
+    }
+
+    func closeWhenIdle() {
+        if response == nil && !inMessage { close() } else { closeAfterResponse = true }
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        timer.close()
+        if let response {
+            self.response = nil
+            response.clientGone()
+        }
+        stream.close()
+        server.connectionClosed(self)
+    }
+
+    // MARK: Parser callbacks
+
+    fileprivate func onURL(_ bytes: UnsafeBufferPointer<UInt8>) {
+        url.append(contentsOf: bytes)
+    }
+
+    fileprivate func onHeaderField(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32 {
+        if inValue {
+            finishHeader()
+            inValue = false
+        }
+        if field.isEmpty {
+            if headers.count >= server.limits.maxHeaders {
+                pendingError = (431, "more than \(server.limits.maxHeaders) header fields (http.max_headers)")
+                return 1
+            }
+        }
+        field.append(contentsOf: bytes)
+        return 0
+    }
+
+    fileprivate func onHeaderValue(_ bytes: UnsafeBufferPointer<UInt8>) {
+        inValue = true
+        value.append(contentsOf: bytes)
+    }
+
+    private func finishHeader() {
+        let name = String(decoding: field, as: UTF8.self).lowercased()
+        var text = String(decoding: value, as: UTF8.self)
+        while text.last == " " || text.last == "\t" { text.removeLast() }
+        headers.append((name, text))
+        field.removeAll(keepingCapacity: true)
+        value.removeAll(keepingCapacity: true)
+    }
+
+    fileprivate func onHeadersComplete() -> Int32 {
+        if inValue || !field.isEmpty { finishHeader() }
+        inValue = false
+        headComplete = true
+        method = String(cString: http_method_str(http_method(UInt32(parser.pointee.method))))
+        let codings = headers.filter { $0.name == "transfer-encoding" }
+        if codings.count > 1 {
+            pendingError = (400, "Transfer-Encoding given more than once")
+            return 3
+        }
+        if let coding = codings.first, coding.value.lowercased() != "chunked" {
+            pendingError = (501, "transfer coding \"\(coding.value.prefix(40))\" is not supported (only chunked)")
+            return 3
+        }
+        if parser.pointee.flags & UInt32(F_CONTENTLENGTH.rawValue) != 0 && parser.pointee.content_length > UInt64(server.limits.maxBody) {
+            pendingError = (413, "request body of \(parser.pointee.content_length) bytes is larger than \(server.limits.maxBody) (http.max_body)")
+            return 3
+        }
+        if headers.contains(where: { $0.name == "expect" && $0.value.lowercased() == "100-continue" }) {
+            stream.write(string: "HTTP/1.1 100 Continue\r\n\r\n")
+        }
+        armTimer(server.limits.bodyTimeoutMs, status: 408)
+        return 0
+    }
+
+    fileprivate func onBody(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32 {
+        if body.readableBytes + bytes.count > server.limits.maxBody {
+            pendingError = (413, "request body larger than \(server.limits.maxBody) bytes (http.max_body)")
+            return 1
+        }
+        body.append(UnsafeRawBufferPointer(bytes))
+        armTimer(server.limits.bodyTimeoutMs, status: 408)
+        return 0
+    }
+
+    fileprivate func onMessageComplete() {
+        // The parser stops here; `parse` hands the request over.
+        http_parser_pause(parser, 1)
+    }
+
+    nonisolated(unsafe) static var settings: http_parser_settings = {
+        var settings = http_parser_settings()
+        http_parser_settings_init(&settings)
+        settings.on_url = { parser, data, length in
+            connection(parser).onURL(UnsafeBufferPointer(start: UnsafeRawPointer(data!).assumingMemoryBound(to: UInt8.self), count: length))
+            return 0
+        }
+        settings.on_header_field = { parser, data, length in
+            connection(parser).onHeaderField(UnsafeBufferPointer(start: UnsafeRawPointer(data!).assumingMemoryBound(to: UInt8.self), count: length))
+        }
+        settings.on_header_value = { parser, data, length in
+            connection(parser).onHeaderValue(UnsafeBufferPointer(start: UnsafeRawPointer(data!).assumingMemoryBound(to: UInt8.self), count: length))
+            return 0
+        }
+        settings.on_headers_complete = { parser in connection(parser).onHeadersComplete() }
+        settings.on_body = { parser, data, length in
+            connection(parser).onBody(UnsafeBufferPointer(start: UnsafeRawPointer(data!).assumingMemoryBound(to: UInt8.self), count: length))
+        }
+        settings.on_message_complete = { parser in
+            connection(parser).onMessageComplete()
+            return 0
+        }
+        return settings
+    }()
+}
+
+private func connection(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTPConnection {
+    Unmanaged<HTTPConnection>.fromOpaque(parser!.pointee.data).takeUnretainedValue()
+}
+
+/// A JSON string literal (for error bodies).
+func jsonQuoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -135,4 +136,18 @@ int mcpd_parent_of(int pid) {
     char state;
     if (end == NULL || sscanf(end + 1, " %c %d", &state, &parent) != 2) return -1;
     return parent;
+}
+
+int mcpd_random_bytes(void *buf, unsigned long len) {
+    unsigned char *out = buf;
+    while (len > 0) {
+        ssize_t got = getrandom(out, len, 0);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        out += got;
+        len -= (unsigned long)got;
+    }
+    return 0;
 }

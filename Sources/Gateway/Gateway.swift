@@ -68,6 +68,8 @@ public final class Gateway {
     private(set) var startedAt: UInt64 = 0
     /// The HTTP front of `mcpd serve`, if it listens.
     var httpServer: HTTPServer?
+    /// Its `/mcp` endpoint.
+    var streamableHTTP: StreamableHTTP?
     /// The state directory, when it is usable.
     private(set) var stateDirectory: StateDirectory?
     /// mcpd's environment: the state directory's default place, `${VAR}` on a reload.
@@ -466,8 +468,19 @@ public final class Gateway {
     /// A session ended. A stdio gateway has one client: when it is done, mcpd is done. The
     /// shutdown runs at the loop's next safe point, never inside the handler that ended the
     /// session (a backend's exit, a write error), which may still be reconciling its state.
+    /// A session ended: the stdio session's end stops mcpd; another's is dropped.
     func sessionFinished(_ session: ClientSession) {
+        guard session.endsGateway else {
+            sessions.removeAll { $0 === session }
+            return
+        }
         loop.execute { [unowned self] in shutdown(reason: "the client closed its input") }
+    }
+
+    /// Adds a session served by another front (HTTP).
+    func addSession(_ session: ClientSession) {
+        sessions.append(session)
+        session.start()
     }
 
     /// Stops everything in order; `onStopped` runs when the last handle is closed. A second call
@@ -488,6 +501,7 @@ public final class Gateway {
         startupTimer = nil
         for session in sessions { session.transport.stopReading() }
         httpServer?.drain()
+        streamableHTTP?.endAll()
         // Nothing new arrives; what is in flight is answered with an error by the backend's exit.
         let stopping = backends + retiring
         var remaining = stopping.count

@@ -220,3 +220,12 @@ extension ProcessSetup {
         return result
     }
 }
+
+/// `count` bytes from the kernel's CSPRNG (`getrandom(2)`), for identifiers that must not be
+/// guessed (session ids).
+public func secureRandomBytes(_ count: Int) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: count)
+    let status = bytes.withUnsafeMutableBytes { mcpd_random_bytes($0.baseAddress, UInt($0.count)) }
+    precondition(status == 0, "getrandom failed: \(errno)")
+    return bytes
+}

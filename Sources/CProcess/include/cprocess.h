@@ -26,4 +26,8 @@ void mcpd_release_free_memory(void);
 /* The parent pid of `pid` from /proc/<pid>/stat, or -1. */
 int mcpd_parent_of(int pid);
 
+/* Fills buf with len bytes from the kernel's CSPRNG (getrandom(2), blocking only until the
+ * pool is initialised at boot). Returns 0, or -1 with errno. */
+int mcpd_random_bytes(void *buf, unsigned long len);
+
 #endif

@@ -515,8 +515,9 @@ private struct ConfigLoader {
         case "header_timeout": config.gateway.http.limits.headerTimeoutMs = try positiveDuration(value, what)
         case "body_timeout": config.gateway.http.limits.bodyTimeoutMs = try positiveDuration(value, what)
         case "keepalive_timeout": config.gateway.http.limits.keepaliveTimeoutMs = try positiveDuration(value, what)
-        case "session_timeout", "allowed_origins", "public_metrics":
-            notActedOn(key, "\(what) (the MCP endpoints of the HTTP front are not in this version)")
+        case "session_timeout": config.gateway.http.sessionTimeoutMs = try positiveDuration(value, what)
+        case "allowed_origins", "public_metrics":
+            notActedOn(key, "\(what) (Origin checks and /metrics are not in this version)")
         default:
             let expected = ["listen", "max_header_bytes", "max_headers", "max_body", "max_connections", "header_timeout", "body_timeout",
                             "keepalive_timeout", "session_timeout", "allowed_origins", "public_metrics"]

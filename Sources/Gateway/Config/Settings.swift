@@ -121,6 +121,8 @@ public struct HTTPSettings: Sendable {
     public var limits = HTTPLimits()
     /// True once `http.max_body` is set (else it follows `gateway.max_message_size`).
     public var maxBodySet = false
+    /// A Streamable HTTP session with nothing in flight and no stream open ends after this.
+    public var sessionTimeoutMs: UInt64 = 30 * 60_000
 
     public init() {}
 

@@ -5,15 +5,17 @@ import Glibc
 
 /// `mcpd serve`: the gateway's HTTP endpoints on `Reactor.HTTPServer`.
 ///
-/// This version serves the probes: `/health` (what mcpd and each backend are doing, 200 while
-/// mcpd serves) and `/ready` (200 once start-up has settled, 503 while starting or draining).
-/// The MCP endpoints (`/mcp`, `/mcp/<server>`, `/sse`, `/messages`) answer 501 with a message
-/// that says so: MCP clients reach this version over `mcpd stdio`.
+/// `/mcp` is MCP's Streamable HTTP transport in the handshake era (`StreamableHTTP`); `/health`
+/// says what mcpd and each backend are doing (200 while mcpd serves) and `/ready` is 200 once
+/// start-up has settled (503 while starting or draining). `/mcp/<server>`, the legacy `/sse`
+/// and `/messages` answer 501 in this version.
 extension Gateway {
     /// Listens on the `http:` section's address; returns the port (the kernel's choice for 0).
     public func serveHTTP(host: String, port: Int) throws(UVError) -> Int {
         let server = HTTPServer(loop: loop, limits: config.gateway.http.limits)
         server.onWarning = { [unowned self] message in log.warning("http: \(message)") }
+        let mcp = StreamableHTTP(gateway: self)
+        streamableHTTP = mcp
         server.handler = { [unowned self] request, response in handleHTTP(request, response) }
         let bound = try server.listen(host: host, port: port)
         httpServer = server
@@ -31,11 +33,16 @@ extension Gateway {
             let ready = isStartupSettled && !isShuttingDown
             let reason = isShuttingDown ? "draining" : ready ? "ready" : "starting"
             response.send(status: ready ? 200 : 503, headers: json, body: "{\"status\":\"\(reason)\"}\n")
-        case let path where path == "/mcp" || path == "/sse" || path == "/messages" || path.hasPrefix("/mcp/"):
+        case "/mcp":
+            guard let streamableHTTP, !isShuttingDown else {
+                return response.send(status: 503, headers: json, body: "{\"error\":\"mcpd is shutting down\"}\n")
+            }
+            streamableHTTP.handle(request, response)
+        case let path where path == "/sse" || path == "/messages" || path.hasPrefix("/mcp/"):
             response.send(status: 501, headers: json,
-                          body: "{\"error\":\"the MCP endpoints of the HTTP front are not in this version of mcpd; clients reach it over stdio (mcpd stdio --config FILE)\"}\n")
+                          body: "{\"error\":\"\(path.hasPrefix("/mcp/") ? "per-server endpoints" : "the legacy SSE transport") is not in this version of mcpd; use /mcp\"}\n")
         default:
-            response.send(status: 404, headers: json, body: "{\"error\":\"no such endpoint; mcpd serves /health and /ready\"}\n")
+            response.send(status: 404, headers: json, body: "{\"error\":\"no such endpoint; mcpd serves /mcp, /health and /ready\"}\n")
         }
     }
 
@@ -66,7 +73,7 @@ extension Gateway {
         return [
             "status": .string(status),
             "uptime_s": .int(Int((loop.now - startedAt) / 1000)),
-            "sessions": ["http": 0, "sse": 0, "stdio": .int(sessions.count)],
+            "sessions": ["http": .int(streamableHTTP?.sessionCount ?? 0), "sse": 0, "stdio": .int(sessions.filter(\.endsGateway).count)],
             "backends": .object(servers),
         ]
     }

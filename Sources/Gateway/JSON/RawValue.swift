@@ -91,7 +91,7 @@ func parseGatewayInteger(_ frame: UnsafeRawBufferPointer, _ range: Range<Int>) -
     return value
 }
 
-extension IOStream {
+extension ByteSink {
     /// Queues an integer in decimal (no allocation).
     func write(decimal value: Int) {
         let length = decimalLength(value)

@@ -72,7 +72,7 @@ struct Splice {
 
     /// Writes `frame` with the replacements, then a newline. A small result is assembled in
     /// place in the stream's scratch buffer; a large one is queued as slices of the frame.
-    func write(_ frame: ByteBuffer, to stream: IOStream) {
+    func write<Sink: ByteSink>(_ frame: ByteBuffer, to stream: Sink) {
         var total = frame.readableBytes + 1
         if count > 0 { total += edits.0.length - edits.0.range.count }
         if count > 1 { total += edits.1.length - edits.1.range.count }
@@ -128,7 +128,7 @@ struct Splice {
         position = edit.range.upperBound
     }
 
-    private func emit(_ edit: Edit, _ frame: ByteBuffer, _ stream: IOStream, _ position: inout Int) {
+    private func emit<Sink: ByteSink>(_ edit: Edit, _ frame: ByteBuffer, _ stream: Sink, _ position: inout Int) {
         if edit.range.lowerBound > position { stream.write(frame.slice(position..<edit.range.lowerBound)) }
         switch edit.kind {
         case Splice.decimal: stream.write(decimal: edit.number)
@@ -182,7 +182,7 @@ func edited(_ frame: ByteBuffer, _ edits: [(range: Range<Int>, bytes: ByteBuffer
 }
 
 /// Writes `edited(frame, edits)` and a newline.
-func writeEdited(_ frame: ByteBuffer, _ edits: [(range: Range<Int>, bytes: ByteBuffer)], to stream: IOStream) {
+func writeEdited<Sink: ByteSink>(_ frame: ByteBuffer, _ edits: [(range: Range<Int>, bytes: ByteBuffer)], to stream: Sink) {
     var out = edited(frame, edits)
     out.appendByte(0x0A)
     stream.write(out)

@@ -13,10 +13,10 @@ import Reactor
 public final class ClientSession {
     /// The gateway owns its sessions and outlives them.
     unowned(unsafe) let gateway: Gateway
-    /// The byte streams this session is served over.
-    let transport: StdioTransport
-    /// Where answers and notifications go (the transport's output).
-    let output: IOStream
+    /// What the session is served over.
+    let transport: SessionTransport
+    /// Where answers and notifications go.
+    let output: SessionOutput
 
     /// The protocol version agreed in `initialize`, if any.
     public internal(set) var negotiatedVersion: String?
@@ -57,13 +57,25 @@ public final class ClientSession {
     /// The batch being dispatched, if any: answers go to it instead of the output.
     var currentBatch: BatchCollector?
 
-    /// The session's name in logs: `stdio`, or its number among HTTP sessions later.
+    /// The session's name in logs: `stdio`, or `http:` and the start of its session id.
     var label = "stdio"
+    /// True for the stdio session: mcpd stops when it ends.
+    let endsGateway: Bool
 
     init(gateway: Gateway, transport: StdioTransport) {
         self.gateway = gateway
         self.transport = transport
-        self.output = transport.output
+        self.output = SessionOutput(stream: transport.output)
+        self.endsGateway = true
+    }
+
+    /// A session whose messages go to `output` (an HTTP session's).
+    init(gateway: Gateway, transport: SessionTransport, output: SessionOutput, label: String) {
+        self.gateway = gateway
+        self.transport = transport
+        self.output = output
+        self.label = label
+        self.endsGateway = false
     }
 
     func start() {
@@ -390,6 +402,13 @@ public final class ClientSession {
 
     private func finishIfDrained() {
         if inputEnded && held.isEmpty && inFlight == 0 && currentBatch == nil { finish(abandon: false, reason: nil) }
+    }
+
+    /// Ends the session at its client's request (an HTTP session's DELETE, or its expiry):
+    /// what is still in flight is cancelled at the backends.
+    func end(reason: String) {
+        inputEnded = true
+        finish(abandon: true, reason: reason)
     }
 
     /// Ends the session: the gateway shuts down when its stdio client is done. `abandon` cancels

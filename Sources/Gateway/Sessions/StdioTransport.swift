@@ -1,12 +1,22 @@
 import Reactor
 
+/// What a session is served over: it starts and stops reading its client, and closes.
+protocol SessionTransport: AnyObject {
+    func start(for session: ClientSession)
+    /// Reads again (after back-pressure or start-up) if the session wants more.
+    func resumeReading(for session: ClientSession)
+    func stopReading()
+    /// Closes, flushing what is queued for at most `flushDeadlineMs`.
+    func close(flushDeadlineMs: UInt64)
+}
+
 /// The byte-stream transport of one client session: mcpd's stdin and stdout.
 ///
 /// It frames lines (refusing and skipping one over `gateway.max_message_size`), hands each to
 /// the session, stops reading while the client does not read mcpd's output or the session
 /// holds as much as it may, and closes both streams at the end. The session decides what the
 /// frames mean and writes its answers to `output`.
-final class StdioTransport {
+final class StdioTransport: SessionTransport {
     let input: IOStream
     /// Where the session's answers and notifications go.
     let output: IOStream

@@ -1,7 +1,8 @@
 import Gateway
 import Reactor
 
-/// `mcpd serve`: the gateway on HTTP (the probes, in this version), until SIGTERM or SIGINT.
+/// `mcpd serve`: the gateway on HTTP (Streamable HTTP at /mcp, and the probes), until SIGTERM or
+/// SIGINT.
 enum Serve {
     static func run(_ arguments: Arguments) throws {
         let setup = try Setup(arguments)
@@ -31,7 +32,9 @@ enum Serve {
                 setup.log.error("cannot listen on \(shownHost):\(port): \(error.message) (set another address with --listen or http.listen)")
                 throw error
             }
-            setup.log.info("listening on http://\(shownHost):\(bound)/: GET /health, GET /ready; the MCP endpoints are not in this version (clients use mcpd stdio)")
+            let url = "http://\(shownHost):\(bound)/mcp"
+            let snippet: JSONValue = ["mcpServers": ["mcpd": ["type": "http", "url": .string(url)]]]
+            setup.log.info("listening on \(url) (Streamable HTTP; probes: /health, /ready); a client's config: \(snippet.jsonText)")
         }
     }
 }

@@ -420,7 +420,12 @@ public final class IOStream {
     /// Sends everything queued: `uv_try_write` first, `uv_write` for the rest. Called by the loop
     /// once per turn; callers never need to.
     func flush() {
-        defer { if shutdownRequested { shutdownWrites() } }
+        flushQueued()
+        if shutdownRequested { shutdownWrites() }
+    }
+
+    @inline(__always)
+    private func flushQueued() {
         flushScheduled = false
         writesUntilEarly = earlyWriteFirst
         sealScratch()

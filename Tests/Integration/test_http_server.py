@@ -8,8 +8,8 @@ What is tested:
   backend restarting (restarts >= 1, then ready again), a crash-looping command ending
   circuit_open with last_error (status degraded, or failing when it is the only server);
   POST /health and POST /ready get 405 with `Allow: GET`; GET /ready is 200 once started;
-- the MCP endpoints (/mcp, /mcp/x, /sse, /messages) answer 501 with a JSON error, any other
-  path 404;
+- the endpoints not served yet (/mcp/x, /sse, /messages) answer 501 with a JSON error, any
+  other path 404 (/mcp itself is not asserted here: it is becoming the Streamable HTTP transport);
 - HTTP/1.1 connections: keep-alive (several requests on one connection), pipelining (three
   requests in one write, answered in order), `Connection: close`, HTTP/1.0 without keep-alive,
   `Expect: 100-continue`, a chunked body that reaches the handler, a request hidden in a body
@@ -25,7 +25,7 @@ What is tested:
 - http.max_connections: the connection past the limit gets 503 and is closed, the others are
   served;
 - SIGTERM while a keep-alive connection is idle: mcpd exits 0 promptly;
-- `mcpd check` on the http section: a misspelt key suggests the right one, session_timeout is
+- `mcpd check` on the http section: a misspelt key suggests the right one, allowed_origins is
   accepted with a warning that it is not acted on.
 
 Every served mcpd is started by the `serve` fixture on a port picked free beforehand, and stopped
@@ -342,8 +342,8 @@ def small(serve, write_config, piddir) -> Served:
 @pytest.mark.parametrize("how", ["listen", "host-and-port", "port", "config"])
 def test_listens_where_asked_and_logs_the_address(serve, write_config, piddir, how):
     """--listen HOST:PORT, --host with --port, --port alone (host 127.0.0.1) and the config's
-    http.listen each make mcpd listen there, and log `listening on http://HOST:PORT/: GET /health,
-    GET /ready` on stderr; /health answers there."""
+    http.listen each make mcpd listen there, and log once `listening on http://HOST:PORT/...`
+    naming /health and /ready on stderr; /health answers there."""
     port = free_port()
     http = dict(SMALL_LIMITS)
     if how == "config":
@@ -357,7 +357,8 @@ def test_listens_where_asked_and_logs_the_address(serve, write_config, piddir, h
     }[how]
     served = serve(config, port=port, listen_args=listen_args)
     assert served.health()["status"] in ("ok", "degraded"), served.stderr_text()
-    assert f"listening on http://{HOST}:{port}/: GET /health, GET /ready" in served.stderr_text(), served.stderr_text()
+    lines = [line for line in served.stderr_text().splitlines() if f"listening on http://{HOST}:{port}/" in line]
+    assert len(lines) == 1 and "/health" in lines[0] and "/ready" in lines[0], served.stderr_text()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -468,10 +469,11 @@ def test_post_to_a_probe_is_405_allowing_get(small, path):
     assert "error" in json.loads(body), body
 
 
-def test_mcp_endpoints_are_501_and_other_paths_404(small):
-    """/mcp, /mcp/x, /sse and /messages answer 501 with a JSON error (GET and POST); any other
-    path answers 404 with a JSON error."""
-    for path in ("/mcp", "/mcp/x", "/sse", "/messages"):
+def test_unserved_mcp_endpoints_are_501_and_other_paths_404(small):
+    """/mcp/x, /sse and /messages answer 501 with a JSON error (GET and POST); any other path
+    answers 404 with a JSON error. (/mcp itself is left out: it becomes the Streamable HTTP
+    transport.)"""
+    for path in ("/mcp/x", "/sse", "/messages"):
         for method in ("GET", "POST"):
             response, body = small.get(path, method=method, body=b"{}" if method == "POST" else None)
             assert response.status == 501, (path, method, response.status, body)
@@ -490,7 +492,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(small):
     """HTTP/1.1 keep-alive: five requests one after another on one connection each get their
     answer, none with `Connection: close`, and the connection stays open."""
     conn = small.connect()
-    for path, status in [("/health", 200), ("/ready", 200), ("/nope", 404), ("/mcp", 501), ("/health", 200)]:
+    for path, status in [("/health", 200), ("/ready", 200), ("/nope", 404), ("/sse", 501), ("/health", 200)]:
         conn.send(request("GET", path))
         response = conn.response()
         assert response.status == status, (path, response)
@@ -535,10 +537,10 @@ def test_http_1_0_without_keep_alive_closes(small):
 
 def test_expect_100_continue_comes_before_the_final_response(small):
     """A POST with `Expect: 100-continue` and a body: `HTTP/1.1 100 Continue` is sent once the
-    head is read, before the body; then the final response (501 for /mcp)."""
+    head is read, before the body; then the final response (501 for /mcp/x)."""
     conn = small.connect()
     body = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
-    conn.send(request("POST", "/mcp", "Content-Type: application/json", f"Content-Length: {len(body)}",
+    conn.send(request("POST", "/mcp/x", "Content-Type: application/json", f"Content-Length: {len(body)}",
                       "Expect: 100-continue"))
     interim = conn.response(timeout=2)
     assert (interim.status, interim.reason) == (100, "Continue"), interim
@@ -548,10 +550,10 @@ def test_expect_100_continue_comes_before_the_final_response(small):
 
 
 def test_a_chunked_body_within_the_limit_reaches_the_handler(small):
-    """A chunked POST /mcp whose body is within max_body is read whole and handled (501); the
+    """A chunked POST /mcp/x whose body is within max_body is read whole and handled (501); the
     connection then serves the next request."""
     conn = small.connect()
-    conn.send(request("POST", "/mcp", "Transfer-Encoding: chunked", "Content-Type: application/json",
+    conn.send(request("POST", "/mcp/x", "Transfer-Encoding: chunked", "Content-Type: application/json",
                       body=b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"))
     response = conn.response()
     assert response.status == 501 and "error" in response.json(), response
@@ -562,12 +564,12 @@ def test_a_chunked_body_within_the_limit_reaches_the_handler(small):
 
 def test_a_request_inside_a_body_is_never_answered(small):
     """POST /x whose Content-Length covers the text of `GET /health HTTP/1.1`: the body is a body.
-    Then GET /mcp with Connection: close: exactly two responses come back (404, 501), then the end
+    Then GET /sse with Connection: close: exactly two responses come back (404, 501), then the end
     of the stream; no /health document."""
     conn = small.connect()
     hidden = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     conn.send(request("POST", "/x", f"Content-Length: {len(hidden)}", body=hidden)
-              + request("GET", "/mcp", "Connection: close"))
+              + request("GET", "/sse", "Connection: close"))
     first = conn.response()
     second = conn.response()
     assert (first.status, second.status) == (404, 501), (first, second)
@@ -631,7 +633,7 @@ def test_content_length_over_max_body_is_413_before_the_body(small):
 def test_a_body_at_max_body_is_accepted(small):
     """A body of exactly max_body (2048 bytes) with Content-Length is read and handled (501)."""
     conn = small.connect()
-    conn.send(request("POST", "/mcp", "Content-Length: 2048", body=b"x" * 2048))
+    conn.send(request("POST", "/mcp/x", "Content-Length: 2048", body=b"x" * 2048))
     response = conn.response()
     assert response.status == 501, response
 
@@ -743,11 +745,11 @@ def test_check_suggests_the_http_key_meant(mcpd_bin, write_config, piddir, mcpd_
     assert "mcpd.yaml:" in proc.stderr and "http.listn" in proc.stderr, describe(proc)
 
 
-def test_check_warns_that_session_timeout_is_not_acted_on(mcpd_bin, write_config, piddir, mcpd_env):
-    """`http: {session_timeout: 5m}`: accepted (check exits 0) with a warning naming the key that
-    this version does not act on it."""
-    config = write_config(dict(backends_config(piddir), http={"session_timeout": "5m"}))
+def test_check_warns_that_an_http_key_is_not_acted_on(mcpd_bin, write_config, piddir, mcpd_env):
+    """`http: {allowed_origins: [...]}` (a documented key this version does not implement):
+    accepted (check exits 0) with a warning naming the key that this version does not act on it."""
+    config = write_config(dict(backends_config(piddir), http={"allowed_origins": ["http://localhost"]}))
     proc = run_mcpd(mcpd_bin, "check", "-c", str(config), env=mcpd_env, timeout=15)
     assert proc.returncode == 0, describe(proc)
-    assert "warning" in proc.stderr and "http.session_timeout" in proc.stderr, describe(proc)
+    assert "warning" in proc.stderr and "http.allowed_origins" in proc.stderr, describe(proc)
     assert "does not act on it" in proc.stderr, describe(proc)

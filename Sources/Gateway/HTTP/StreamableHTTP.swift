@@ -74,8 +74,15 @@ final class HTTPSession: SessionTransport {
             // Handshake era: a closed connection is not a cancel; the answer is dropped.
             for id in exchange.ids where waiting[id] === exchange { waiting[id] = nil }
         }
+        // An error the session answers at once with a null id (a batch refused, say) is this
+        // POST's answer.
+        receiving = exchange
         session.receive(body)
+        receiving = nil
     }
+
+    /// The POST whose body the session is reading now.
+    private var receiving: PostExchange?
 
     /// Opens the GET stream (a second one replaces the first).
     func openStream(_ response: HTTPResponse, headers: [(String, String)]) {
@@ -143,10 +150,17 @@ final class HTTPSession: SessionTransport {
     /// One message from the session: an answer to its POST, or something for the GET stream.
     private func deliver(_ message: ByteBuffer) {
         lastActivity = front.gateway.loop.now
-        if let id = responseID(message), let exchange = waiting[id] {
-            waiting[id] = nil
-            exchange.add(message, id: id)
-            return
+        if let id = responseID(message) {
+            if let exchange = waiting[id] {
+                waiting[id] = nil
+                exchange.add(message, id: id)
+                return
+            }
+            if id == "null", let exchange = receiving {
+                for id in exchange.ids where waiting[id] === exchange { waiting[id] = nil }
+                exchange.finish(with: message)
+                return
+            }
         }
         if let stream {
             sendEvent(message, on: stream)
@@ -211,6 +225,12 @@ final class PostExchange {
         } else {
             answers.append(message)
         }
+    }
+
+    /// Answers with `message` alone (an error for the whole body).
+    func finish(with message: ByteBuffer) {
+        answers = [message]
+        send()
     }
 
     private func send() {

@@ -72,6 +72,9 @@ struct Splice {
 
     /// Writes `frame` with the replacements, then a newline. A small result is assembled in
     /// place in the stream's scratch buffer; a large one is queued as slices of the frame.
+    /// Inlined into each caller, so that it is specialised for the stream or session output it
+    /// writes to (a generic call would go through the protocol's witness table).
+    @inline(__always)
     func write<Sink: ByteSink>(_ frame: ByteBuffer, to stream: Sink) {
         var total = frame.readableBytes + 1
         if count > 0 { total += edits.0.length - edits.0.range.count }

@@ -400,6 +400,7 @@ public final class ClientSession {
         finishIfDrained()
     }
 
+    @inline(__always)
     private func finishIfDrained() {
         if inputEnded && held.isEmpty && inFlight == 0 && currentBatch == nil { finish(abandon: false, reason: nil) }
     }

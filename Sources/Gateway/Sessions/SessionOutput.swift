@@ -29,7 +29,11 @@ final class SessionOutput: ByteSink {
     }
 
     /// False while the client does not take what it is sent (back-pressure on the backends).
-    var isWritable: Bool { stream?.isWritable ?? !messagesStalled }
+    @inline(__always)
+    var isWritable: Bool {
+        if let stream { return stream.isWritable }
+        return !messagesStalled
+    }
 
     @inline(__always)
     func write(_ buffer: ByteBuffer) {

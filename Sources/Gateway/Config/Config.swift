@@ -209,9 +209,11 @@ private struct ConfigLoader {
                     projects = value
                 case "http":
                     try loadHTTP(value)
-                case "auth", "roles":
+                case "auth":
+                    try loadAuth(value)
+                case "roles":
                     // Client policy; accepted so one file serves every version.
-                    notActedOn(key, "the \"\(key.scalar!)\" section (tokens and roles are not in this version)")
+                    notActedOn(key, "the \"roles\" section (roles are not in this version)")
                 default:
                     otherTopLevel.append(key)
                 }
@@ -474,6 +476,56 @@ private struct ConfigLoader {
         }
     }
 
+    /// `auth: {tokens: [{token: "${VAR}", role: NAME}, ...]}` (a token alone may be a string):
+    /// the bearer tokens `mcpd serve` requires. Each is a secret, whatever its length.
+    mutating func loadAuth(_ node: YAMLNode) throws(ConfigError) {
+        if node.isNull { return }
+        guard case .mapping(let members) = node.value else { throw error(node, "auth must be a mapping, found \(node.kindName)") }
+        for (key, value) in members {
+            guard key.scalar! == "tokens" else {
+                record(error(key, "unknown key auth.\(key.scalar!)\(didYouMean(key.scalar!, ["tokens"])) (expected tokens)"))
+                continue
+            }
+            guard case .sequence(let items) = value.value else {
+                record(error(value, "auth.tokens must be a list of {token, role}, found \(value.kindName)"))
+                continue
+            }
+            for (index, item) in items.enumerated() {
+                do { try loadToken(item, "auth.tokens[\(index)]") } catch { record(error) }
+            }
+        }
+    }
+
+    mutating func loadToken(_ item: YAMLNode, _ what: String) throws(ConfigError) {
+        var token: String?
+        var role: String?
+        var tokenNode = item
+        if item.scalar != nil {
+            token = try string(item, what)
+        } else {
+            guard case .mapping(let fields) = item.value else { throw error(item, "\(what) must be {token, role} or a string") }
+            for (field, value) in fields {
+                switch field.scalar! {
+                case "token":
+                    tokenNode = value
+                    token = try string(value, "\(what).token")
+                case "role":
+                    role = try string(value, "\(what).role")
+                    notActedOn(field, "\(what).role (roles are not in this version: every token sees every tool)")
+                default: throw error(field, "unknown key \"\(field.scalar!)\" in \(what) (expected token, role)")
+                }
+            }
+        }
+        guard let token, !token.isEmpty else {
+            throw error(tokenNode, "\(what) has no token (an unset ${VAR} gives an empty one, which would let anyone in)")
+        }
+        guard token.utf8.count >= 16 else {
+            throw error(tokenNode, "\(what): a token of \(token.utf8.count) characters is too easy to guess; use at least 16 (e.g. openssl rand -hex 24)")
+        }
+        if !config.secrets.contains(token) { config.secrets.append(token) }
+        config.gateway.tokens.append(BearerToken(token: token, role: role))
+    }
+
     /// The `http:` section of `mcpd serve`.
     mutating func loadHTTP(_ node: YAMLNode) throws(ConfigError) {
         if node.isNull { return }
@@ -516,8 +568,10 @@ private struct ConfigLoader {
         case "body_timeout": config.gateway.http.limits.bodyTimeoutMs = try positiveDuration(value, what)
         case "keepalive_timeout": config.gateway.http.limits.keepaliveTimeoutMs = try positiveDuration(value, what)
         case "session_timeout": config.gateway.http.sessionTimeoutMs = try positiveDuration(value, what)
-        case "allowed_origins", "public_metrics":
-            notActedOn(key, "\(what) (Origin checks and /metrics are not in this version)")
+        case "allowed_origins":
+            config.gateway.http.allowedOrigins = try stringList(value, what)
+        case "public_metrics":
+            notActedOn(key, "\(what) (/metrics is not in this version)")
         default:
             let expected = ["listen", "max_header_bytes", "max_headers", "max_body", "max_connections", "header_timeout", "body_timeout",
                             "keepalive_timeout", "session_timeout", "allowed_origins", "public_metrics"]

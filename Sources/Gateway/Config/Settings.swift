@@ -109,8 +109,16 @@ public struct GatewaySettings: Sendable {
     public var restartWindowMs: UInt64 = 60_000
     /// The `http:` section (`mcpd serve`).
     public var http = HTTPSettings()
+    /// `auth.tokens`: when any is set, every HTTP request but the probes needs one.
+    public var tokens: [BearerToken] = []
 
     public init() {}
+}
+
+/// A bearer token of `auth.tokens`, and the role it gives (roles are not acted on yet).
+public struct BearerToken: Sendable {
+    public var token: String
+    public var role: String?
 }
 
 /// The `http:` section: where `mcpd serve` listens, and the limits of its HTTP server.
@@ -123,6 +131,8 @@ public struct HTTPSettings: Sendable {
     public var maxBodySet = false
     /// A Streamable HTTP session with nothing in flight and no stream open ends after this.
     public var sessionTimeoutMs: UInt64 = 30 * 60_000
+    /// Browser origins allowed to call (`Origin`); nil: only localhost's.
+    public var allowedOrigins: [String]?
 
     public init() {}
 

@@ -24,6 +24,19 @@ extension Gateway {
 
     private func handleHTTP(_ request: HTTPRequest, _ response: HTTPResponse) {
         let json = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+        if let origin = request.header("origin"), !originAllowed(origin) {
+            // A web page the user visits must not reach a gateway on localhost (DNS rebinding).
+            return response.send(status: 403, headers: json,
+                                 body: "{\"error\":\"Origin \(JSONValue.string(String(origin.prefix(100))).jsonText.dropFirst().dropLast()) is not allowed (http.allowed_origins)\"}\n")
+        }
+        var principal: String?
+        if request.path != "/health" && request.path != "/ready" && !config.gateway.tokens.isEmpty {
+            guard let index = tokenIndex(request.header("authorization")) else {
+                return response.send(status: 401, headers: json + [("WWW-Authenticate", "Bearer realm=\"mcpd\"")],
+                                     body: "{\"error\":\"a valid bearer token is required (Authorization: Bearer <token>, one of auth.tokens)\"}\n")
+            }
+            principal = "token#\(index)"
+        }
         switch request.path {
         case "/health":
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(response, "GET") }
@@ -37,13 +50,41 @@ extension Gateway {
             guard let streamableHTTP, !isShuttingDown else {
                 return response.send(status: 503, headers: json, body: "{\"error\":\"mcpd is shutting down\"}\n")
             }
-            streamableHTTP.handle(request, response)
+            streamableHTTP.handle(request, response, principal: principal)
         case let path where path == "/sse" || path == "/messages" || path.hasPrefix("/mcp/"):
             response.send(status: 501, headers: json,
                           body: "{\"error\":\"\(path.hasPrefix("/mcp/") ? "per-server endpoints" : "the legacy SSE transport") is not in this version of mcpd; use /mcp\"}\n")
         default:
             response.send(status: 404, headers: json, body: "{\"error\":\"no such endpoint; mcpd serves /mcp, /health and /ready\"}\n")
         }
+    }
+
+    /// The index of the configured token the `Authorization` header carries, or nil. Every
+    /// token is compared in full, in time that depends only on the lengths.
+    private func tokenIndex(_ header: String?) -> Int? {
+        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        let offered = Array(header.utf8.dropFirst(7))
+        var found: Int?
+        for (index, configured) in config.gateway.tokens.enumerated() where constantTimeEqual(offered, Array(configured.token.utf8)) {
+            found = found ?? index
+        }
+        return found
+    }
+
+    /// Whether a browser page of `origin` may call: one of `http.allowed_origins` (`*`: any),
+    /// else only pages of this machine (localhost, 127.0.0.1, [::1]).
+    private func originAllowed(_ origin: String) -> Bool {
+        if let allowed = config.gateway.http.allowedOrigins {
+            return allowed.contains("*") || allowed.contains(origin)
+        }
+        guard let scheme = origin.firstRange(of: "://") else { return false }
+        var host = origin[scheme.upperBound...]
+        if host.hasPrefix("[") {
+            host = host.prefix { $0 != "]" }.dropFirst()
+        } else {
+            host = host.prefix { $0 != ":" && $0 != "/" }
+        }
+        return host == "localhost" || host == "127.0.0.1" || host == "::1"
     }
 
     private func methodNotAllowed(_ response: HTTPResponse, _ allowed: String) {
@@ -89,4 +130,14 @@ extension Gateway {
         case .stopping, .stopped: return backend.idleStopped ? "idle" : "stopped"
         }
     }
+}
+
+/// Whether two byte strings are equal, in time that depends on their lengths only.
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    var difference = UInt8(a.count == b.count ? 0 : 1)
+    let count = max(a.count, b.count)
+    for index in 0..<count {
+        difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0xFF)
+    }
+    return difference == 0
 }

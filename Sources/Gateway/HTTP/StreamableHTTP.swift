@@ -33,9 +33,13 @@ final class HTTPSession: SessionTransport {
     static let maxBacklogBytes = 4 << 20
     static let keepaliveMs: UInt64 = 15_000
 
-    init(id: String, front: StreamableHTTP) {
+    /// Who opened it (the bearer token's index, or nil without tokens): only they may use it.
+    let principal: String?
+
+    init(id: String, front: StreamableHTTP, principal: String?) {
         self.id = id
         self.front = front
+        self.principal = principal
         lastActivity = front.gateway.loop.now
         let output = SessionOutput(deliver: { [unowned self] message in deliver(message) })
         session = ClientSession(gateway: front.gateway, transport: self, output: output, label: "http:\(id.prefix(8))")
@@ -266,14 +270,14 @@ final class StreamableHTTP {
 
     var sessionCount: Int { sessions.count }
 
-    func handle(_ request: HTTPRequest, _ response: HTTPResponse) {
+    func handle(_ request: HTTPRequest, _ response: HTTPResponse, principal: String?) {
         if let version = request.header("mcp-protocol-version"), !ProtocolVersion.supported.contains(version) {
             return error(response, 400, "unsupported MCP-Protocol-Version \"\(version.prefix(40))\" (supported: \(ProtocolVersion.supported.joined(separator: ", ")))")
         }
         switch request.method {
-        case "POST": post(request, response)
-        case "GET": get(request, response)
-        case "DELETE": delete(request, response)
+        case "POST": post(request, response, principal)
+        case "GET": get(request, response, principal)
+        case "DELETE": delete(request, response, principal)
         default:
             response.send(status: 405, headers: jsonHeaders + [("Allow", "GET, POST, DELETE")], body: "{\"error\":\"use POST, GET or DELETE\"}\n")
         }
@@ -291,7 +295,14 @@ final class StreamableHTTP {
                 any || accept.contains("text/event-stream") || accept.contains("text/*"))
     }
 
-    private func post(_ request: HTTPRequest, _ response: HTTPResponse) {
+    /// The session of the request's `Mcp-Session-Id`, if it exists and belongs to `principal`
+    /// (a session used with another token is unknown to it).
+    private func session(_ request: HTTPRequest, _ principal: String?) -> HTTPSession? {
+        guard let id = request.header("mcp-session-id"), let found = sessions[id], !found.ended, found.principal == principal else { return nil }
+        return found
+    }
+
+    private func post(_ request: HTTPRequest, _ response: HTTPResponse, _ principal: String?) {
         let (json, sse) = accepts(request)
         guard json || sse else { return error(response, 406, "Accept must include application/json or text/event-stream") }
         if let type = request.header("content-type"), !type.lowercased().hasPrefix("application/json") {
@@ -312,12 +323,12 @@ final class StreamableHTTP {
         let isInitialize = scan.kind == .request && body.withUnsafeReadableBytes { rangeEquals($0, scan.method!, "\"initialize\"") }
         var session: HTTPSession
         var headers: [(String, String)] = []
-        if let id = request.header("mcp-session-id") {
-            guard let found = sessions[id], !found.ended else { return error(response, 404, "unknown or expired session; initialize a new one") }
+        if request.header("mcp-session-id") != nil {
+            guard let found = self.session(request, principal) else { return error(response, 404, "unknown or expired session; initialize a new one") }
             session = found
         } else {
             guard isInitialize else { return error(response, 400, "Mcp-Session-Id is required (initialize first)") }
-            session = HTTPSession(id: StreamableHTTP.newSessionID(), front: self)
+            session = HTTPSession(id: StreamableHTTP.newSessionID(), front: self, principal: principal)
             sessions[session.id] = session
             gateway.addSession(session.session)
             startExpiry()
@@ -344,16 +355,17 @@ final class StreamableHTTP {
         }
     }
 
-    private func get(_ request: HTTPRequest, _ response: HTTPResponse) {
+    private func get(_ request: HTTPRequest, _ response: HTTPResponse, _ principal: String?) {
         guard accepts(request).sse else { return error(response, 406, "a GET stream needs Accept: text/event-stream") }
         guard let id = request.header("mcp-session-id") else { return error(response, 400, "Mcp-Session-Id is required") }
-        guard let session = sessions[id], !session.ended else { return error(response, 404, "unknown or expired session") }
+        guard let session = session(request, principal) else { return error(response, 404, "unknown or expired session") }
         session.openStream(response, headers: [("Mcp-Session-Id", id)])
     }
 
-    private func delete(_ request: HTTPRequest, _ response: HTTPResponse) {
+    private func delete(_ request: HTTPRequest, _ response: HTTPResponse, _ principal: String?) {
         guard let id = request.header("mcp-session-id") else { return error(response, 400, "Mcp-Session-Id is required") }
-        guard let session = sessions.removeValue(forKey: id), !session.ended else { return error(response, 404, "unknown or expired session") }
+        guard let session = session(request, principal) else { return error(response, 404, "unknown or expired session") }
+        sessions[id] = nil
         session.end(reason: "the client ended the session")
         gateway.log.info("http session \(id.prefix(8)) ended by its client")
         response.send(status: 204, headers: [], body: "")

@@ -7,8 +7,8 @@ import Glibc
 ///
 /// `/mcp` is MCP's Streamable HTTP transport in the handshake era (`StreamableHTTP`); `/health`
 /// says what mcpd and each backend are doing (200 while mcpd serves) and `/ready` is 200 once
-/// start-up has settled (503 while starting or draining). `/mcp/<server>`, the legacy `/sse`
-/// and `/messages` answer 501 in this version.
+/// start-up has settled (503 while starting or draining). `/sse` and `/messages` are the
+/// 2024-11-05 transport, for old clients. `/mcp/<server>` answers 501 in this version.
 extension Gateway {
     /// Listens on the `http:` section's address; returns the port (the kernel's choice for 0).
     public func serveHTTP(host: String, port: Int) throws(UVError) -> Int {
@@ -51,9 +51,17 @@ extension Gateway {
                 return response.send(status: 503, headers: json, body: "{\"error\":\"mcpd is shutting down\"}\n")
             }
             streamableHTTP.handle(request, response, principal: principal)
-        case let path where path == "/sse" || path == "/messages" || path.hasPrefix("/mcp/"):
-            response.send(status: 501, headers: json,
-                          body: "{\"error\":\"\(path.hasPrefix("/mcp/") ? "per-server endpoints" : "the legacy SSE transport") is not in this version of mcpd; use /mcp\"}\n")
+        case "/sse", "/messages":
+            guard let streamableHTTP, !isShuttingDown else {
+                return response.send(status: 503, headers: json, body: "{\"error\":\"mcpd is shutting down\"}\n")
+            }
+            if request.path == "/sse" {
+                streamableHTTP.openLegacy(request, response, principal: principal)
+            } else {
+                streamableHTTP.legacyMessage(request, response, principal: principal)
+            }
+        case let path where path.hasPrefix("/mcp/"):
+            response.send(status: 501, headers: json, body: "{\"error\":\"per-server endpoints are not in this version of mcpd; use /mcp\"}\n")
         default:
             response.send(status: 404, headers: json, body: "{\"error\":\"no such endpoint; mcpd serves /mcp, /health and /ready\"}\n")
         }
@@ -114,7 +122,7 @@ extension Gateway {
         return [
             "status": .string(status),
             "uptime_s": .int(Int((loop.now - startedAt) / 1000)),
-            "sessions": ["http": .int(streamableHTTP?.sessionCount ?? 0), "sse": 0, "stdio": .int(sessions.filter(\.endsGateway).count)],
+            "sessions": ["http": .int(streamableHTTP?.sessionCount ?? 0), "sse": .int(streamableHTTP?.legacySessionCount ?? 0), "stdio": .int(sessions.filter(\.endsGateway).count)],
             "backends": .object(servers),
         ]
     }

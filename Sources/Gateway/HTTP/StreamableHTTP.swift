@@ -35,11 +35,15 @@ final class HTTPSession: SessionTransport {
 
     /// Who opened it (the bearer token's index, or nil without tokens): only they may use it.
     let principal: String?
+    /// A session of the 2024-11-05 transport (`/sse` + `/messages`): every message, answers
+    /// included, goes on its one event stream, and the session ends with the stream.
+    let legacy: Bool
 
-    init(id: String, front: StreamableHTTP, principal: String?) {
+    init(id: String, front: StreamableHTTP, principal: String?, legacy: Bool = false) {
         self.id = id
         self.front = front
         self.principal = principal
+        self.legacy = legacy
         lastActivity = front.gateway.loop.now
         let output = SessionOutput(deliver: { [unowned self] message in deliver(message) })
         session = ClientSession(gateway: front.gateway, transport: self, output: output, label: "http:\(id.prefix(8))")
@@ -88,17 +92,21 @@ final class HTTPSession: SessionTransport {
     /// The POST whose body the session is reading now.
     private var receiving: PostExchange?
 
-    /// Opens the GET stream (a second one replaces the first).
-    func openStream(_ response: HTTPResponse, headers: [(String, String)]) {
+    /// Opens the GET stream (a second one replaces the first). `first`: an event sent before
+    /// anything else (the legacy transport's `endpoint`).
+    func openStream(_ response: HTTPResponse, headers: [(String, String)], first: String? = nil) {
         lastActivity = front.gateway.loop.now
         if let old = stream {
             stream = nil
             old.finish()
         }
         response.startStream(status: 200, headers: headers + StreamableHTTP.sseHeaders)
+        if let first { response.write(string: first) }
         stream = response
         response.onClientGone = { [unowned self] in
-            if stream === response { closeStream() }
+            guard stream === response else { return }
+            closeStream()
+            if legacy { front.legacyStreamClosed(self) }
         }
         response.onWritable = { [unowned self] in
             session.output.messagesStalled = false
@@ -151,10 +159,17 @@ final class HTTPSession: SessionTransport {
 
     // MARK: Output
 
+    /// A message POSTed to a legacy session's `/messages`: answered on its stream.
+    func postLegacy(_ body: ByteBuffer, response: HTTPResponse) {
+        lastActivity = front.gateway.loop.now
+        response.send(status: 202, headers: [("Content-Type", "text/plain")], body: "Accepted")
+        session.receive(body)
+    }
+
     /// One message from the session: an answer to its POST, or something for the GET stream.
     private func deliver(_ message: ByteBuffer) {
         lastActivity = front.gateway.loop.now
-        if let id = responseID(message) {
+        if !legacy, let id = responseID(message) {
             if let exchange = waiting[id] {
                 waiting[id] = nil
                 exchange.add(message, id: id)
@@ -268,7 +283,62 @@ final class StreamableHTTP {
         self.gateway = gateway
     }
 
-    var sessionCount: Int { sessions.count }
+    var sessionCount: Int { sessions.values.lazy.filter { !$0.legacy }.count }
+    var legacySessionCount: Int { sessions.values.lazy.filter(\.legacy).count }
+
+    // MARK: The 2024-11-05 transport
+
+    /// `GET /sse`: a session whose every message goes on this stream; its first event names
+    /// where the client POSTs (`/messages?session_id=...`).
+    func openLegacy(_ request: HTTPRequest, _ response: HTTPResponse, principal: String?) {
+        guard request.method == "GET" else {
+            return response.send(status: 405, headers: jsonHeaders + [("Allow", "GET")], body: "{\"error\":\"open the event stream with GET\"}\n")
+        }
+        guard accepts(request).sse else { return error(response, 406, "the event stream needs Accept: text/event-stream") }
+        let session = HTTPSession(id: StreamableHTTP.newSessionID(), front: self, principal: principal, legacy: true)
+        sessions[session.id] = session
+        gateway.addSession(session.session)
+        startExpiry()
+        gateway.log.info("sse session \(session.id.prefix(8)) opened")
+        session.openStream(response, headers: [], first: "event: endpoint\ndata: /messages?session_id=\(session.id)\n\n")
+    }
+
+    /// `POST /messages?session_id=...`: one message (or batch) for a legacy session; 202, and
+    /// the answer goes on the session's stream.
+    func legacyMessage(_ request: HTTPRequest, _ response: HTTPResponse, principal: String?) {
+        guard request.method == "POST" else {
+            return response.send(status: 405, headers: jsonHeaders + [("Allow", "POST")], body: "{\"error\":\"POST messages here\"}\n")
+        }
+        var id: String?
+        for pair in request.query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 && (parts[0] == "session_id" || parts[0] == "sessionId") { id = String(parts[1]) }
+        }
+        guard let id else { return error(response, 400, "session_id is required (the endpoint the event stream named)") }
+        guard let session = sessions[id], session.legacy, !session.ended, session.principal == principal else {
+            return error(response, 404, "unknown or ended session; open a new one with GET /sse")
+        }
+        if let type = request.header("content-type"), !type.lowercased().hasPrefix("application/json") {
+            return error(response, 415, "Content-Type must be application/json")
+        }
+        var body = request.body
+        while body.readableBytes > 0, [0x20, 0x09, 0x0A, 0x0D].contains(body[body.readableBytes - 1]) {
+            body = body.slice(0..<(body.readableBytes - 1))
+        }
+        guard (try? gateway.scanner.scan(body)) != nil else {
+            return response.send(status: 400, headers: jsonHeaders,
+                                 body: "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":\(ErrorCode.parseError),\"message\":\"Parse error: the body is not one JSON-RPC message\"}}\n")
+        }
+        session.postLegacy(body, response: response)
+    }
+
+    /// A legacy session ends with its stream.
+    func legacyStreamClosed(_ session: HTTPSession) {
+        guard sessions[session.id] === session else { return }
+        sessions[session.id] = nil
+        session.end(reason: "the client closed its event stream")
+        gateway.log.info("sse session \(session.id.prefix(8)) ended: its stream closed")
+    }
 
     func handle(_ request: HTTPRequest, _ response: HTTPResponse, principal: String?) {
         if let version = request.header("mcp-protocol-version"), !ProtocolVersion.supported.contains(version) {

@@ -204,18 +204,7 @@ final class HTTPSession: SessionTransport {
         stream.write(event)
     }
 
-    /// The id of a response (or of a batch's first response), as JSON text.
-    private func responseID(_ message: ByteBuffer) -> String? {
-        guard let scan = try? front.gateway.scanner.scan(message) else { return nil }
-        if scan.kind == .batch {
-            guard let first = (try? front.gateway.scanner.batchElements(message))?.first,
-                  let element = try? front.gateway.scanner.scan(message.slice(first)), element.kind == .response, let range = element.id
-            else { return nil }
-            return String(decoding: message.slice(first).slice(range).readablePointer, as: UTF8.self)
-        }
-        guard scan.kind == .response, let range = scan.id else { return nil }
-        return String(decoding: message.slice(range).readablePointer, as: UTF8.self)
-    }
+    private func responseID(_ message: ByteBuffer) -> String? { front.responseID(message) }
 }
 
 /// One POST waiting for the answers to the requests it carried.
@@ -321,10 +310,7 @@ final class StreamableHTTP {
         if let type = request.header("content-type"), !type.lowercased().hasPrefix("application/json") {
             return error(response, 415, "Content-Type must be application/json")
         }
-        var body = request.body
-        while body.readableBytes > 0, [0x20, 0x09, 0x0A, 0x0D].contains(body[body.readableBytes - 1]) {
-            body = body.slice(0..<(body.readableBytes - 1))
-        }
+        let body = trimmed(request.body)
         guard (try? gateway.scanner.scan(body)) != nil else {
             return response.send(status: 400, headers: jsonHeaders,
                                  body: "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":\(ErrorCode.parseError),\"message\":\"Parse error: the body is not one JSON-RPC message\"}}\n")
@@ -341,6 +327,14 @@ final class StreamableHTTP {
     }
 
     func handle(_ request: HTTPRequest, _ response: HTTPResponse, principal: String?) {
+        if request.header("mcp-protocol-version") == ProtocolVersion.stateless {
+            // The stateless era: POST only, no session.
+            guard request.method == "POST" else {
+                return response.send(status: 405, headers: jsonHeaders + [("Allow", "POST")],
+                                     body: "{\"error\":\"protocol \(ProtocolVersion.stateless) has no GET or DELETE: every request is a POST\"}\n")
+            }
+            return statelessPost(request, response)
+        }
         if let version = request.header("mcp-protocol-version"), !ProtocolVersion.supported.contains(version) {
             return error(response, 400, "unsupported MCP-Protocol-Version \"\(version.prefix(40))\" (supported: \(ProtocolVersion.supported.joined(separator: ", ")))")
         }
@@ -353,12 +347,12 @@ final class StreamableHTTP {
         }
     }
 
-    private func error(_ response: HTTPResponse, _ status: Int, _ message: String) {
+    func error(_ response: HTTPResponse, _ status: Int, _ message: String) {
         response.send(status: status, headers: jsonHeaders, body: "{\"error\":\(JSONValue.string(message).jsonText)}\n")
     }
 
     /// What the client accepts: JSON, an event stream, or both (`*/*` and no header mean both).
-    private func accepts(_ request: HTTPRequest) -> (json: Bool, sse: Bool) {
+    func accepts(_ request: HTTPRequest) -> (json: Bool, sse: Bool) {
         guard let accept = request.header("accept")?.lowercased() else { return (true, true) }
         let any = accept.contains("*/*")
         return (any || accept.contains("application/json") || accept.contains("application/*"),
@@ -378,10 +372,7 @@ final class StreamableHTTP {
         if let type = request.header("content-type"), !type.lowercased().hasPrefix("application/json") {
             return error(response, 415, "Content-Type must be application/json")
         }
-        var body = request.body
-        while body.readableBytes > 0, [0x20, 0x09, 0x0A, 0x0D].contains(body[body.readableBytes - 1]) {
-            body = body.slice(0..<(body.readableBytes - 1))
-        }
+        let body = trimmed(request.body)
         let scan: MessageScan
         do {
             scan = try gateway.scanner.scan(body)
@@ -406,6 +397,26 @@ final class StreamableHTTP {
         }
         headers.append(("Mcp-Session-Id", session.id))
         session.post(body, scan: scan, requestIDs: ids, wantsJSON: json, response: response, headers: headers)
+    }
+
+    /// A body without the white space after its message.
+    func trimmed(_ body: ByteBuffer) -> ByteBuffer {
+        var end = body.readableBytes
+        while end > 0, [0x20, 0x09, 0x0A, 0x0D].contains(body[end - 1]) { end -= 1 }
+        return body.slice(0..<end)
+    }
+
+    /// The id of a response (or of a batch's first response), as JSON text.
+    func responseID(_ message: ByteBuffer) -> String? {
+        guard let scan = try? gateway.scanner.scan(message) else { return nil }
+        if scan.kind == .batch {
+            guard let first = (try? gateway.scanner.batchElements(message))?.first,
+                  let element = try? gateway.scanner.scan(message.slice(first)), element.kind == .response, let range = element.id
+            else { return nil }
+            return String(decoding: message.slice(first).slice(range).readablePointer, as: UTF8.self)
+        }
+        guard scan.kind == .response, let range = scan.id else { return nil }
+        return String(decoding: message.slice(range).readablePointer, as: UTF8.self)
     }
 
     /// The ids of the requests a body carries, as JSON text.

@@ -425,7 +425,19 @@ public final class ClientSession {
             inFlight = 0
         }
         refuseServerRequests("the client disconnected")
+        if !endsGateway { releaseSubscriptions() }
         gateway.sessionFinished(self)
+    }
+
+    /// Unsubscribes the backends from the resources only this session watched (a session that
+    /// ends while mcpd goes on serving others).
+    private func releaseSubscriptions() {
+        let watched = subscriptions
+        subscriptions.removeAll()
+        listenStreams.removeAll()
+        for uri in watched where !gateway.sessions.contains(where: { $0 !== self && $0.isSubscribed(uri) }) {
+            if let route = gateway.resourceRoute(uri) { route.backend.subscribe(route.originalName, false) }
+        }
     }
 
     /// Closes the session's transport, flushing what is queued for at most `flushDeadlineMs`.

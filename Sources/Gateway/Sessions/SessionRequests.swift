@@ -187,6 +187,12 @@ extension ClientSession {
             sendResult(frame, idRange, literal: "{}")
             return
         }
+        if subscribe != nil && gateway.sessions.contains(where: { $0 !== self && $0.isSubscribed(exposed) }) {
+            // Another session holds the backend's subscription: it stays as it is, and this
+            // session's updates come from it.
+            sendResult(frame, idRange, literal: "{}")
+            return
+        }
         forward(frame, scan, method: method, route: route, renaming: uriRange)
     }
 

@@ -158,16 +158,14 @@ extension Backend {
         }
     }
 
-    /// The session of the oldest client request in flight, if any: where a server request
-    /// made while serving it goes.
-    func sessionInFlight() -> ClientSession? {
-        var found: ClientSession?
+    /// The distinct sessions with requests in flight here, at most `limit` of them.
+    func sessionsInFlight(limit: Int) -> [ClientSession] {
+        var found: [ClientSession] = []
         _ = pending.firstID { entry in
-            if case .client(let owner, _, _, _) = entry.origin {
-                found = owner
-                return true
+            if case .client(let owner, _, _, _) = entry.origin, !found.contains(where: { $0 === owner }) {
+                found.append(owner)
             }
-            return false
+            return found.count >= limit
         }
         return found
     }
@@ -464,8 +462,23 @@ extension Backend {
             answer(RawValue(frame, idRange), code: ErrorCode.methodNotFound, message: "Method not found: \(methodName) (mcpd does not relay it to clients)")
             return
         }
-        guard let session = sessionInFlight() ?? gateway.sessions.first else {
-            answer(RawValue(frame, idRange), code: ErrorCode.methodNotFound, message: "no client is connected to answer \(methodName)")
+        // A handshake-era request names no client request: it goes to the one session with
+        // requests in flight here, and mcpd never guesses between several.
+        let owners = sessionsInFlight(limit: 2)
+        let session: ClientSession
+        if owners.count == 1 {
+            session = owners[0]
+        } else if owners.isEmpty && gateway.sessions.count == 1 {
+            session = gateway.sessions[0]
+        } else if owners.isEmpty {
+            answer(RawValue(frame, idRange), code: ErrorCode.methodNotFound,
+                   message: gateway.sessions.isEmpty ? "no client is connected to answer \(methodName)"
+                       : "no client has a request in flight on backend \"\(name)\", so mcpd cannot tell which client should answer \(methodName)")
+            return
+        } else {
+            let message = "several clients have requests in flight on backend \"\(name)\" and its \(methodName) names none of them, so mcpd cannot tell which client should answer (isolation: session would give each client its own process)"
+            log.warning("backend \"\(name)\": \(message)")
+            answer(RawValue(frame, idRange), code: ErrorCode.internalError, message: message)
             return
         }
         if let refusal = session.relayServerRequest(frame, scan, capability: capability, method: methodName, from: self) {

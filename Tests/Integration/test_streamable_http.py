@@ -681,6 +681,42 @@ def test_backend_request_travels_on_the_get_stream_and_its_answer_back(serve, wr
     assert outcome["text"] == "sampled \u6f22\u5b57"
 
 
+def test_backend_request_with_several_sessions_in_flight_is_refused_not_guessed(serve, write_config, piddir):
+    """Session B's gamma__ask_sample is waiting for B's sampling answer when session A calls
+    gamma__ask_sample too: gamma's second sampling/createMessage names no client request, and
+    two sessions have calls in flight on gamma, so mcpd answers gamma with an error that says so
+    (A's call ends with that error, and nothing reaches A's stream) and logs a warning; B's own
+    sampling still completes B's call."""
+    served = serve(write_config({"servers": {"gamma": server_entry("gamma", piddir)}}))
+    a = RawSession(served.port, capabilities={"sampling": {}})
+    b = RawSession(served.port, capabilities={"sampling": {}})
+    stream_b = served.stream(b.id)
+    outcome: dict[str, Any] = {}
+
+    def call(session: RawSession, key: str) -> None:
+        try:
+            outcome[key] = session.call_text("gamma__ask_sample", {"prompt": key}, id=f"{key}-1", timeout=15)
+        except BaseException as exc:  # reported by the main thread
+            outcome[key] = exc
+
+    first = threading.Thread(target=call, args=(b, "b"), daemon=True)
+    first.start()
+    event, request = stream_b.next_event(timeout=10)
+    assert event == "message" and request.get("method") == "sampling/createMessage", request
+    second = threading.Thread(target=call, args=(a, "a"), daemon=True)
+    second.start()
+    second.join(15)
+    assert not second.is_alive(), "A's call was not answered"
+    assert isinstance(outcome.get("a"), str), outcome
+    assert "several clients have requests in flight" in outcome["a"] and "isolation: session" in outcome["a"], outcome["a"]
+    reply = b.post({"jsonrpc": "2.0", "id": request["id"],
+                    "result": {"role": "assistant", "content": {"type": "text", "text": "for b"}, "model": "m"}})
+    assert reply.status == 202, reply
+    first.join(15)
+    assert outcome.get("b") == "for b", outcome
+    assert 'backend "gamma": several clients have requests in flight' in served.stderr_text()
+
+
 # --------------------------------------------------------------------------- shared backends, expiry, logging
 
 

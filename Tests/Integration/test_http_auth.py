@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import re
 import secrets
 import socket
@@ -51,16 +52,11 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcpd_helpers import PROTOCOL_VERSION, describe, hostile, run_mcpd, server_entry, to_yaml
-from test_streamable_http import (  # noqa: F401  (serve is a fixture used by the tests below)
-    BOTH,
-    HOST,
-    SESSION_ID,
-    Reply,
-    dumps,
-    http_request,
-    init_message,
-    serve,
-)
+import test_streamable_http
+from test_streamable_http import BOTH, HOST, SESSION_ID, Reply, dumps, http_request, init_message
+
+# The `serve` fixture of test_streamable_http: `mcpd serve -c CONFIG --port N` on a free port.
+serve = test_streamable_http.serve
 
 # Distinct, recognisable values (32 characters), new for every run.
 TOK_A = "tokA" + secrets.token_hex(14)
@@ -80,8 +76,6 @@ BEARER_CHALLENGE = 'Bearer realm="mcpd"'
 @pytest.fixture
 def mcpd_env(state_home: Path) -> dict[str, str]:
     """The environment of every mcpd in this module: TOK_A and TOK_B set (TOK_UNSET not)."""
-    import os
-
     env = dict(os.environ, TOK_A=TOK_A, TOK_B=TOK_B)
     env.pop("TOK_UNSET", None)
     return env

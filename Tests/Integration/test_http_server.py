@@ -8,7 +8,7 @@ What is tested:
   backend restarting (restarts >= 1, then ready again), a crash-looping command ending
   circuit_open with last_error (status degraded, or failing when it is the only server);
   POST /health and POST /ready get 405 with `Allow: GET`; GET /ready is 200 once started;
-- the endpoints not served yet (/mcp/x, /sse, /messages) answer 501 with a JSON error, any
+- the endpoint not served yet (/mcp/x) answers 501 with a JSON error, any
   other path 404 (/mcp itself is not asserted here: it is becoming the Streamable HTTP transport);
 - HTTP/1.1 connections: keep-alive (several requests on one connection), pipelining (three
   requests in one write, answered in order), `Connection: close`, HTTP/1.0 without keep-alive,
@@ -25,7 +25,7 @@ What is tested:
 - http.max_connections: the connection past the limit gets 503 and is closed, the others are
   served;
 - SIGTERM while a keep-alive connection is idle: mcpd exits 0 promptly;
-- `mcpd check` on the http section: a misspelt key suggests the right one, allowed_origins is
+- `mcpd check` on the http section: a misspelt key suggests the right one, public_metrics is
   accepted with a warning that it is not acted on.
 
 Every served mcpd is started by the `serve` fixture on a port picked free beforehand, and stopped
@@ -470,10 +470,10 @@ def test_post_to_a_probe_is_405_allowing_get(small, path):
 
 
 def test_unserved_mcp_endpoints_are_501_and_other_paths_404(small):
-    """/mcp/x, /sse and /messages answer 501 with a JSON error (GET and POST); any other path
-    answers 404 with a JSON error. (/mcp itself is left out: it becomes the Streamable HTTP
-    transport.)"""
-    for path in ("/mcp/x", "/sse", "/messages"):
+    """/mcp/x (per-server endpoints, not in this version) answers 501 with a JSON error (GET and
+    POST); any other unknown path answers 404 with a JSON error. (/mcp, /sse and /messages are
+    the MCP transports: test_streamable_http.py, test_http_eras.py.)"""
+    for path in ("/mcp/x", "/mcp/alpha"):
         for method in ("GET", "POST"):
             response, body = small.get(path, method=method, body=b"{}" if method == "POST" else None)
             assert response.status == 501, (path, method, response.status, body)
@@ -492,7 +492,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(small):
     """HTTP/1.1 keep-alive: five requests one after another on one connection each get their
     answer, none with `Connection: close`, and the connection stays open."""
     conn = small.connect()
-    for path, status in [("/health", 200), ("/ready", 200), ("/nope", 404), ("/sse", 501), ("/health", 200)]:
+    for path, status in [("/health", 200), ("/ready", 200), ("/nope", 404), ("/mcp/x", 501), ("/health", 200)]:
         conn.send(request("GET", path))
         response = conn.response()
         assert response.status == status, (path, response)
@@ -564,12 +564,12 @@ def test_a_chunked_body_within_the_limit_reaches_the_handler(small):
 
 def test_a_request_inside_a_body_is_never_answered(small):
     """POST /x whose Content-Length covers the text of `GET /health HTTP/1.1`: the body is a body.
-    Then GET /sse with Connection: close: exactly two responses come back (404, 501), then the end
+    Then GET /mcp/x with Connection: close: exactly two responses come back (404, 501), then the end
     of the stream; no /health document."""
     conn = small.connect()
     hidden = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     conn.send(request("POST", "/x", f"Content-Length: {len(hidden)}", body=hidden)
-              + request("GET", "/sse", "Connection: close"))
+              + request("GET", "/mcp/x", "Connection: close"))
     first = conn.response()
     second = conn.response()
     assert (first.status, second.status) == (404, 501), (first, second)
@@ -746,10 +746,10 @@ def test_check_suggests_the_http_key_meant(mcpd_bin, write_config, piddir, mcpd_
 
 
 def test_check_warns_that_an_http_key_is_not_acted_on(mcpd_bin, write_config, piddir, mcpd_env):
-    """`http: {allowed_origins: [...]}` (a documented key this version does not implement):
+    """`http: {public_metrics: true}` (a documented key this version does not implement):
     accepted (check exits 0) with a warning naming the key that this version does not act on it."""
-    config = write_config(dict(backends_config(piddir), http={"allowed_origins": ["http://localhost"]}))
+    config = write_config(dict(backends_config(piddir), http={"public_metrics": True}))
     proc = run_mcpd(mcpd_bin, "check", "-c", str(config), env=mcpd_env, timeout=15)
     assert proc.returncode == 0, describe(proc)
-    assert "warning" in proc.stderr and "http.allowed_origins" in proc.stderr, describe(proc)
+    assert "warning" in proc.stderr and "http.public_metrics" in proc.stderr, describe(proc)
     assert "does not act on it" in proc.stderr, describe(proc)

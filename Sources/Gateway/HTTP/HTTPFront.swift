@@ -71,7 +71,8 @@ extension Gateway {
     /// token is compared in full, in time that depends only on the lengths.
     private func tokenIndex(_ header: String?) -> Int? {
         guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        let offered = Array(header.utf8.dropFirst(7))
+        // RFC 6750: one or more spaces after the scheme.
+        let offered = Array(header.utf8.dropFirst(7).drop { $0 == 0x20 })
         var found: Int?
         for (index, configured) in config.gateway.tokens.enumerated() where constantTimeEqual(offered, Array(configured.token.utf8)) {
             found = found ?? index

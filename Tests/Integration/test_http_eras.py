@@ -62,7 +62,6 @@ from mcpd_helpers import ALPHA_TOOLS, server_entry
 from test_streamable_http import (  # noqa: F401  (serve is a fixture)
     BOTH,
     HOST,
-    SESSION_ID,
     TEXTS,
     RawSession,
     Reply,

@@ -115,7 +115,7 @@ extension StreamableHTTP {
             return rpcError(response, 400, id: id, code: StreamableHTTP.headerMismatch,
                             "Mcp-Name header does not match the request body's \(method == "resources/read" ? "uri" : "name")")
         }
-        let streaming = sse && (method == "subscriptions/listen" || !json || scan.paramsProgressToken != nil)
+        let streaming = sse && (method == "subscriptions/listen" || !json || scan.metaProgressToken != nil)
         if method == "subscriptions/listen" && !sse {
             return error(response, 406, "subscriptions/listen streams: Accept must include text/event-stream")
         }

@@ -485,7 +485,11 @@ def main() -> None:
                     cold.setdefault(k, []).append(run_tool(args, f"coldstart {k}", kinds[k], "n="))
             print("  coldstart: done", file=sys.stderr, flush=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True) if not os.environ.get("BENCH_KEEP") else print(f"kept {tmp}")
+        if os.environ.get("BENCH_KEEP"):
+            # For profiling: the callgrind outputs stay (callgrind_annotate them).
+            print(f"bench: kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def med(system: str, depth: int, payload: int, key: str) -> float | None:
         runs = results.get((system, depth, payload))

@@ -55,6 +55,8 @@ public final class IOStream {
 
     /// Total bytes handed to the kernel (a counter for status and tests).
     public private(set) var bytesWritten: UInt64 = 0
+    /// Total bytes read.
+    public private(set) var bytesRead: UInt64 = 0
 
     // The C handle (nil for files). handle.data holds one retained reference to self,
     // released in the close callback.
@@ -231,6 +233,7 @@ public final class IOStream {
 
     private func didRead(_ nread: Int) {
         if nread > 0 {
+            bytesRead &+= UInt64(nread)
             inbound.moveWriterIndex(forwardBy: nread)
             if inbound.readableBytes > pipeCapacity { growPipe(toHold: inbound.readableBytes) }
             onRead?(&inbound)

@@ -42,7 +42,6 @@ from mcpd_helpers import (
     backend_script,
     BETA_TOOLS,
     describe,
-    LineProcess,
     pids_of,
     recorded_pids,
     run_mcpd,
@@ -50,6 +49,7 @@ from mcpd_helpers import (
     to_yaml,
     wait_for_pidfiles,
 )
+from test_daily_use import call_error, call_text, stop, tool_names
 
 ALPHA_NAMES = {f"alpha__{t}" for t in ALPHA_TOOLS}
 BETA_NAMES = {f"beta__{t}" for t in BETA_TOOLS}
@@ -59,44 +59,6 @@ OTHER_CLIENTS_SETTING = "is another client's setting; mcpd ignores it"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def call(p: LineProcess, tool: str, arguments: dict[str, Any] | None = None, timeout: float = 15.0) -> dict[str, Any]:
-    _, msg, _ = p.request("tools/call", {"name": tool, "arguments": arguments or {}}, timeout=timeout)
-    return msg
-
-
-def call_text(p: LineProcess, tool: str, arguments: dict[str, Any] | None = None, timeout: float = 15.0) -> str:
-    msg = call(p, tool, arguments, timeout)
-    assert "result" in msg and not msg["result"].get("isError"), f"{tool} failed: {msg}"
-    return msg["result"]["content"][0]["text"]
-
-
-def call_error(p: LineProcess, tool: str, arguments: dict[str, Any] | None = None) -> str:
-    """The message of the -32602 error a call to `tool` must get."""
-    msg = call(p, tool, arguments)
-    assert "error" in msg, f"a call to {tool} must fail with a JSON-RPC error: {msg}"
-    assert msg["error"]["code"] == INVALID_PARAMS, f"a call to {tool} must get -32602: {msg}"
-    return msg["error"]["message"]
-
-
-def tool_names(p: LineProcess) -> set[str]:
-    names: set[str] = set()
-    cursor = None
-    while True:
-        line, msg, _ = p.request("tools/list", {"cursor": cursor} if cursor else {})
-        assert "result" in msg, line
-        names |= {tool["name"] for tool in msg["result"]["tools"]}
-        cursor = msg["result"].get("nextCursor")
-        if not cursor:
-            return names
-
-
-def stop(p: LineProcess, timeout: float = 10.0) -> None:
-    """Closes mcpd's input and expects it to exit 0."""
-    p.close_stdin()
-    code = p.wait(timeout)
-    assert code == 0, f"mcpd exit status {code} after its input closed; stderr:\n{p.stderr_text()[-3000:]}"
 
 
 def served_tools(raw_mcpd, config: Path, env: dict[str, str]) -> set[str]:

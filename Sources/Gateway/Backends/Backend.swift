@@ -117,6 +117,8 @@ public final class Backend {
     var readPaused = false
     private var stderrLog: StderrLog
     let pending = PendingTable()
+    /// Answered client requests by method, for `/metrics`.
+    var methodStats: [MethodStats] = []
     private var exitStatus: ExitStatus?
     /// How the last process ended.
     private var lastExit: ExitStatus?

@@ -239,6 +239,7 @@ extension Backend {
     func complete(_ entry: PendingRequest, with failure: BackendFailure) {
         switch entry.origin {
         case .client(let session, let id, _, let batch):
+            if gateway.httpServer != nil { countRequest(entry, .failed) }
             if log.enabled(.debug) { logRequest(entry, session: session, id: id, outcome: "failed (\(failure.message))") }
             session.requestFailed(id: id, code: failure.code, message: failure.message, batch: batch)
         case .gateway(let callback):
@@ -334,6 +335,8 @@ extension Backend {
         switch entry.origin {
         case .client(let session, let id, _, let batch):
             if logsRequests { logRequest(entry, session: session, id: id, outcome: outcome(of: frame, scan)) }
+            // Counted for /metrics when mcpd serves HTTP (mcpd stdio has no /metrics).
+            if gateway.httpServer != nil { countRequest(entry, scan.result == nil ? .error : .ok) }
             if era == .stateless && !session.isStateless {
                 relayBridgedAnswer(frame, raw, scan, entry: entry, gatewayID: gatewayID, session: session, id: id, batch: batch)
             } else if let place = entry.taskID, let result = scan.result {

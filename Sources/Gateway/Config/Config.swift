@@ -570,8 +570,7 @@ private struct ConfigLoader {
         case "session_timeout": config.gateway.http.sessionTimeoutMs = try positiveDuration(value, what)
         case "allowed_origins":
             config.gateway.http.allowedOrigins = try stringList(value, what)
-        case "public_metrics":
-            notActedOn(key, "\(what) (/metrics is not in this version)")
+        case "public_metrics": config.gateway.http.publicMetrics = try bool(value, what)
         default:
             let expected = ["listen", "max_header_bytes", "max_headers", "max_body", "max_connections", "header_timeout", "body_timeout",
                             "keepalive_timeout", "session_timeout", "allowed_origins", "public_metrics"]

@@ -133,6 +133,8 @@ public struct HTTPSettings: Sendable {
     public var sessionTimeoutMs: UInt64 = 30 * 60_000
     /// Browser origins allowed to call (`Origin`); nil: only localhost's.
     public var allowedOrigins: [String]?
+    /// True: `/metrics` needs no token even when `auth.tokens` are set.
+    public var publicMetrics = false
 
     public init() {}
 

@@ -5,7 +5,8 @@ import Glibc
 
 /// `mcpd serve`: the gateway's HTTP endpoints on `Reactor.HTTPServer`.
 ///
-/// `/mcp` is MCP's Streamable HTTP transport in the handshake era (`StreamableHTTP`); `/health`
+/// `/mcp` is MCP's Streamable HTTP transport (`StreamableHTTP`, `StatelessHTTP`); `/metrics` is
+/// for Prometheus (`Metrics.swift`); `/health`
 /// says what mcpd and each backend are doing (200 while mcpd serves) and `/ready` is 200 once
 /// start-up has settled (503 while starting or draining). `/sse` and `/messages` are the
 /// 2024-11-05 transport, for old clients. `/mcp/<server>` answers 501 in this version.
@@ -30,7 +31,8 @@ extension Gateway {
                                  body: "{\"error\":\"Origin \(JSONValue.string(String(origin.prefix(100))).jsonText.dropFirst().dropLast()) is not allowed (http.allowed_origins)\"}\n")
         }
         var principal: String?
-        if request.path != "/health" && request.path != "/ready" && !config.gateway.tokens.isEmpty {
+        let open = request.path == "/health" || request.path == "/ready" || (request.path == "/metrics" && config.gateway.http.publicMetrics)
+        if !open && !config.gateway.tokens.isEmpty {
             guard let index = tokenIndex(request.header("authorization")) else {
                 return response.send(status: 401, headers: json + [("WWW-Authenticate", "Bearer realm=\"mcpd\"")],
                                      body: "{\"error\":\"a valid bearer token is required (Authorization: Bearer <token>, one of auth.tokens)\"}\n")
@@ -46,6 +48,10 @@ extension Gateway {
             let ready = isStartupSettled && !isShuttingDown
             let reason = isShuttingDown ? "draining" : ready ? "ready" : "starting"
             response.send(status: ready ? 200 : 503, headers: json, body: "{\"status\":\"\(reason)\"}\n")
+        case "/metrics":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(response, "GET") }
+            response.send(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"), ("Cache-Control", "no-store")],
+                          body: metricsText)
         case "/mcp":
             guard let streamableHTTP, !isShuttingDown else {
                 return response.send(status: 503, headers: json, body: "{\"error\":\"mcpd is shutting down\"}\n")
@@ -63,7 +69,7 @@ extension Gateway {
         case let path where path.hasPrefix("/mcp/"):
             response.send(status: 501, headers: json, body: "{\"error\":\"per-server endpoints are not in this version of mcpd; use /mcp\"}\n")
         default:
-            response.send(status: 404, headers: json, body: "{\"error\":\"no such endpoint; mcpd serves /mcp, /health and /ready\"}\n")
+            response.send(status: 404, headers: json, body: "{\"error\":\"no such endpoint; mcpd serves /mcp, /sse, /messages, /health, /ready and /metrics\"}\n")
         }
     }
 

@@ -85,18 +85,7 @@ extension StreamableHTTP {
     /// A POST of protocol 2026-07-28: the headers must agree with the body (`Mcp-Method`, and
     /// `Mcp-Name` for the methods that name something), else 400 with -32020.
     func statelessPost(_ request: HTTPRequest, _ response: HTTPResponse) {
-        let (json, sse) = accepts(request)
-        guard json || sse else { return error(response, 406, "Accept must include application/json or text/event-stream") }
-        if let type = request.header("content-type"), !type.lowercased().hasPrefix("application/json") {
-            return error(response, 415, "Content-Type must be application/json")
-        }
-        let body = trimmed(request.body)
-        let scan: MessageScan
-        do {
-            scan = try gateway.scanner.scan(body)
-        } catch {
-            return rpcError(response, 400, id: "null", code: ErrorCode.parseError, "Parse error: \(error)")
-        }
+        guard let (body, scan, json, sse) = readMessage(request, response) else { return }
         if scan.kind == .notification || scan.kind == .response {
             // Nothing stays open to take them: a request's stream closing is its cancel.
             return response.send(status: 202, headers: [], body: "")

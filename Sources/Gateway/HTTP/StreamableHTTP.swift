@@ -366,20 +366,29 @@ final class StreamableHTTP {
         return found
     }
 
-    private func post(_ request: HTTPRequest, _ response: HTTPResponse, _ principal: String?) {
+    /// What every POST to `/mcp` passes: an Accept it can be answered in (406), a JSON body
+    /// (415), one JSON-RPC message or batch (400 with -32700). Nil once the error is sent.
+    func readMessage(_ request: HTTPRequest, _ response: HTTPResponse) -> (body: ByteBuffer, scan: MessageScan, json: Bool, sse: Bool)? {
         let (json, sse) = accepts(request)
-        guard json || sse else { return error(response, 406, "Accept must include application/json or text/event-stream") }
+        guard json || sse else {
+            error(response, 406, "Accept must include application/json or text/event-stream")
+            return nil
+        }
         if let type = request.header("content-type"), !type.lowercased().hasPrefix("application/json") {
-            return error(response, 415, "Content-Type must be application/json")
+            error(response, 415, "Content-Type must be application/json")
+            return nil
         }
         let body = trimmed(request.body)
-        let scan: MessageScan
         do {
-            scan = try gateway.scanner.scan(body)
+            return (body, try gateway.scanner.scan(body), json, sse)
         } catch {
-            return response.send(status: 400, headers: jsonHeaders,
-                                 body: "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":\(ErrorCode.parseError),\"message\":\(JSONValue.string("Parse error: \(error)").jsonText)}}\n")
+            rpcError(response, 400, id: "null", code: ErrorCode.parseError, "Parse error: \(error)")
+            return nil
         }
+    }
+
+    private func post(_ request: HTTPRequest, _ response: HTTPResponse, _ principal: String?) {
+        guard let (body, scan, json, _) = readMessage(request, response) else { return }
         let ids = requestIDs(body, scan)
         let isInitialize = scan.kind == .request && body.withUnsafeReadableBytes { rangeEquals($0, scan.method!, "\"initialize\"") }
         var session: HTTPSession

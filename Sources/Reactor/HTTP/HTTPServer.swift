@@ -199,6 +199,16 @@ public final class HTTPServer {
 
     /// Open connections.
     public var connectionCount: Int { connections.count }
+    /// Bytes of closed connections (the open ones' are added on demand).
+    private var closedBytesRead: UInt64 = 0
+    private var closedBytesWritten: UInt64 = 0
+
+    /// Bytes read from clients, in all.
+    public var bytesRead: UInt64 { connections.values.reduce(closedBytesRead) { $0 + $1.stream.bytesRead } }
+    /// Bytes written to clients, in all.
+    public var bytesWritten: UInt64 { connections.values.reduce(closedBytesWritten) { $0 + $1.stream.bytesWritten } }
+    /// Bytes written and not yet taken by the clients' sockets.
+    public var queuedBytes: Int { connections.values.reduce(0) { $0 + $1.stream.queuedBytes } }
 
     public init(loop: EventLoop, limits: HTTPLimits = HTTPLimits()) {
         self.loop = loop
@@ -226,6 +236,8 @@ public final class HTTPServer {
     }
 
     func connectionClosed(_ connection: HTTPConnection) {
+        closedBytesRead &+= connection.stream.bytesRead
+        closedBytesWritten &+= connection.stream.bytesWritten
         connections[ObjectIdentifier(connection)] = nil
     }
 

@@ -569,6 +569,24 @@ public final class IOStream {
         }
     }
 
+    /// Gives the read and write buffers' storage back to the loop's pool while nothing is
+    /// buffered or queued, so that an idle connection holds no buffer memory (the next read or
+    /// write takes storage again). Not from inside `onRead`, which holds `inbound`.
+    public func releaseIdleStorage() {
+        guard state == .open else { return }
+        if inbound.readableBytes == 0 && inbound.storage.capacity > 0 {
+            var storage = inbound.storage
+            inbound = ByteBuffer(capacity: 0)
+            loop.storagePool.recycle(&storage)
+        }
+        if pieces.isEmpty && inFlightWrites == 0 && pendingBytes == 0 && !flushScheduled && scratch.storage.capacity > 0 {
+            var storage = scratch.storage
+            scratch = ByteBuffer(capacity: 0)
+            scratchSealed = 0
+            loop.storagePool.recycle(&storage)
+        }
+    }
+
     // MARK: Closing
 
     private var shutdownRequested = false

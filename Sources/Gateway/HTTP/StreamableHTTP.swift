@@ -172,6 +172,8 @@ final class HTTPSession: SessionTransport {
         if !legacy, let id = responseID(message) {
             if let exchange = waiting[id] {
                 waiting[id] = nil
+                // An idle session holds no table storage.
+                if waiting.isEmpty { waiting = [:] }
                 exchange.add(message, id: id)
                 return
             }

@@ -381,11 +381,13 @@ final class HTTPConnection {
         }
     }
 
+    /// Ready for the next request. The arrays give their storage back: a connection idle
+    /// between requests should hold as little as it can.
     private func resetMessage() {
-        url.removeAll(keepingCapacity: true)
-        headers.removeAll(keepingCapacity: true)
-        field.removeAll(keepingCapacity: true)
-        value.removeAll(keepingCapacity: true)
+        url = []
+        headers = []
+        field = []
+        value = []
         inValue = false
         headComplete = false
         inMessage = false
@@ -411,8 +413,14 @@ final class HTTPConnection {
         // A pipelined request already buffered goes next, after this turn (the response may
         // have been sent from inside a read of this very buffer).
         server.loop.execute { [weak self] in
-            guard let self, !closed, response == nil, !lingering, stream.inbound.readableBytes > 0 else { return }
-            parse(&stream.inbound)
+            guard let self, !closed, response == nil, !lingering else { return }
+            if stream.inbound.readableBytes > 0 {
+                parse(&stream.inbound)
+            } else if !inMessage {
+                // Idle until the next request: its buffers go back to the pool, so memory
+                // follows requests, not open connections.
+                stream.releaseIdleStorage()
+            }
         }
     }
 

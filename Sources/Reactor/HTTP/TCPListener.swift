@@ -16,8 +16,9 @@ public final class TCPListener {
     public var onAcceptError: ((UVError) -> Void)?
     /// The port the socket is bound to (the one the kernel chose for port 0).
     public private(set) var port: Int = 0
-    /// Inbound buffer capacity of each accepted connection.
-    public var readCapacity = 4096
+    /// Inbound buffer capacity of each accepted connection (0: taken from the pool on the
+    /// first read).
+    public var readCapacity = 0
 
     /// Binds `host:port` (IPv4 or IPv6 literal) and listens.
     public init(loop: EventLoop, host: String, port: Int, backlog: Int32 = 511) throws(UVError) {

@@ -113,10 +113,11 @@ def test_backend_exiting_mid_call_after_the_client_closed_its_input(raw_mcpd, wr
     """The crash fails the call, the drain ends the session, and the shutdown that follows runs
     after the backend has settled its own state, not inside its exit handler: no restart, no
     `while starting`, no second start, a clean exit. A grandchild keeps the backend's stdout open, so that mcpd
-    learns of the exit from the process, not from the end of its output."""
+    learns of the exit from the process, not from the end of its output (10 s: longer than the backend
+    takes to start on a loaded machine; mcpd stops its group)."""
     wrapped = {
         "command": "/bin/sh",
-        "args": ["-c", f"(sleep 2 &); exec {sys.executable} {backend_script('alpha')}"],
+        "args": ["-c", f"(sleep 10 &); exec {sys.executable} {backend_script('alpha')}"],
         "env": {"MCPD_TEST_PIDDIR": str(piddir)},
     }
     config = write_config({"servers": {"alpha": wrapped}})

@@ -9,7 +9,9 @@ CONFIG ?= examples/mcpd.yaml
 APT_PACKAGES := libuv1-dev libyaml-dev libhttp-parser-dev pkg-config valgrind groff-base zsh fish
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 BENCH_TOOLS := Benchmarks/.build-bench/loadgen Benchmarks/.build-bench/relay Benchmarks/.build-bench/echo_backend \
-	Benchmarks/.build-bench/coldstart Benchmarks/.build-bench/malloc_count.so
+	Benchmarks/.build-bench/coldstart Benchmarks/.build-bench/malloc_count.so Benchmarks/.build-bench/http_loadgen
+# The HTTP benchmark's floor (nginx on loopback); installed by `make bench` only.
+BENCH_APT_PACKAGES := nginx-light
 
 FUZZ_SECONDS ?= 15
 FUZZ_TARGETS := FramerFuzz JSONFuzz SpliceFuzz ConfigFuzz
@@ -152,10 +154,16 @@ sanitize: deps
 	if [ $$status -ne 0 ]; then exit $$status; fi; \
 	echo "make sanitize: clean (unit and integration suites, no sanitizer report)"
 
-## bench: release build and the benchmark table (Benchmarks/README.md)
+## bench: release build and the benchmark tables (Benchmarks/README.md): stdio, lifecycle, and
+## the HTTP front (throughput against nginx and stdio; RSS of 10,000 idle sessions)
 bench: deps release bench-tools
+	@missing=""; for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "make bench: installing$$missing" >&2; \
+	  $(SUDO) apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 	python3 Benchmarks/run.py --mcpd .build/release/mcpd
 	python3 Benchmarks/lifecycle.py --mcpd .build/release/mcpd
+	python3 Benchmarks/http_bench.py --mcpd .build/release/mcpd
+	python3 Benchmarks/http_idle.py --mcpd .build/release/mcpd
 
 bench-tools: $(BENCH_TOOLS)
 

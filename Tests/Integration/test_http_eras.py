@@ -519,6 +519,47 @@ async def test_sdk_client_in_each_mode(serve, write_config, piddir, mode):
     wait_sessions(served, "http", 0)
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("gamma_era", ["auto", "handshake"])
+async def test_stateless_client_answers_a_backend_request_by_retrying(serve, write_config, piddir, gamma_era):
+    """The SDK Client in mode 2026-07-28 with sampling, elicitation and roots callbacks: gamma's
+    sampling/createMessage, elicitation/create (accepted, then declined) and roots/list during a
+    tools/call come back as input-required results and the Client's retries, each a new POST,
+    carry the answers to gamma. era auto: gamma's own stateless process asks natively; era
+    handshake: mcpd translates, and the session that issued the requestState waits for the
+    retry. No session is left after."""
+    import mcp_types as types
+
+    async def sampling(ctx: Any, params: Any) -> Any:
+        return types.CreateMessageResult(role="assistant", content=types.TextContent(text=f"sampled: {params.messages[0].content.text}"),
+                                         model="m1")
+
+    async def elicit(ctx: Any, params: Any) -> Any:
+        if params.message == "decline me":
+            return types.ElicitResult(action="decline")
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async def list_roots(ctx: Any) -> Any:
+        return types.ListRootsResult(roots=[types.Root(uri="file:///work/project", name="project")])
+
+    served = serve(write_config({"servers": {"gamma": server_entry("gamma", piddir, era=gamma_era)}}))
+    url = f"http://{HOST}:{served.port}/mcp"
+    with anyio.fail_after(60):
+        async with Client(url, mode=MODERN, cache=None, sampling_callback=sampling, elicitation_callback=elicit,
+                          list_roots_callback=list_roots) as c:
+            sampled = await c.call_tool("gamma__ask_sample", {"prompt": "h\u00e9llo"})
+            accepted = await c.call_tool("gamma__ask_elicit", {"message": "Who are you?"})
+            declined = await c.call_tool("gamma__ask_elicit", {"message": "decline me"})
+            rooted = await c.call_tool("gamma__ask_roots", {})
+            still = await c.call_tool("gamma__echo", {"text": "after"})
+    assert sampled.content[0].text == "sampled: h\u00e9llo", sampled
+    assert "Ada" in accepted.content[0].text and "accept" in accepted.content[0].text, accepted
+    assert "decline" in declined.content[0].text, declined
+    assert "file:///work/project" in rooted.content[0].text, rooted
+    assert still.content[0].text == "after"
+    wait_sessions(served, "http", 0)
+
+
 # --------------------------------------------------------------------------- B. the 2024-11-05 transport
 
 

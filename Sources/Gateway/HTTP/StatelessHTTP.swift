@@ -3,34 +3,50 @@ import Reactor
 import Glibc
 #endif
 
-/// One request of the stateless era (2026-07-28) over HTTP: POST only, no session. The request
-/// is served by a `ClientSession` of its own, which ends with the answer; the answer is the
-/// POST's JSON body, or an event stream that carries the request's notifications first
-/// (`subscriptions/listen` always streams, until the client closes it). A client that closes
-/// the stream cancels the request at the backend.
+/// Requests of the stateless era (2026-07-28) over HTTP: POST only, no session. A request is
+/// served by a `ClientSession` of its own, which ends with the answer: the POST's JSON body, or
+/// an event stream that carries the request's notifications first (`subscriptions/listen` always
+/// streams, until the client closes it). A client that closes the stream cancels the request at
+/// the backend.
+///
+/// One answer keeps the session: an input-required result (a backend asked for sampling,
+/// elicitation or roots while serving the call). The backend is still waiting, so the session
+/// waits too, under the result's `requestState` handle (128 random bits), for the client's
+/// retry, which is served by it whatever POST brings it; then it goes on as before. A retry
+/// that does not come within the request deadline ends it.
 final class StatelessExchange: SessionTransport {
     unowned let front: StreamableHTTP
     private(set) var session: ClientSession!
-    private let response: HTTPResponse
-    private let requestID: String
-    private let streaming: Bool
+    private var response: HTTPResponse?
+    private var requestID = ""
+    private var streaming = false
     private var done = false
+    /// The handle this session waits under for the client's retry, if it does.
+    private var waitingUnder: String?
+    private var retryTimer: LoopTimer?
 
-    init(front: StreamableHTTP, response: HTTPResponse, requestID: String, streaming: Bool) {
+    init(front: StreamableHTTP) {
         self.front = front
-        self.response = response
-        self.requestID = requestID
-        self.streaming = streaming
         let output = SessionOutput(deliver: { [unowned self] message in deliver(message) })
         session = ClientSession(gateway: front.gateway, transport: self, output: output, label: "http-stateless")
+        front.gateway.addSession(session)
     }
 
     func start(for session: ClientSession) {}
     func resumeReading(for session: ClientSession) {}
     func stopReading() {}
-    func close(flushDeadlineMs: UInt64) { finish() }
+    func close(flushDeadlineMs: UInt64) { end(reason: "mcpd is shutting down", abandon: true) }
 
-    func serve(_ body: ByteBuffer) {
+    /// Serves one request (the first, or a retry with the `requestState` this session issued).
+    func serve(_ body: ByteBuffer, response: HTTPResponse, requestID: String, streaming: Bool) {
+        if let handle = waitingUnder {
+            front.statelessWaits[handle] = nil
+            waitingUnder = nil
+            retryTimer?.stop()
+        }
+        self.response = response
+        self.requestID = requestID
+        self.streaming = streaming
         if streaming {
             response.startStream(status: 200, headers: StreamableHTTP.sseHeaders + [("X-Accel-Buffering", "no")])
             response.onWritable = { [unowned self] in
@@ -40,16 +56,14 @@ final class StatelessExchange: SessionTransport {
         }
         response.onClientGone = { [unowned self] in
             // The stateless era's cancel: the request ends at the backend too.
-            guard !done else { return }
-            done = true
-            session.end(reason: "the client closed the request's stream")
+            guard !done, self.response === response else { return }
+            end(reason: "the client closed the request's stream", abandon: true)
         }
-        front.gateway.addSession(session)
         session.receive(body)
     }
 
     private func deliver(_ message: ByteBuffer) {
-        guard !done else { return }
+        guard !done, let response else { return }
         let isAnswer = front.responseID(message) == requestID
         if streaming {
             var event = ByteBuffer(capacity: message.readableBytes + 24)
@@ -60,7 +74,7 @@ final class StatelessExchange: SessionTransport {
             if !response.isWritable { session.output.messagesStalled = true }
             if isAnswer {
                 response.finish()
-                finish()
+                answered(message)
             }
             return
         }
@@ -70,14 +84,44 @@ final class StatelessExchange: SessionTransport {
         body.append(message)
         body.appendByte(0x0A)
         response.send(status: 200, headers: front.jsonHeaders, body: body)
-        finish()
+        answered(message)
     }
 
-    private func finish() {
+    /// After an answer: wait for the retry of an input-required result, else end.
+    private func answered(_ message: ByteBuffer) {
+        response = nil
+        if let handle = StatelessExchange.inputRequiredHandle(message) {
+            waitingUnder = handle
+            front.statelessWaits[handle] = self
+            let timer = retryTimer ?? LoopTimer(loop: front.gateway.loop)
+            retryTimer = timer
+            timer.start(timeout: front.gateway.config.gateway.requestTimeoutMs) { [unowned self] in
+                end(reason: "the client did not retry the call with its input within the request deadline", abandon: true)
+            }
+            return
+        }
+        // After this turn: the session may still be inside the call that answered.
+        front.gateway.loop.execute { [self] in end(reason: "answered", abandon: false) }
+    }
+
+    private func end(reason: String, abandon: Bool) {
         guard !done else { return }
         done = true
-        // After this turn: the session may still be inside the call that answered.
-        front.gateway.loop.execute { [self] in session.end(reason: "answered") }
+        if let handle = waitingUnder { front.statelessWaits[handle] = nil }
+        retryTimer?.close()
+        retryTimer = nil
+        response = nil
+        session.end(reason: reason, abandon: abandon)
+    }
+
+    /// The `requestState` of one of mcpd's input-required results, or nil.
+    static func inputRequiredHandle(_ message: ByteBuffer) -> String? {
+        let text = message.string
+        guard text.contains("\"resultType\":\"input_required\""),
+              let marker = text.firstRange(of: "\"requestState\":\"\(ClientSession.handlePrefix)") else { return nil }
+        let start = text.index(marker.upperBound, offsetBy: -ClientSession.handlePrefix.count)
+        guard let close = text[start...].firstIndex(of: "\"") else { return nil }
+        return String(text[start..<close])
     }
 }
 
@@ -108,7 +152,20 @@ extension StreamableHTTP {
         if method == "subscriptions/listen" && !sse {
             return error(response, 406, "subscriptions/listen streams: Accept must include text/event-stream")
         }
-        StatelessExchange(front: self, response: response, requestID: id, streaming: streaming).serve(body)
+        // A retry with the requestState of an input-required result goes to the session that
+        // issued it (its backend is waiting there); anything else gets a session of its own.
+        let exchange = retryTarget(body, scan) ?? StatelessExchange(front: self)
+        exchange.serve(body, response: response, requestID: id, streaming: streaming)
+    }
+
+    /// The session waiting under the body's `params.requestState`, if any.
+    private func retryTarget(_ body: ByteBuffer, _ scan: MessageScan) -> StatelessExchange? {
+        guard !statelessWaits.isEmpty, let params = scan.params else { return nil }
+        return body.withUnsafeReadableBytes { raw in
+            guard let range = gateway.scanner.member("requestState", inObjectAt: params, of: raw),
+                  let handle = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[range])) else { return nil }
+            return statelessWaits[handle]
+        }
     }
 
     /// -32020: a header that says something else than the body.

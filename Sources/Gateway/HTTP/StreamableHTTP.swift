@@ -266,6 +266,8 @@ final class PostExchange {
 final class StreamableHTTP {
     unowned let gateway: Gateway
     private var sessions: [String: HTTPSession] = [:]
+    /// Stateless sessions waiting for the retry of an input-required result, by its handle.
+    var statelessWaits: [String: StatelessExchange] = [:]
     private var expiryTimer: LoopTimer?
     let jsonHeaders = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
     static let sseHeaders = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store")]
@@ -486,6 +488,7 @@ final class StreamableHTTP {
     func endAll() {
         expiryTimer?.close()
         expiryTimer = nil
+        for waiting in Array(statelessWaits.values) { waiting.close(flushDeadlineMs: 0) }
         for session in sessions.values { session.end(reason: "mcpd is shutting down") }
         sessions.removeAll()
     }

@@ -406,10 +406,11 @@ public final class ClientSession {
     }
 
     /// Ends the session at its client's request (an HTTP session's DELETE, or its expiry):
-    /// what is still in flight is cancelled at the backends.
-    func end(reason: String) {
+    /// what is still in flight is cancelled at the backends. `abandon` false: nothing is (a
+    /// stateless request's session, once answered), and the backends are not searched.
+    func end(reason: String, abandon: Bool = true) {
         inputEnded = true
-        finish(abandon: true, reason: reason)
+        finish(abandon: abandon, reason: reason)
     }
 
     /// Ends the session: the gateway shuts down when its stdio client is done. `abandon` cancels

@@ -311,7 +311,7 @@ final class StreamableHTTP {
         guard let session = sessions[id], session.legacy, !session.ended, session.principal == principal else {
             return error(response, 404, "unknown or ended session; open a new one with GET /sse")
         }
-        if let type = request.header("content-type"), !type.lowercased().hasPrefix("application/json") {
+        if request.header("content-type") != nil && !request.header("content-type", hasPrefix: "application/json") {
             return error(response, 415, "Content-Type must be application/json")
         }
         let body = trimmed(request.body)
@@ -357,10 +357,10 @@ final class StreamableHTTP {
 
     /// What the client accepts: JSON, an event stream, or both (`*/*` and no header mean both).
     func accepts(_ request: HTTPRequest) -> (json: Bool, sse: Bool) {
-        guard let accept = request.header("accept")?.lowercased() else { return (true, true) }
-        let any = accept.contains("*/*")
-        return (any || accept.contains("application/json") || accept.contains("application/*"),
-                any || accept.contains("text/event-stream") || accept.contains("text/*"))
+        guard request.header("accept") != nil else { return (true, true) }
+        let any = request.header("accept", contains: "*/*")
+        return (any || request.header("accept", contains: "application/json") || request.header("accept", contains: "application/*"),
+                any || request.header("accept", contains: "text/event-stream") || request.header("accept", contains: "text/*"))
     }
 
     /// The session of the request's `Mcp-Session-Id`, if it exists and belongs to `principal`
@@ -378,7 +378,7 @@ final class StreamableHTTP {
             error(response, 406, "Accept must include application/json or text/event-stream")
             return nil
         }
-        if let type = request.header("content-type"), !type.lowercased().hasPrefix("application/json") {
+        if request.header("content-type") != nil && !request.header("content-type", hasPrefix: "application/json") {
             error(response, 415, "Content-Type must be application/json")
             return nil
         }

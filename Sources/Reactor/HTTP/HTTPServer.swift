@@ -46,6 +46,41 @@ public struct HTTPRequest {
     public func header(_ name: String) -> String? {
         headers.first { $0.name == name }?.value
     }
+
+    /// True when header `name`'s value contains `needle` (lowercase ASCII), compared without
+    /// case: `Accept` and `Content-Type` checks without building lowercased strings.
+    public func header(_ name: String, contains needle: StaticString) -> Bool {
+        guard var value = header(name) else { return false }
+        return value.withUTF8 { asciiFind($0, needle, prefixOnly: false) }
+    }
+
+    /// True when header `name`'s value starts with `needle` (lowercase ASCII), without case.
+    public func header(_ name: String, hasPrefix needle: StaticString) -> Bool {
+        guard var value = header(name) else { return false }
+        return value.withUTF8 { asciiFind($0, needle, prefixOnly: true) }
+    }
+}
+
+/// Whether `needle` (lowercase ASCII) occurs in `text` (or starts it), ASCII letters compared
+/// without case.
+func asciiFind(_ text: UnsafeBufferPointer<UInt8>, _ needle: StaticString, prefixOnly: Bool) -> Bool {
+    let count = needle.utf8CodeUnitCount
+    let pattern = needle.utf8Start
+    guard count <= text.count else { return false }
+    let last = prefixOnly ? 0 : text.count - count
+    var start = 0
+    outer: while start <= last {
+        for offset in 0..<count {
+            var byte = text[start + offset]
+            if byte >= 0x41 && byte <= 0x5A { byte |= 0x20 }
+            if byte != pattern[offset] {
+                start += 1
+                continue outer
+            }
+        }
+        return true
+    }
+    return false
 }
 
 /// The answer to one request: a whole response (`send`), or a stream (`startStream`, `write`,
@@ -364,10 +399,10 @@ final class HTTPConnection {
 
     private func dispatch() {
         let target = String(decoding: url, as: UTF8.self)
-        let question = target.firstIndex(of: "?")
+        let question = url.firstIndex(of: UInt8(ascii: "?"))
         let request = HTTPRequest(method: method, target: target,
-                                  path: question.map { String(target[..<$0]) } ?? target,
-                                  query: question.map { String(target[target.index(after: $0)...]) } ?? "",
+                                  path: question.map { String(decoding: url[..<$0], as: UTF8.self) } ?? target,
+                                  query: question.map { String(decoding: url[($0 + 1)...], as: UTF8.self) } ?? "",
                                   headers: headers, body: body,
                                   keepAlive: http_should_keep_alive(parser) != 0 && !server.draining)
         resetMessage()
@@ -514,10 +549,11 @@ final class HTTPConnection {
     }
 
     private func finishHeader() {
-        let name = String(decoding: field, as: UTF8.self).lowercased()
-        var text = String(decoding: value, as: UTF8.self)
-        while text.last == " " || text.last == "\t" { text.removeLast() }
-        headers.append((name, text))
+        // Names in ASCII lowercase and values without trailing white space, on the bytes.
+        for index in field.indices where field[index] >= 0x41 && field[index] <= 0x5A { field[index] |= 0x20 }
+        var end = value.count
+        while end > 0 && (value[end - 1] == 0x20 || value[end - 1] == 0x09) { end -= 1 }
+        headers.append((String(decoding: field, as: UTF8.self), String(decoding: value[..<end], as: UTF8.self)))
         field.removeAll(keepingCapacity: true)
         value.removeAll(keepingCapacity: true)
     }
@@ -532,7 +568,7 @@ final class HTTPConnection {
             pendingError = (400, "Transfer-Encoding given more than once")
             return 3
         }
-        if let coding = codings.first, coding.value.lowercased() != "chunked" {
+        if let coding = codings.first, !(coding.value.utf8.count == 7 && coding.value.lowercased() == "chunked") {
             pendingError = (501, "transfer coding \"\(coding.value.prefix(40))\" is not supported (only chunked)")
             return 3
         }
@@ -540,7 +576,7 @@ final class HTTPConnection {
             pendingError = (413, "request body of \(parser.pointee.content_length) bytes is larger than \(server.limits.maxBody) (http.max_body)")
             return 3
         }
-        if headers.contains(where: { $0.name == "expect" && $0.value.lowercased() == "100-continue" }) {
+        if headers.contains(where: { $0.name == "expect" && $0.value.utf8.count == 12 && $0.value.lowercased() == "100-continue" }) {
             stream.write(string: "HTTP/1.1 100 Continue\r\n\r\n")
         }
         armTimer(server.limits.bodyTimeoutMs, status: 408)

@@ -54,7 +54,13 @@ public final class Gateway {
     /// True while some client does not read its output fast enough (its queue is over the
     /// high watermark): backends are not read meanwhile, so what they send waits in their
     /// pipes, not in mcpd's memory. On stdio every backend's bytes are for the one client.
-    var clientOutputStalled: Bool { sessions.contains { !$0.output.isWritable } }
+    /// True while a client does not read what mcpd sends it: backends are not read meanwhile.
+    /// Stream sessions (stdio, `mcpd call`) are few and asked; HTTP sessions keep a count.
+    var clientOutputStalled: Bool { stalledOutputs > 0 || streamSessions.contains { !$0.output.isWritable } }
+    /// HTTP sessions whose client stopped reading.
+    var stalledOutputs = 0
+    /// The sessions served over a byte stream.
+    private(set) var streamSessions: [ClientSession] = []
     public private(set) var isStartupSettled = false
     public private(set) var isShuttingDown = false
     /// The signal that cut the shutdown short (a second SIGINT or SIGTERM): mcpd then exits with
@@ -284,6 +290,7 @@ public final class Gateway {
         let transport = StdioTransport(input: input, output: output, maxLineLength: config.gateway.maxMessageSize)
         let session = ClientSession(gateway: self, transport: transport)
         sessions.append(session)
+        streamSessions.append(session)
         session.start()
         if inputFD == 0 { log.info("waiting for an MCP client on stdin") }
     }

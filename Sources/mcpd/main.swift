@@ -108,7 +108,7 @@ struct Setup {
     let environment: [(name: String, value: String)]
     let config: Config
 
-    init(_ options: Arguments, expandVariables: Bool = true) throws {
+    init(_ options: Arguments) throws {
         environment = ProcessSetup.environment()
         let variables = Dictionary(environment.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         let levelName = options.logLevel ?? variables["MCPD_LOG_LEVEL"] ?? "info"
@@ -131,7 +131,7 @@ struct Setup {
             throw ProgramExit.failure
         }
         do {
-            config = try Config.load(path: path, environment: variables, expandVariables: expandVariables)
+            config = try Config.load(path: path, environment: variables)
             log.secrets = config.secrets
         } catch {
             if options.json && options.request == .run(.check) {

@@ -169,7 +169,7 @@ final class HTTPSession: SessionTransport {
     /// One message from the session: an answer to its POST, or something for the GET stream.
     private func deliver(_ message: ByteBuffer) {
         lastActivity = front.gateway.loop.now
-        if !legacy, let id = responseID(message) {
+        if !legacy, let id = front.responseID(message) {
             if let exchange = waiting[id] {
                 waiting[id] = nil
                 // An idle session holds no table storage.
@@ -206,7 +206,6 @@ final class HTTPSession: SessionTransport {
         stream.write(event)
     }
 
-    private func responseID(_ message: ByteBuffer) -> String? { front.responseID(message) }
 }
 
 /// One POST waiting for the answers to the requests it carried.

@@ -76,6 +76,7 @@ public final class ClientSession {
         self.output = output
         self.label = label
         self.endsGateway = false
+        output.onStallChange = { [unowned gateway] change in gateway.stalledOutputs += change }
     }
 
     func start() {
@@ -426,7 +427,10 @@ public final class ClientSession {
             inFlight = 0
         }
         refuseServerRequests("the client disconnected")
-        if !endsGateway { releaseSubscriptions() }
+        if !endsGateway {
+            releaseSubscriptions()
+            output.messagesStalled = false
+        }
         gateway.sessionFinished(self)
     }
 

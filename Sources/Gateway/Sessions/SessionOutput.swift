@@ -15,8 +15,15 @@ final class SessionOutput: ByteSink {
     private let deliver: ((ByteBuffer) -> Void)?
     /// The part of a message written so far (HTTP sessions).
     private var partial = ByteBuffer(capacity: 0)
-    /// Set by an HTTP session's transport while its client does not read what it is sent.
-    var messagesStalled = false
+    /// Set by an HTTP session's transport while its client does not read what it is sent; the
+    /// gateway keeps count (`stalledOutputs`), so that its check does not visit every session.
+    var messagesStalled = false {
+        didSet {
+            if messagesStalled != oldValue { onStallChange?(messagesStalled ? 1 : -1) }
+        }
+    }
+    /// Told +1 when the output stalls and -1 when it drains.
+    var onStallChange: ((Int) -> Void)?
 
     init(stream: IOStream) {
         self.stream = stream

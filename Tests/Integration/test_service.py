@@ -652,13 +652,24 @@ def test_a_call_during_a_reload_restart_waits_for_the_new_process(piddir, write_
     stop(p)
 
 
-def test_mcpd_reload_signals_the_mcpd_running_on_the_config(mcpd_bin, piddir, write_config, raw_mcpd, mcpd_env):
+def wait_run_record(state_home: Path, pid: int, timeout: float = 5.0) -> None:
+    """Waits for mcpd `pid`'s run record: written off the loop a moment after it starts, and what
+    `mcpd list` and `mcpd reload` find a running mcpd by."""
+    record = state_home / "mcpd" / "run" / f"{pid}.json"
+    deadline = time.monotonic() + timeout
+    while not record.exists():
+        assert time.monotonic() < deadline, f"mcpd pid {pid} wrote no run record {record} within {timeout} s"
+        time.sleep(0.02)
+
+
+def test_mcpd_reload_signals_the_mcpd_running_on_the_config(mcpd_bin, piddir, write_config, raw_mcpd, mcpd_env, state_home):
     """`mcpd reload --config FILE` (another process, same state directory) prints "sent SIGHUP to
     mcpd pid <pid>" and exits 0; the running mcpd reloads (beta added, list_changed)."""
     alpha = server_entry("alpha", piddir)
     config = write_config({"servers": {"alpha": alpha}})
     p = raw_mcpd(config)
     p.initialize()
+    wait_run_record(state_home, p.proc.pid)
     write_config({"servers": {"alpha": alpha, "beta": server_entry("beta", piddir)}})
     proc = run_mcpd(mcpd_bin, "reload", "--config", str(config), env=mcpd_env)
     assert proc.returncode == 0, describe(proc)
@@ -734,10 +745,12 @@ def list_rows(stdout: str) -> dict[str, list[str]]:
     return rows
 
 
-def test_list_shows_the_running_mcpds_view_and_starts_nothing(mcpd_bin, piddir, write_config, raw_mcpd, mcpd_env):
+def test_list_shows_the_running_mcpds_view_and_starts_nothing(mcpd_bin, piddir, write_config, raw_mcpd, mcpd_env, state_home):
     """An earlier run filled the catalog; an mcpd serves alpha and beta from it (starting
     neither) and a call starts alpha. `mcpd list` then says "States as mcpd pid <pid> sees them.",
-    shows alpha ready and beta cached, starts no backend and leaves the daemon's alpha alone."""
+    shows alpha ready and beta cached, starts no backend and leaves the daemon's alpha alone.
+    (The daemon's run record is written off the loop a moment after it starts: the test waits
+    for it, as a user's `mcpd list` a second later would find it.)"""
     config = write_config(alpha_beta(piddir))
     fill_catalog(mcpd_bin, config, mcpd_env, piddir)
     earlier = set(recorded_pids(piddir))
@@ -746,6 +759,7 @@ def test_list_shows_the_running_mcpds_view_and_starts_nothing(mcpd_bin, piddir, 
     p.initialize()
     assert tool_names(p) == ALPHA_NAMES | BETA_NAMES
     assert set(recorded_pids(piddir)) == earlier, "the daemon started a backend the catalog lists"
+    wait_run_record(state_home, p.proc.pid)
 
     # Before any call: both cached, as the daemon sees them.
     proc = run_mcpd(mcpd_bin, "list", "--config", str(config), env=mcpd_env)

@@ -184,22 +184,10 @@ struct ConfigLoader {
                 case "idle_timeout":
                     // mcp-unify's spelling, at the top level.
                     config.gateway.idleTimeoutMs = try duration(value, "idle_timeout")
-                case "servers":
+                case let name where Form(sectionKey: name) != nil:
                     sawServers = true
-                    config.serversKey = "servers"
-                    try loadServers(value, form: .servers)
-                case "backends":
-                    sawServers = true
-                    config.serversKey = "backends"
-                    try loadServers(value, form: .backends)
-                case "mcpServers":
-                    sawServers = true
-                    config.serversKey = "mcpServers"
-                    try loadServers(value, form: .mcpServers)
-                case "context_servers":
-                    sawServers = true
-                    config.serversKey = "context_servers"
-                    try loadServers(value, form: .zed)
+                    config.serversKey = name
+                    try loadServers(value, form: Form(sectionKey: name)!)
                 case "mcp" where clientFile && value.mappingValue("servers") != nil:
                     // VS Code's settings.json: "mcp": {"servers": {...}, "inputs": [...]}.
                     sawServers = true

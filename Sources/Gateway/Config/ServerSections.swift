@@ -7,7 +7,20 @@ import Glibc
 extension ConfigLoader {
     /// `servers:` and `mcpServers` (one command, args), `backends:` (one command line), Zed's
     /// `context_servers` (also `command: {path, args, env}`).
-    enum Form { case servers, backends, mcpServers, zed }
+    enum Form {
+        case servers, backends, mcpServers, zed
+
+        /// The form of a top-level servers section, by its key.
+        init?(sectionKey: String) {
+            switch sectionKey {
+            case "servers": self = .servers
+            case "backends": self = .backends
+            case "mcpServers": self = .mcpServers
+            case "context_servers": self = .zed
+            default: return nil
+            }
+        }
+    }
 
     /// mcpd's per-server keys.
     static let serverKeys = ["command", "args", "env", "envFile", "inherit_env", "cwd", "enabled", "description", "timeout", "era", "url",

@@ -10,6 +10,10 @@ APT_PACKAGES := libuv1-dev libyaml-dev libhttp-parser-dev pkg-config valgrind gr
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 BENCH_TOOLS := Benchmarks/.build-bench/loadgen Benchmarks/.build-bench/relay Benchmarks/.build-bench/echo_backend \
 	Benchmarks/.build-bench/coldstart Benchmarks/.build-bench/malloc_count.so Benchmarks/.build-bench/http_loadgen
+# FastMCP's HTTP proxy, the best-known Python peer, measured once by the HTTP benchmark; in a
+# venv of its own, installed by `make bench` only.
+FASTMCP_VENV ?= Benchmarks/.venv-fastmcp
+FASTMCP_VERSION ?= 4.2.3
 # The HTTP benchmark's floor (nginx on loopback); installed by `make bench` only.
 BENCH_APT_PACKAGES := nginx-light
 
@@ -162,7 +166,9 @@ bench: deps release bench-tools
 	  $(SUDO) apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 	python3 Benchmarks/run.py --mcpd .build/release/mcpd
 	python3 Benchmarks/lifecycle.py --mcpd .build/release/mcpd
-	python3 Benchmarks/http_bench.py --mcpd .build/release/mcpd
+	@test -x $(FASTMCP_VENV)/bin/python || python3 -m venv $(FASTMCP_VENV)
+	@$(FASTMCP_VENV)/bin/python -c 'import fastmcp' 2>/dev/null || $(FASTMCP_VENV)/bin/pip install -q 'fastmcp==$(FASTMCP_VERSION)'
+	python3 Benchmarks/http_bench.py --mcpd .build/release/mcpd --fastmcp-python $(FASTMCP_VENV)/bin/python
 	python3 Benchmarks/http_idle.py --mcpd .build/release/mcpd
 
 bench-tools: $(BENCH_TOOLS)

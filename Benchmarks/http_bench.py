@@ -9,10 +9,14 @@ Systems, interleaved and repeated (medians printed):
                    loopback, one worker) returning a fixed 100-byte JSON body: the floor of any
                    HTTP server on this machine
   mcpd stdio d16   Benchmarks/loadgen at depth 16 over mcpd stdio, the same echo backend
+  fastmcp proxy    (once, at 1 and 16 connections) FastMCP's HTTP proxy (PyPI fastmcp, run by
+                   --fastmcp-python) in front of the same echo backend, handshake era; it
+                   answers with chunked event streams, as its clients get them by default
 at 1, 16 and 256 connections. Targets: mcpd at 16 connections >= 0.5x nginx's requests/s, and
 >= 0.7x mcpd's own stdio calls/s at depth 16.
 
     python3 Benchmarks/http_bench.py --mcpd .build/release/mcpd [--reps 3] [--duration 2]
+                                     [--fastmcp-python Benchmarks/.venv-fastmcp/bin/python]
 """
 
 from __future__ import annotations
@@ -63,12 +67,45 @@ def run(cmd: list[str]) -> dict[str, float]:
     return parse(proc.stdout)
 
 
+def measure_fastmcp(args: argparse.Namespace, http_loadgen: Path, echo: Path, tmp: Path) -> dict[int, dict[str, float]]:
+    """FastMCP's HTTP proxy in front of the echo backend, once at 1 and 16 connections."""
+    script = tmp / "fastmcp_proxy.py"
+    script.write_text("""import sys
+from fastmcp.server import create_proxy
+port, echo = int(sys.argv[1]), sys.argv[2]
+proxy = create_proxy({"mcpServers": {"echo": {"command": echo, "args": []}}}, name="fastmcp-proxy")
+proxy.run(transport="http", host="127.0.0.1", port=port, path="/mcp", show_banner=False, log_level="warning")
+""")
+    port = free_port()
+    proxy = subprocess.Popen([args.fastmcp_python, str(script), str(port), str(echo)], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=open(tmp / "fastmcp.stderr", "wb"), start_new_session=True)
+    rows: dict[int, dict[str, float]] = {}
+    try:
+        wait_port(port, timeout=30)
+        time.sleep(0.5)
+        for n in (1, 16):
+            # One backend tool behind the proxy: FastMCP lists it unprefixed.
+            rows[n] = run([str(http_loadgen), "--connections", str(n), "--duration", str(args.duration), "--warmup", "1",
+                           "--port", str(port), "--mode", "handshake", "--tool", "echo"])
+    except (RuntimeError, subprocess.TimeoutExpired) as error:
+        print(f"http_bench: the fastmcp proxy run failed ({error}); see {tmp}/fastmcp.stderr", file=sys.stderr)
+    finally:
+        os.killpg(proxy.pid, signal.SIGTERM)
+        try:
+            proxy.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proxy.pid, signal.SIGKILL)
+            proxy.wait()
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mcpd", default=str(HERE.parent / ".build" / "release" / "mcpd"))
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--duration", type=float, default=2.0)
     ap.add_argument("--connections", default="1,16,256")
+    ap.add_argument("--fastmcp-python", help="a Python with fastmcp installed: its HTTP proxy is measured once")
     args = ap.parse_args()
     bins = HERE / ".build-bench"
     loadgen, http_loadgen, echo = bins / "loadgen", bins / "http_loadgen", bins / "echo_backend"
@@ -141,6 +178,7 @@ http {{
         if nginx:
             nginx.send_signal(signal.SIGQUIT)
             nginx.wait(10)
+    fastmcp = measure_fastmcp(args, http_loadgen, echo, tmp) if args.fastmcp_python else {}
     median = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
     stdio_d16 = median(stdio)
     print(f"mcpd serve HTTP benchmark: {os.cpu_count()} cpus, {args.reps} reps interleaved, {args.duration:g} s each; medians")
@@ -156,6 +194,10 @@ http {{
             print(f"{system:<16} {n:>5} {rate:>9.0f} {median([r['p50_us'] for r in rows]):>8.0f} {median([r['p99_us'] for r in rows]):>8.0f} "
                   f"{ratio:>8} {rate / stdio_d16:>11.2f}")
     print(f"{'mcpd stdio d16':<16} {'-':>5} {stdio_d16:>9.0f}")
+    for n, row in sorted(fastmcp.items()):
+        mcpd_rate = median([r["calls_per_s"] for r in results.get(("mcpd handshake", n), [])])
+        versus = f"   (mcpd handshake at {n}: {mcpd_rate / row['calls_per_s']:.0f}x its calls/s)" if mcpd_rate == mcpd_rate else ""
+        print(f"{'fastmcp proxy':<16} {n:>5} {row['calls_per_s']:>9.0f} {row['p50_us']:>8.0f} {row['p99_us']:>8.0f}{versus}")
     h16 = median([r["calls_per_s"] for r in results.get(("mcpd handshake", 16), [])])
     n16 = median([r["calls_per_s"] for r in results.get(("nginx", 16), [])])
     print(f"http_handshake_c16_per_s={h16:.0f} nginx_c16_per_s={n16:.0f} stdio_d16_per_s={stdio_d16:.0f} "

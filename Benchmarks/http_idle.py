@@ -115,7 +115,9 @@ def main() -> int:
                 raise RuntimeError(f"initialized on connection {index}: {status}")
             sockets.append(sock)
         elapsed = time.monotonic() - started
-        time.sleep(0.5)
+        # A connection idle for a second gives its buffers back (HTTPServer.idleReleaseMs); the
+        # sweep runs every half second.
+        time.sleep(2.0)
         rss, hwm = rss_kib(proc.pid)
         health = json.loads(subprocess.run(["curl", "-s", f"http://127.0.0.1:{port}/health"], capture_output=True, text=True).stdout or "{}")
         sessions = health.get("sessions", {}).get("http")

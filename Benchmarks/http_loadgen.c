@@ -12,8 +12,9 @@
  *   stateless: each POST is a 2026-07-28 request: _meta with the protocol version and client
  *              capabilities, and the Mcp-Method / Mcp-Name headers; no session.
  *   plain:     GET PATH (e.g. nginx returning a fixed 100-byte JSON body).
- * Every response must be 200 with a Content-Length; for tools/call the body must contain the
- * request's own marker text (the echo), else the run fails with exit 2.
+ * Every response must be 200 with a Content-Length or a chunked body (uvicorn's event streams);
+ * for tools/call the body must contain the request's own marker text (the echo), else the run
+ * fails with exit 2.
  *
  * After --warmup seconds (default 0.5), counts the calls answered in --duration seconds.
  * Output (one line): calls=N secs=S calls_per_s=X p50_us=A p99_us=B
@@ -166,11 +167,42 @@ static int take_response(struct conn *c, double start, double stop, uint64_t *ca
     c->in[head - 1] = 0;
     int status = atoi(c->in + 9);
     char *cl = strcasestr(c->in, "\r\ncontent-length:");
-    if (!cl) die("a response without Content-Length (status %d)", status);
-    size_t length = strtoul(cl + 17, NULL, 10);
-    if (c->in_len < head + length) {
-        c->in[head - 1] = '\n';
-        return 0;
+    size_t length; /* the bytes after the head this response takes */
+    char *body = c->in + head;
+    size_t body_len;
+    static char dechunked[sizeof c->in];
+    if (cl) {
+        length = strtoul(cl + 17, NULL, 10);
+        if (c->in_len < head + length) {
+            c->in[head - 1] = '\n';
+            return 0;
+        }
+        body_len = length;
+    } else if (strcasestr(c->in, "\r\ntransfer-encoding: chunked")) {
+        /* Chunked (uvicorn's event streams): the body is the chunks' data, joined. */
+        size_t pos = head;
+        body_len = 0;
+        for (;;) {
+            char *eol = memmem(c->in + pos, c->in_len - pos, "\r\n", 2);
+            if (!eol) {
+                c->in[head - 1] = '\n';
+                return 0;
+            }
+            size_t size = strtoul(c->in + pos, NULL, 16);
+            size_t data = (size_t)(eol - c->in) + 2;
+            if (c->in_len < data + size + 2) {
+                c->in[head - 1] = '\n';
+                return 0;
+            }
+            memcpy(dechunked + body_len, c->in + data, size);
+            body_len += size;
+            pos = data + size + 2;
+            if (size == 0) break;
+        }
+        length = pos - head;
+        body = dechunked;
+    } else {
+        die("a response without Content-Length or chunked coding (status %d)", status);
     }
     if (c->phase == INIT) {
         char *sid = strcasestr(c->in, "\r\nmcp-session-id:");
@@ -186,11 +218,11 @@ static int take_response(struct conn *c, double start, double stop, uint64_t *ca
         if (status != 202) die("notifications/initialized: status %d", status);
         c->phase = CALLING;
     } else {
-        if (status != 200) die("status %d: %.*s", status, (int)length, c->in + head);
+        if (status != 200) die("status %d: %.*s", status, (int)body_len, body);
         if (mode != PLAIN) {
             char marker[64];
             int n = snprintf(marker, sizeof marker, "m%d-%llu ", c->fd, (unsigned long long)c->seq);
-            if (!memmem(c->in + head, length, marker, (size_t)n)) die("the answer lacks its marker %s: %.*s", marker, (int)length, c->in + head);
+            if (!memmem(body, body_len, marker, (size_t)n)) die("the answer lacks its marker %s: %.*s", marker, (int)body_len, body);
         }
         double t = now();
         if (c->sent_at >= start && t <= stop) {

@@ -28,21 +28,19 @@ public final class Gateway {
     public internal(set) var backends: [Backend] = []
     /// Backends a reload removed or replaced, until their processes are gone.
     var retiring: [Backend] = []
-    /// Every backend process: the servers' and their stateless twins.
-    var allBackends: [Backend] { backends + backends.compactMap(\.statelessTwin) }
+    /// Every backend process: the servers', their stateless twins, and the processes of
+    /// `isolation: session` servers that HTTP sessions have of their own.
+    var allBackends: [Backend] { backends + backends.compactMap(\.statelessTwin) + isolated }
+    /// Processes of `isolation: session` servers, one per server and HTTP session that used it.
+    var isolated: [Backend] = []
     /// Backends by server name: resource URIs name their server.
     var backendsByName: [String: Backend] = [:]
-    /// Exposed tool name -> route.
-    public private(set) var router: Router
-    /// Exposed prompt name -> route.
-    public private(set) var promptRouter: Router
-    /// The merged lists clients page through, by `ListKind`.
-    var catalog: [CatalogList] = ListKind.allCases.map { CatalogList(kind: $0) }
-    /// A backend's own resource URI -> the one backend that lists it (URIs listed by several
-    /// backends are left out): for clients that read a URI a tool returned, unprefixed.
-    private var resourceOwners: [String: Backend] = [:]
+    /// What clients of `/mcp` and stdio see: every backend, prefixed.
+    let view: CatalogView
+    /// What clients of `/mcp/<server>` see, by server name, made when first asked for.
+    private(set) var serverViews: [String: CatalogView] = [:]
     /// The merged tool list, for `mcpd list`.
-    public private(set) var exposedTools: [(name: String, backend: String, description: String)] = []
+    public var exposedTools: [(name: String, backend: String, description: String)] { view.exposedTools }
     /// The level a client last set with `logging/setLevel`, applied to backends that start
     /// later.
     var clientLogLevel: String?
@@ -124,8 +122,7 @@ public final class Gateway {
         self.loop = loop
         self.config = config
         self.log = log
-        self.router = Router(separator: config.gateway.separator, nameBudget: config.gateway.nameBudget)
-        self.promptRouter = Router(separator: config.gateway.separator, nameBudget: config.gateway.nameBudget)
+        self.view = CatalogView(server: nil, config: config.gateway)
         // Backends learn how deep in a chain of mcpd processes they run: an mcpd among them
         // stops the chain at `Setup.maxDepth`.
         let depth = environment.last { $0.name == Gateway.depthVariable }.flatMap { Int($0.value) } ?? 0
@@ -247,13 +244,14 @@ public final class Gateway {
             if let index = counts.firstIndex(where: { $0.0 == state }) { counts[index].1 += 1 } else { counts.append((state, 1)) }
         }
         let states = counts.map { "\($0.1) \($0.0)" }.joined(separator: ", ")
-        return "\(plural(backends.count, "backend"))\(states.isEmpty ? "" : ": \(states)"); \(ListKind.tools.counted(catalog[ListKind.tools.rawValue].items.count))"
+        return "\(plural(backends.count, "backend"))\(states.isEmpty ? "" : ": \(states)"); \(ListKind.tools.counted(view.lists[ListKind.tools.rawValue].items.count))"
     }
 
     /// Writes `run/<pid>.json`: each backend's state, process group and start time.
     func writeRunRecord() {
         guard let stateDirectory, let file = runRecordPath else { return }
-        let entries = allBackends.map { backend in
+        // A session's own processes are not recorded: they are its, and end with it.
+        let entries = (backends + backends.compactMap(\.statelessTwin)).map { backend in
             RunRecord.Entry(name: backend.name, statelessTwin: backend.isTwin, state: backend.displayState, pid: backend.pid,
                             startTime: backend.pid == nil ? nil : backend.processStartTime, restarts: backend.restarts,
                             lastExit: backend.lastExitDescription, lastError: backend.lastError.map { redact($0, config.secrets) },
@@ -305,10 +303,10 @@ public final class Gateway {
         isStartupSettled = true
         startupTimer?.close()
         startupTimer = nil
-        rebuildCatalog(ListKind.allCases)
+        _ = view.rebuild(ListKind.allCases, from: backends, config: config.gateway)
         let ready = backends.filter { $0.state == .ready }.count
         let cached = backends.filter { $0.cachedAt != nil }.count
-        let counts = ListKind.allCases.filter { $0 == .tools || !catalog[$0.rawValue].items.isEmpty }.map { $0.counted(catalog[$0.rawValue].items.count) }
+        let counts = ListKind.allCases.filter { $0 == .tools || !view.lists[$0.rawValue].items.isEmpty }.map { $0.counted(view.lists[$0.rawValue].items.count) }
         log.info("serving after \(loop.now - startedAt) ms: \(ready) of \(backends.count) backends ready\(cached > 0 ? ", \(cached) listed from the catalog" : ""); \(counts.joined(separator: ", "))")
         let waiters = startupWaiters
         startupWaiters.removeAll()
@@ -324,6 +322,8 @@ public final class Gateway {
 
     /// A backend became ready, failed, or changed some of its lists.
     func backendDidChange(_ backend: Backend, lists: [ListKind]) {
+        // A session's own process lists what its server does: the catalog is the server's.
+        if backend.owner != nil { return }
         if backend.state == .ready { persistCatalog(backend) }
         if !isStartupSettled {
             if awaited.allSatisfy(\.hasSettledOnce) { settleStartup() }
@@ -334,62 +334,34 @@ public final class Gateway {
         catalogMayHaveChanged(kinds)
     }
 
-    /// Rebuilds the merged lists of `kinds` and tells every client which changed.
+    /// Rebuilds the lists of `kinds` in every view and tells each client which of its view's
+    /// changed.
     func catalogMayHaveChanged(_ kinds: [ListKind]) {
         // Templates are announced with resources: one notification for both.
-        let changed = Set(rebuildCatalog(kinds).map(\.capability))
-        for capability in ["tools", "prompts", "resources"] where changed.contains(capability) {
-            for session in sessions { session.sendNotification("notifications/\(capability)/list_changed") }
+        var changes: [ObjectIdentifier: Set<String>] = [:]
+        for view in [view] + serverViews.values {
+            changes[ObjectIdentifier(view)] = Set(view.rebuild(kinds, from: backends, config: config.gateway).map(\.capability))
+        }
+        // A view whose server a reload removed is empty now; its sessions keep it, the
+        // gateway forgets it.
+        serverViews = serverViews.filter { backendsByName[$0.key] != nil }
+        for session in sessions {
+            guard let changed = changes[ObjectIdentifier(session.view)] else { continue }
+            for capability in ["tools", "prompts", "resources"] where changed.contains(capability) {
+                session.sendNotification("notifications/\(capability)/list_changed")
+            }
         }
     }
 
-    /// Rebuilds the routes and merged lists of `kinds` from every backend that has not failed.
-    /// Returns the kinds whose merged list changed.
-    @discardableResult
-    func rebuildCatalog(_ kinds: [ListKind]) -> [ListKind] {
-        var changed: [ListKind] = []
-        for kind in kinds {
-            var items: [ByteBuffer] = []
-            let names = Router(separator: config.gateway.separator, nameBudget: config.gateway.nameBudget)
-            var exposed: [(name: String, backend: String, description: String)] = []
-            var owners: [String: Backend] = [:]
-            var shared: Set<String> = []
-            // A backend whose circuit is open keeps its last lists: its calls fail with the
-            // reason, not as unknown names, and it may come back.
-            for backend in backends where backend.isListed {
-                for item in backend.lists[kind.rawValue] {
-                    guard let original = item[kind.identity]?.stringValue else { continue }
-                    if kind == .tools && !backend.config.tools.admits(original) { continue }
-                    var renamed = item
-                    switch kind {
-                    case .tools, .prompts:
-                        let name = names.add(original, of: backend)
-                        renamed[kind.identity] = .string(name)
-                        if kind == .tools { exposed.append((name, backend.name, item["description"]?.stringValue ?? "")) }
-                    case .resources, .templates:
-                        renamed[kind.identity] = .string(ExposedURI.expose(server: backend.name, uri: original))
-                        if kind == .resources {
-                            if owners[original] != nil { shared.insert(original) } else { owners[original] = backend }
-                        }
-                    }
-                    items.append(JSONValue.object(renamed).serialized)
-                }
-            }
-            switch kind {
-            case .tools:
-                router = names
-                exposedTools = exposed
-            case .prompts:
-                promptRouter = names
-            case .resources:
-                for uri in shared { owners[uri] = nil }
-                resourceOwners = owners
-            case .templates:
-                break
-            }
-            if catalog[kind.rawValue].replace(with: items) { changed.append(kind) }
-        }
-        return changed
+    /// The view of the server named `name` (for `/mcp/<name>`), or nil when no such server is
+    /// configured and enabled.
+    func serverView(_ name: String) -> CatalogView? {
+        if let view = serverViews[name] { return view }
+        guard backendsByName[name] != nil, serverViews.count < backends.count else { return nil }
+        let view = CatalogView(server: name, config: config.gateway)
+        _ = view.rebuild(ListKind.allCases, from: backends, config: config.gateway)
+        serverViews[name] = view
+        return view
     }
 
     /// Why `name` routes nowhere: a tool the configuration hides, or a name with the closest
@@ -423,53 +395,9 @@ public final class Gateway {
     /// The server named `name`, if it is configured and enabled.
     func backend(named name: String) -> Backend? { backendsByName[name] }
 
-    /// The route for a resource URI a client sent (`mcpd://<server>/<uri>`, or a URI exactly
-    /// one backend lists), or nil.
-    func resourceRoute(_ uri: String) -> Route? {
-        if let (server, original) = ExposedURI.split(uri), let backend = backendsByName[server] {
-            return Route(backend: backend, originalName: original)
-        }
-        if let backend = resourceOwners[uri] { return Route(backend: backend, originalName: uri) }
-        return nil
-    }
-
-    /// The capabilities mcpd announces to a client: tools always (mcpd's own list), and the
-    /// rest when some backend offers them (`resources.subscribe` when some backend supports
-    /// subscriptions).
-    var capabilities: JSONValue {
-        var result = JSONObject()
-        result["tools"] = ["listChanged": true]
-        let live = backends.filter { $0.state != .failed }
-        if live.contains(where: { $0.declares("prompts") }) { result["prompts"] = ["listChanged": true] }
-        if live.contains(where: { $0.declares("resources") }) {
-            var resources: JSONObject = JSONObject([("listChanged", true)])
-            if supportsSubscriptions { resources["subscribe"] = true }
-            result["resources"] = .object(resources)
-        }
-        if live.contains(where: { $0.declares("completions") }) { result["completions"] = .object(JSONObject()) }
-        if live.contains(where: { $0.declares("logging") }) { result["logging"] = .object(JSONObject()) }
-        // Tasks (2025-11-25, experimental): what any backend offers of them.
-        var tasks = JSONObject()
-        if live.contains(where: { $0.capabilities["tasks"]?["list"].map { $0 != .null } ?? false }) { tasks["list"] = .object(JSONObject()) }
-        if live.contains(where: { $0.capabilities["tasks"]?["cancel"].map { $0 != .null } ?? false }) { tasks["cancel"] = .object(JSONObject()) }
-        if live.contains(where: \.offersTasks) { tasks["requests"] = ["tools": ["call": .object(JSONObject())]] }
-        if !tasks.isEmpty { result["tasks"] = .object(tasks) }
-        return .object(result)
-    }
-
-    /// True when some backend that has not failed supports `resources/subscribe`.
-    var supportsSubscriptions: Bool {
-        backends.contains { $0.state != .failed && $0.capabilities["resources"]?["subscribe"] == .bool(true) }
-    }
-
-    /// True when some backend that has not failed declared `capability`.
-    func anyBackendDeclares(_ capability: String) -> Bool {
-        backends.contains { $0.state != .failed && $0.declares(capability) }
-    }
-
-    /// Backends that declared `capability` and are serving.
-    func readyBackends(declaring capability: String) -> [Backend] {
-        backends.filter { $0.state == .ready && $0.declares(capability) }
+    /// The route of a subscription's key (the resource's URI in the gateway's view).
+    func subscriptionRoute(_ key: String) -> Route? {
+        view.resourceRoute(key, backendsByName: backendsByName)
     }
 
     /// A session ended. A stdio gateway has one client: when it is done, mcpd is done. The
@@ -510,7 +438,7 @@ public final class Gateway {
         httpServer?.drain()
         streamableHTTP?.endAll()
         // Nothing new arrives; what is in flight is answered with an error by the backend's exit.
-        let stopping = backends + retiring
+        let stopping = backends + retiring + isolated
         var remaining = stopping.count
         if remaining == 0 {
             finishShutdown()

@@ -259,6 +259,7 @@ public struct ByteBuffer {
 
     /// Appends the UTF-8 of a string.
     public mutating func append(string: String) {
+        if string.utf8.withContiguousStorageIfAvailable({ append(UnsafeRawBufferPointer($0)) }) != nil { return }
         var copy = string
         copy.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }

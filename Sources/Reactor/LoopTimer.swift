@@ -5,7 +5,8 @@ public final class LoopTimer {
     /// The loop the timer belongs to.
     public let loop: EventLoop
     private let handle: UnsafeMutablePointer<uv_timer_t>
-    private var callback: (() -> Void)?
+    /// What the timer calls when it fires (set by `start`, or once for `restart`).
+    public var callback: (() -> Void)?
     /// True until `close()`.
     public private(set) var isOpen = true
 
@@ -37,7 +38,25 @@ public final class LoopTimer {
         }, timeout, repeatInterval)
     }
 
-    /// Stops the timer; it can be started again.
+    /// Starts (or restarts) the timer with the callback it has: a timer armed again and again
+    /// (a connection's deadlines) costs no closure each time.
+    public func restart(timeout: UInt64) {
+        loop.assertInLoop()
+        guard isOpen else { return }
+        uv_timer_start(handle, { handle in
+            let timer = Unmanaged<LoopTimer>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
+            timer.callback?()
+        }, timeout, 0)
+    }
+
+    /// Stops the timer and keeps its callback, for `restart`.
+    public func pause() {
+        loop.assertInLoop()
+        guard isOpen else { return }
+        uv_timer_stop(handle)
+    }
+
+    /// Stops the timer and drops its callback; it can be started again.
     public func stop() {
         loop.assertInLoop()
         guard isOpen else { return }

@@ -8,7 +8,7 @@ What is tested:
   backend restarting (restarts >= 1, then ready again), a crash-looping command ending
   circuit_open with last_error (status degraded, or failing when it is the only server);
   POST /health and POST /ready get 405 with `Allow: GET`; GET /ready is 200 once started;
-- the endpoint not served yet (/mcp/x) answers 501 with a JSON error, any
+- a per-server endpoint of a server not configured (/mcp/x) answers 404 naming the servers, any
   other path 404 (/mcp itself is not asserted here: it is becoming the Streamable HTTP transport);
 - HTTP/1.1 connections: keep-alive (several requests on one connection), pipelining (three
   requests in one write, answered in order), `Connection: close`, HTTP/1.0 without keep-alive,
@@ -469,16 +469,19 @@ def test_post_to_a_probe_is_405_allowing_get(small, path):
     assert "error" in json.loads(body), body
 
 
-def test_unserved_mcp_endpoints_are_501_and_other_paths_404(small):
-    """/mcp/x (per-server endpoints, not in this version) answers 501 with a JSON error (GET and
-    POST); any other unknown path answers 404 with a JSON error. (/mcp, /sse and /messages are
-    the MCP transports: test_streamable_http.py, test_http_eras.py.)"""
+def test_unknown_servers_endpoints_and_other_paths_are_404(small):
+    """/mcp/x and /mcp/alpha (per-server endpoints of servers not configured; this config has
+    only "h") answer 404 with a JSON error that names the configured servers (GET and POST); any
+    other unknown path answers 404 with a JSON error. (/mcp, /mcp/<server>, /sse and /messages
+    are the MCP transports: test_streamable_http.py, test_http_eras.py,
+    test_http_server_view.py.)"""
     for path in ("/mcp/x", "/mcp/alpha"):
         for method in ("GET", "POST"):
             response, body = small.get(path, method=method, body=b"{}" if method == "POST" else None)
-            assert response.status == 501, (path, method, response.status, body)
+            assert response.status == 404, (path, method, response.status, body)
             assert response.getheader("Content-Type") == "application/json", response.getheaders()
-            assert isinstance(json.loads(body)["error"], str), body
+            error = json.loads(body)["error"]
+            assert f'no server named "{path[5:]}"' in error and "for h" in error, body
     for path in ("/", "/nope", "/healthz", "/health/x", "/mcpx", "/readyz"):
         response, body = small.get(path)
         assert response.status == 404, (path, response.status, body)
@@ -492,7 +495,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(small):
     """HTTP/1.1 keep-alive: five requests one after another on one connection each get their
     answer, none with `Connection: close`, and the connection stays open."""
     conn = small.connect()
-    for path, status in [("/health", 200), ("/ready", 200), ("/nope", 404), ("/mcp/x", 501), ("/health", 200)]:
+    for path, status in [("/health", 200), ("/ready", 200), ("/nope", 404), ("/mcp/x", 404), ("/health", 200)]:
         conn.send(request("GET", path))
         response = conn.response()
         assert response.status == status, (path, response)
@@ -537,7 +540,7 @@ def test_http_1_0_without_keep_alive_closes(small):
 
 def test_expect_100_continue_comes_before_the_final_response(small):
     """A POST with `Expect: 100-continue` and a body: `HTTP/1.1 100 Continue` is sent once the
-    head is read, before the body; then the final response (501 for /mcp/x)."""
+    head is read, before the body; then the final response (404 for /mcp/x, no such server)."""
     conn = small.connect()
     body = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
     conn.send(request("POST", "/mcp/x", "Content-Type: application/json", f"Content-Length: {len(body)}",
@@ -546,17 +549,17 @@ def test_expect_100_continue_comes_before_the_final_response(small):
     assert (interim.status, interim.reason) == (100, "Continue"), interim
     conn.send(body)
     final = conn.response()
-    assert final.status == 501 and "error" in final.json(), final
+    assert final.status == 404 and "no server named" in final.json()["error"], final
 
 
 def test_a_chunked_body_within_the_limit_reaches_the_handler(small):
-    """A chunked POST /mcp/x whose body is within max_body is read whole and handled (501); the
+    """A chunked POST /mcp/x whose body is within max_body is read whole and handled (404); the
     connection then serves the next request."""
     conn = small.connect()
     conn.send(request("POST", "/mcp/x", "Transfer-Encoding: chunked", "Content-Type: application/json",
                       body=b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"))
     response = conn.response()
-    assert response.status == 501 and "error" in response.json(), response
+    assert response.status == 404 and "no server named" in response.json()["error"], response
     assert response.header("connection") is None, response
     conn.send(request("GET", "/ready"))
     assert conn.response().json() == {"status": "ready"}
@@ -564,7 +567,7 @@ def test_a_chunked_body_within_the_limit_reaches_the_handler(small):
 
 def test_a_request_inside_a_body_is_never_answered(small):
     """POST /x whose Content-Length covers the text of `GET /health HTTP/1.1`: the body is a body.
-    Then GET /mcp/x with Connection: close: exactly two responses come back (404, 501), then the end
+    Then GET /mcp/x with Connection: close: exactly two responses come back (404, 404), then the end
     of the stream; no /health document."""
     conn = small.connect()
     hidden = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -572,7 +575,8 @@ def test_a_request_inside_a_body_is_never_answered(small):
               + request("GET", "/mcp/x", "Connection: close"))
     first = conn.response()
     second = conn.response()
-    assert (first.status, second.status) == (404, 501), (first, second)
+    assert (first.status, second.status) == (404, 404), (first, second)
+    assert "no server named" in second.json()["error"], second
     elapsed, extra = conn.wait_eof(timeout=2)
     assert extra == b"", f"a third response: {extra!r}"
     assert b"uptime_s" not in first.body + second.body
@@ -631,11 +635,11 @@ def test_content_length_over_max_body_is_413_before_the_body(small):
 
 
 def test_a_body_at_max_body_is_accepted(small):
-    """A body of exactly max_body (2048 bytes) with Content-Length is read and handled (501)."""
+    """A body of exactly max_body (2048 bytes) with Content-Length is read and handled (404: no server x)."""
     conn = small.connect()
     conn.send(request("POST", "/mcp/x", "Content-Length: 2048", body=b"x" * 2048))
     response = conn.response()
-    assert response.status == 501, response
+    assert response.status == 404 and "no server named" in response.json()["error"], response
 
 
 # --------------------------------------------------------------------------- timeouts

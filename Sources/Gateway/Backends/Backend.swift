@@ -54,6 +54,8 @@ public final class Backend {
     unowned(unsafe) var fallback: Backend?
     /// True for the stateless-era process of a server whose handshake-era process is its owner.
     var isTwin: Bool { fallback != nil }
+    /// The HTTP session this process serves alone (`isolation: session`), or nil: shared.
+    unowned(unsafe) var owner: ClientSession?
     /// A stateless-era server process: mcpd's own `subscriptions/listen` on it (its id here),
     /// which brings the change notifications that keep the catalog fresh, and the resources
     /// it carries updates for.

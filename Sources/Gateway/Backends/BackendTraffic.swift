@@ -27,7 +27,12 @@ extension Backend {
     /// the server's stateless-era process (started on the first of them) unless the server
     /// does not speak that era.
     func process(for session: ClientSession) -> Backend {
-        guard session.isStateless, era == .handshake, speaksStateless != false, config.era == "auto" else { return self }
+        // `isolation: session`: an HTTP session of the handshake era gets a process of its own
+        // (stdio has one session; a stateless request has none to keep one for).
+        if config.isolation == "session" && owner == nil && !isTwin && !session.endsGateway && !session.isStateless {
+            return session.ownProcess(of: self)
+        }
+        guard owner == nil, session.isStateless, era == .handshake, speaksStateless != false, config.era == "auto" else { return self }
         if let twin = statelessTwin {
             // A stateless process that failed (it could not start, or crashed until its circuit
             // opened) hands its clients back to this process, which serves them by translation.
@@ -397,7 +402,10 @@ extension Backend {
             splice.replace(inside..<inside, bytes: replacement)
         }
         withExtendedLifetime(replacement) {
-            for session in gateway.sessions { session.relay(frame, splice) }
+            // The server's own view gets its logger as it is.
+            for session in gateway.sessions where session.view.shows(name) && (owner == nil || session === owner) {
+                session.relay(frame, session.view.isPrefixed ? splice : Splice())
+            }
         }
     }
 
@@ -412,7 +420,9 @@ extension Backend {
         var splice = Splice()
         splice.replace(idRange, bytes: literal)
         withExtendedLifetime(literal) {
-            for session in gateway.sessions where !session.isStateless { session.relay(frame, splice) }
+            for session in gateway.sessions where !session.isStateless && session.view.shows(name) && (owner == nil || session === owner) {
+                session.relay(frame, splice)
+            }
         }
     }
 
@@ -427,11 +437,13 @@ extension Backend {
         var splice = Splice()
         splice.replace(uriRange, bytes: literal)
         withExtendedLifetime(literal) {
-            for session in gateway.sessions where session.isSubscribed(exposed) {
+            for session in gateway.sessions where session.isSubscribed(exposed) && (owner == nil || session === owner) {
+                // A session of a server's view sees the server's own URI.
+                let prefixed = session.view.isPrefixed
                 if session.isStateless {
-                    session.relayResourceUpdated(frame, scan, exposedURI: exposed)
+                    session.relayResourceUpdated(frame, scan, exposedURI: exposed, shownURI: prefixed ? exposed : uri)
                 } else {
-                    session.relay(frame, splice)
+                    session.relay(frame, prefixed ? splice : Splice())
                 }
             }
         }

@@ -218,7 +218,6 @@ extension ConfigLoader {
             let isolation = try string(value, what)
             guard ["shared", "session"].contains(isolation) else { throw error(value, "\(what) must be shared or session") }
             server.isolation = isolation
-            if isolation != "shared" { notActedOn(field, "\(what) \(isolation) (one process serves every client)") }
         case "tools":
             let filter = try toolFilter(value, what)
             server.tools.allow = filter.allow

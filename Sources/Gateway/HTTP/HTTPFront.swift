@@ -9,7 +9,7 @@ import Glibc
 /// for Prometheus (`Metrics.swift`); `/health`
 /// says what mcpd and each backend are doing (200 while mcpd serves) and `/ready` is 200 once
 /// start-up has settled (503 while starting or draining). `/sse` and `/messages` are the
-/// 2024-11-05 transport, for old clients. `/mcp/<server>` answers 501 in this version.
+/// 2024-11-05 transport, for old clients. `/mcp/<server>`: one server alone, under its own names.
 extension Gateway {
     /// Listens on the `http:` section's address; returns the port (the kernel's choice for 0).
     public func serveHTTP(host: String, port: Int) throws(UVError) -> Int {
@@ -23,9 +23,11 @@ extension Gateway {
         return bound
     }
 
+    static let jsonHeaders = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+
     private func handleHTTP(_ request: HTTPRequest, _ response: HTTPResponse) {
-        let json = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
-        if let origin = request.header("origin"), !originAllowed(origin) {
+        let json = Gateway.jsonHeaders
+        if request.hasHeader("origin"), let origin = request.header("origin"), !originAllowed(origin) {
             // A web page the user visits must not reach a gateway on localhost (DNS rebinding).
             return response.send(status: 403, headers: json,
                                  body: "{\"error\":\"Origin \(JSONValue.string(String(origin.prefix(100))).jsonText.dropFirst().dropLast()) is not allowed (http.allowed_origins)\"}\n")
@@ -56,7 +58,7 @@ extension Gateway {
             guard let streamableHTTP, !isShuttingDown else {
                 return response.send(status: 503, headers: json, body: "{\"error\":\"mcpd is shutting down\"}\n")
             }
-            streamableHTTP.handle(request, response, principal: principal)
+            streamableHTTP.handle(request, response, principal: principal, view: view)
         case "/sse", "/messages":
             guard let streamableHTTP, !isShuttingDown else {
                 return response.send(status: 503, headers: json, body: "{\"error\":\"mcpd is shutting down\"}\n")
@@ -67,7 +69,16 @@ extension Gateway {
                 streamableHTTP.legacyMessage(request, response, principal: principal)
             }
         case let path where path.hasPrefix("/mcp/"):
-            response.send(status: 501, headers: json, body: "{\"error\":\"per-server endpoints are not in this version of mcpd; use /mcp\"}\n")
+            guard let streamableHTTP, !isShuttingDown else {
+                return response.send(status: 503, headers: json, body: "{\"error\":\"mcpd is shutting down\"}\n")
+            }
+            let name = String(path.dropFirst(5))
+            guard let view = serverView(name) else {
+                let names = backends.prefix(20).map(\.name).joined(separator: ", ")
+                let message = "no server named \"\(name.prefix(80))\" (per-server endpoints: /mcp/<server> for \(names.isEmpty ? "no server" : names))"
+                return response.send(status: 404, headers: json, body: "{\"error\":\(JSONValue.string(message).jsonText)}\n")
+            }
+            streamableHTTP.handle(request, response, principal: principal, view: view)
         default:
             response.send(status: 404, headers: json, body: "{\"error\":\"no such endpoint; mcpd serves /mcp, /sse, /messages, /health, /ready and /metrics\"}\n")
         }

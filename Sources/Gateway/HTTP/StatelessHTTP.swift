@@ -25,10 +25,10 @@ final class StatelessExchange: SessionTransport {
     private var waitingUnder: String?
     private var retryTimer: LoopTimer?
 
-    init(front: StreamableHTTP) {
+    init(front: StreamableHTTP, view: CatalogView) {
         self.front = front
-        let output = SessionOutput(deliver: { [unowned self] message in deliver(message) })
-        session = ClientSession(gateway: front.gateway, transport: self, output: output, label: "http-stateless")
+        let output = SessionOutput(deliver: { [unowned self] message, id in deliver(message, answering: id) })
+        session = ClientSession(gateway: front.gateway, transport: self, output: output, label: "http-stateless", view: view)
         front.gateway.addSession(session)
     }
 
@@ -62,9 +62,9 @@ final class StatelessExchange: SessionTransport {
         session.receive(body)
     }
 
-    private func deliver(_ message: ByteBuffer) {
+    private func deliver(_ message: ByteBuffer, answering: RawValue?) {
         guard !done, let response else { return }
-        let isAnswer = front.responseID(message) == requestID
+        let isAnswer = (answering?.text ?? front.responseID(message)) == requestID
         if streaming {
             var event = ByteBuffer(capacity: message.readableBytes + 24)
             event.append(string: "event: message\ndata: ")
@@ -128,7 +128,7 @@ final class StatelessExchange: SessionTransport {
 extension StreamableHTTP {
     /// A POST of protocol 2026-07-28: the headers must agree with the body (`Mcp-Method`, and
     /// `Mcp-Name` for the methods that name something), else 400 with -32020.
-    func statelessPost(_ request: HTTPRequest, _ response: HTTPResponse) {
+    func statelessPost(_ request: HTTPRequest, _ response: HTTPResponse, view: CatalogView) {
         guard let (body, scan, json, sse) = readMessage(request, response) else { return }
         if scan.kind == .notification || scan.kind == .response {
             // Nothing stays open to take them: a request's stream closing is its cancel.
@@ -154,17 +154,17 @@ extension StreamableHTTP {
         }
         // A retry with the requestState of an input-required result goes to the session that
         // issued it (its backend is waiting there); anything else gets a session of its own.
-        let exchange = retryTarget(body, scan) ?? StatelessExchange(front: self)
+        let exchange = retryTarget(body, scan, view) ?? StatelessExchange(front: self, view: view)
         exchange.serve(body, response: response, requestID: id, streaming: streaming)
     }
 
     /// The session waiting under the body's `params.requestState`, if any.
-    private func retryTarget(_ body: ByteBuffer, _ scan: MessageScan) -> StatelessExchange? {
+    private func retryTarget(_ body: ByteBuffer, _ scan: MessageScan, _ view: CatalogView) -> StatelessExchange? {
         guard !statelessWaits.isEmpty, let params = scan.params else { return nil }
         return body.withUnsafeReadableBytes { raw in
             guard let range = gateway.scanner.member("requestState", inObjectAt: params, of: raw),
                   let handle = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[range])) else { return nil }
-            return statelessWaits[handle]
+            return statelessWaits[handle].flatMap { $0.session.view === view ? $0 : nil }
         }
     }
 

@@ -39,14 +39,14 @@ final class HTTPSession: SessionTransport {
     /// included, goes on its one event stream, and the session ends with the stream.
     let legacy: Bool
 
-    init(id: String, front: StreamableHTTP, principal: String?, legacy: Bool = false) {
+    init(id: String, front: StreamableHTTP, principal: String?, view: CatalogView, legacy: Bool = false) {
         self.id = id
         self.front = front
         self.principal = principal
         self.legacy = legacy
         lastActivity = front.gateway.loop.now
-        let output = SessionOutput(deliver: { [unowned self] message in deliver(message) })
-        session = ClientSession(gateway: front.gateway, transport: self, output: output, label: "http:\(id.prefix(8))")
+        let output = SessionOutput(deliver: { [unowned self] message, id in deliver(message, answering: id) })
+        session = ClientSession(gateway: front.gateway, transport: self, output: output, label: "http:\(id.prefix(8))", view: view)
     }
 
     var isIdle: Bool { waiting.isEmpty && stream == nil }
@@ -85,7 +85,7 @@ final class HTTPSession: SessionTransport {
         // An error the session answers at once with a null id (a batch refused, say) is this
         // POST's answer.
         receiving = exchange
-        session.receive(body)
+        session.receive(body, scanned: scan)
         receiving = nil
     }
 
@@ -167,9 +167,9 @@ final class HTTPSession: SessionTransport {
     }
 
     /// One message from the session: an answer to its POST, or something for the GET stream.
-    private func deliver(_ message: ByteBuffer) {
+    private func deliver(_ message: ByteBuffer, answering: RawValue?) {
         lastActivity = front.gateway.loop.now
-        if !legacy, let id = front.responseID(message) {
+        if !legacy, let id = answering?.text ?? front.responseID(message) {
             if let exchange = waiting[id] {
                 waiting[id] = nil
                 // An idle session holds no table storage.
@@ -214,7 +214,7 @@ final class PostExchange {
     let ids: [String]
     let batch: Bool
     let json: Bool
-    let headers: [(String, String)]
+    private var headers: [(String, String)]
     private var answers: [ByteBuffer] = []
 
     init(response: HTTPResponse, ids: [String], batch: Bool, json: Bool, headers: [(String, String)]) {
@@ -244,11 +244,17 @@ final class PostExchange {
 
     private func send() {
         guard !response.isFinished else { return }
+        if json && answers.count == 1 {
+            // The usual answer: sent from where it is.
+            headers.append(("Content-Type", "application/json"))
+            return response.send(status: 200, headers: headers, body: answers[0])
+        }
         var body = ByteBuffer(capacity: answers.reduce(2) { $0 + $1.readableBytes + 1 })
         for answer in answers { body.append(answer) }
         if json {
             body.appendByte(0x0A)
-            response.send(status: 200, headers: headers + [("Content-Type", "application/json")], body: body)
+            headers.append(("Content-Type", "application/json"))
+            response.send(status: 200, headers: headers, body: body)
         } else {
             var event = ByteBuffer(capacity: body.readableBytes + 24)
             event.append(string: "event: message\ndata: ")
@@ -287,7 +293,7 @@ final class StreamableHTTP {
             return response.send(status: 405, headers: jsonHeaders + [("Allow", "GET")], body: "{\"error\":\"open the event stream with GET\"}\n")
         }
         guard accepts(request).sse else { return error(response, 406, "the event stream needs Accept: text/event-stream") }
-        let session = HTTPSession(id: StreamableHTTP.newSessionID(), front: self, principal: principal, legacy: true)
+        let session = HTTPSession(id: StreamableHTTP.newSessionID(), front: self, principal: principal, view: gateway.view, legacy: true)
         sessions[session.id] = session
         gateway.addSession(session.session)
         startExpiry()
@@ -329,22 +335,24 @@ final class StreamableHTTP {
         gateway.log.info("sse session \(session.id.prefix(8)) ended: its stream closed")
     }
 
-    func handle(_ request: HTTPRequest, _ response: HTTPResponse, principal: String?) {
-        if request.header("mcp-protocol-version") == ProtocolVersion.stateless {
+    /// A request to `/mcp` (`view` the gateway's) or `/mcp/<server>` (that server's view).
+    func handle(_ request: HTTPRequest, _ response: HTTPResponse, principal: String?, view: CatalogView) {
+        let version = request.header("mcp-protocol-version")
+        if version == ProtocolVersion.stateless {
             // The stateless era: POST only, no session.
             guard request.method == "POST" else {
                 return response.send(status: 405, headers: jsonHeaders + [("Allow", "POST")],
                                      body: "{\"error\":\"protocol \(ProtocolVersion.stateless) has no GET or DELETE: every request is a POST\"}\n")
             }
-            return statelessPost(request, response)
+            return statelessPost(request, response, view: view)
         }
-        if let version = request.header("mcp-protocol-version"), !ProtocolVersion.supported.contains(version) {
+        if let version, !ProtocolVersion.supported.contains(version) {
             return error(response, 400, "unsupported MCP-Protocol-Version \"\(version.prefix(40))\" (supported: \(ProtocolVersion.supported.joined(separator: ", ")))")
         }
         switch request.method {
-        case "POST": post(request, response, principal)
-        case "GET": get(request, response, principal)
-        case "DELETE": delete(request, response, principal)
+        case "POST": post(request, response, principal, view)
+        case "GET": get(request, response, principal, view)
+        case "DELETE": delete(request, response, principal, view)
         default:
             response.send(status: 405, headers: jsonHeaders + [("Allow", "GET, POST, DELETE")], body: "{\"error\":\"use POST, GET or DELETE\"}\n")
         }
@@ -356,16 +364,20 @@ final class StreamableHTTP {
 
     /// What the client accepts: JSON, an event stream, or both (`*/*` and no header mean both).
     func accepts(_ request: HTTPRequest) -> (json: Bool, sse: Bool) {
-        guard request.header("accept") != nil else { return (true, true) }
-        let any = request.header("accept", contains: "*/*")
-        return (any || request.header("accept", contains: "application/json") || request.header("accept", contains: "application/*"),
-                any || request.header("accept", contains: "text/event-stream") || request.header("accept", contains: "text/*"))
+        request.withHeader("accept") { value in
+            guard let value else { return (true, true) }
+            let any = asciiContains(value, "*/*")
+            return (any || asciiContains(value, "application/json") || asciiContains(value, "application/*"),
+                    any || asciiContains(value, "text/event-stream") || asciiContains(value, "text/*"))
+        }
     }
 
-    /// The session of the request's `Mcp-Session-Id`, if it exists and belongs to `principal`
-    /// (a session used with another token is unknown to it).
-    private func session(_ request: HTTPRequest, _ principal: String?) -> HTTPSession? {
-        guard let id = request.header("mcp-session-id"), let found = sessions[id], !found.ended, found.principal == principal else { return nil }
+    /// The session of the request's `Mcp-Session-Id`, if it exists, belongs to `principal` (a
+    /// session used with another token is unknown to it) and was opened at this endpoint.
+    private func session(_ request: HTTPRequest, _ principal: String?, _ view: CatalogView) -> HTTPSession? {
+        guard let id = request.header("mcp-session-id"), let found = sessions[id], !found.ended, found.principal == principal,
+              found.session.view === view, !found.legacy
+        else { return nil }
         return found
     }
 
@@ -390,18 +402,19 @@ final class StreamableHTTP {
         }
     }
 
-    private func post(_ request: HTTPRequest, _ response: HTTPResponse, _ principal: String?) {
+    private func post(_ request: HTTPRequest, _ response: HTTPResponse, _ principal: String?, _ view: CatalogView) {
         guard let (body, scan, json, _) = readMessage(request, response) else { return }
         let ids = requestIDs(body, scan)
         let isInitialize = scan.kind == .request && body.withUnsafeReadableBytes { rangeEquals($0, scan.method!, "\"initialize\"") }
         var session: HTTPSession
         var headers: [(String, String)] = []
-        if request.header("mcp-session-id") != nil {
-            guard let found = self.session(request, principal) else { return error(response, 404, "unknown or expired session; initialize a new one") }
+        headers.reserveCapacity(2)  // and Content-Type, when answered
+        if request.hasHeader("mcp-session-id") {
+            guard let found = self.session(request, principal, view) else { return error(response, 404, "unknown or expired session; initialize a new one") }
             session = found
         } else {
             guard isInitialize else { return error(response, 400, "Mcp-Session-Id is required (initialize first)") }
-            session = HTTPSession(id: StreamableHTTP.newSessionID(), front: self, principal: principal)
+            session = HTTPSession(id: StreamableHTTP.newSessionID(), front: self, principal: principal, view: view)
             sessions[session.id] = session
             gateway.addSession(session.session)
             startExpiry()
@@ -448,16 +461,16 @@ final class StreamableHTTP {
         }
     }
 
-    private func get(_ request: HTTPRequest, _ response: HTTPResponse, _ principal: String?) {
+    private func get(_ request: HTTPRequest, _ response: HTTPResponse, _ principal: String?, _ view: CatalogView) {
         guard accepts(request).sse else { return error(response, 406, "a GET stream needs Accept: text/event-stream") }
         guard let id = request.header("mcp-session-id") else { return error(response, 400, "Mcp-Session-Id is required") }
-        guard let session = session(request, principal) else { return error(response, 404, "unknown or expired session") }
+        guard let session = session(request, principal, view) else { return error(response, 404, "unknown or expired session") }
         session.openStream(response, headers: [("Mcp-Session-Id", id)])
     }
 
-    private func delete(_ request: HTTPRequest, _ response: HTTPResponse, _ principal: String?) {
+    private func delete(_ request: HTTPRequest, _ response: HTTPResponse, _ principal: String?, _ view: CatalogView) {
         guard let id = request.header("mcp-session-id") else { return error(response, 400, "Mcp-Session-Id is required") }
-        guard let session = session(request, principal) else { return error(response, 404, "unknown or expired session") }
+        guard let session = session(request, principal, view) else { return error(response, 404, "unknown or expired session") }
         sessions[id] = nil
         session.end(reason: "the client ended the session")
         gateway.log.info("http session \(id.prefix(8)) ended by its client")

@@ -29,7 +29,8 @@ public final class Route {
     }
 }
 
-/// Maps exposed names (`<server><separator><name>`) of one kind (tools, or prompts) to routes.
+/// Maps exposed names (`<server><separator><name>`) of one kind (tools, or prompts) to routes;
+/// in a server's view (`prefixed` false), that server's own names.
 ///
 /// Every exposed name fits `^[A-Za-z0-9_-]{1,budget}$` (64 by default, the rule strict clients
 /// enforce; `gateway.name_budget` lowers it for clients that prefix names themselves, as Claude
@@ -45,15 +46,18 @@ public final class Router {
     public let separator: String
     /// The longest exposed name this router makes.
     public let nameBudget: Int
+    /// False for one server's own names, exposed as they are (a server's view).
+    public let prefixed: Bool
     private var routes: [String: Route] = [:]
     /// The last name looked up from a literal and its route: consecutive calls to one tool
     /// skip building a String and hashing it.
     private var lastLiteral: [UInt8] = []
     private var lastRoute: Route?
 
-    public init(separator: String, nameBudget: Int = Router.maxNameLength) {
+    public init(separator: String, nameBudget: Int = Router.maxNameLength, prefixed: Bool = true) {
         self.separator = separator
         self.nameBudget = min(max(nameBudget, Router.minimumBudget), Router.maxNameLength)
+        self.prefixed = prefixed
     }
 
     /// The smallest budget: room for a few characters of a server name, the separator and the
@@ -114,8 +118,15 @@ public final class Router {
     /// The number of routes.
     public var count: Int { routes.count }
 
-    /// Adds a route for `name` of `backend` and returns its exposed name.
+    /// Adds a route for `name` of `backend` and returns its exposed name. Unprefixed, the
+    /// name is exposed as it is (a server lists each name once; a repeat replaces the route).
     public func add(_ name: String, of backend: Backend) -> String {
+        if !prefixed {
+            let route = Route(backend: backend, originalName: name)
+            route.exposedName = name
+            routes[name] = route
+            return name
+        }
         let server = backend.name
         let plain = server + separator + name
         var exposed = plain

@@ -17,6 +17,8 @@ public final class ClientSession {
     let transport: SessionTransport
     /// Where answers and notifications go.
     let output: SessionOutput
+    /// What the session sees: every server, or one (`/mcp/<server>`).
+    let view: CatalogView
 
     /// The protocol version agreed in `initialize`, if any.
     public internal(set) var negotiatedVersion: String?
@@ -51,6 +53,8 @@ public final class ClientSession {
     static let maxHeldBytes = 32 << 20
     /// Forwarded requests not yet answered.
     var inFlight = 0
+    /// This session's own processes of `isolation: session` servers.
+    private var ownProcesses: [Backend] = []
     private var inputEnded = false
     private var drainTimer: LoopTimer?
     private(set) var finished = false
@@ -66,14 +70,16 @@ public final class ClientSession {
         self.gateway = gateway
         self.transport = transport
         self.output = SessionOutput(stream: transport.output)
+        self.view = gateway.view
         self.endsGateway = true
     }
 
     /// A session whose messages go to `output` (an HTTP session's).
-    init(gateway: Gateway, transport: SessionTransport, output: SessionOutput, label: String) {
+    init(gateway: Gateway, transport: SessionTransport, output: SessionOutput, label: String, view: CatalogView? = nil) {
         self.gateway = gateway
         self.transport = transport
         self.output = output
+        self.view = view ?? gateway.view
         self.label = label
         self.endsGateway = false
         output.onStallChange = { [unowned gateway] change in gateway.stalledOutputs += change }
@@ -132,6 +138,13 @@ public final class ClientSession {
             return
         }
         handle(frame)
+    }
+
+    /// A frame the transport has scanned already (an HTTP body): dispatched without a second
+    /// scan once start-up has settled.
+    func receive(_ frame: ByteBuffer, scanned scan: MessageScan) {
+        guard gateway.isStartupSettled && held.isEmpty else { return receive(frame) }
+        dispatch(frame, scan)
     }
 
     /// Processes frames held during start-up.
@@ -204,7 +217,7 @@ public final class ClientSession {
             if rangeEquals(raw, method, "\"notifications/initialized\"") {
                 isInitialized = true
             } else if rangeEquals(raw, method, "\"notifications/roots/list_changed\"") {
-                for backend in gateway.backends { backend.forwardNotification(frame) }
+                for backend in view.backends { backend.forwardNotification(frame) }
             } else if rangeEquals(raw, method, "\"notifications/cancelled\"") {
                 guard let requestID = scan.paramsRequestID else { return }
                 if !listenStreams.isEmpty && endListen(raw, requestID: requestID) { return }
@@ -322,6 +335,7 @@ public final class ClientSession {
             batch.add(message)
         } else if frame.readableBytes < IOStream.copyThreshold {
             // The usual answer, assembled in place: the frame with the client's id put back.
+            output.answering = id
             frame.withUnsafeReadableBytes { source in
                 id.withBytes { value in
                     let tail = source.count - range.upperBound
@@ -337,10 +351,12 @@ public final class ClientSession {
                 }
             }
         } else {
+            output.answering = id
             var splice = Splice()
             splice.replace(range, raw: id)
             splice.write(frame, to: output)
         }
+        output.answering = nil
         requestEnded()
     }
 
@@ -431,7 +447,32 @@ public final class ClientSession {
             releaseSubscriptions()
             output.messagesStalled = false
         }
+        stopOwnProcesses()
         gateway.sessionFinished(self)
+    }
+
+    /// The process of `server` (an `isolation: session` server) that serves this session alone,
+    /// made on first use; it starts with the request that needs it.
+    func ownProcess(of server: Backend) -> Backend {
+        if let own = ownProcesses.first(where: { $0.name == server.name }) { return own }
+        let own = Backend(config: server.config, gateway: gateway)
+        own.owner = self
+        ownProcesses.append(own)
+        gateway.isolated.append(own)
+        gateway.log.info("backend \"\(server.name)\" gets a process of its own for session \(label) (isolation: session)")
+        return own
+    }
+
+    /// The session's own processes stop with it.
+    private func stopOwnProcesses() {
+        let processes = ownProcesses
+        ownProcesses.removeAll()
+        for own in processes {
+            own.stopAll { [unowned(unsafe) gateway] in
+                gateway.isolated.removeAll { $0 === own }
+                own.closeHandles()
+            }
+        }
     }
 
     /// Unsubscribes the backends from the resources only this session watched (a session that
@@ -441,7 +482,7 @@ public final class ClientSession {
         subscriptions.removeAll()
         listenStreams.removeAll()
         for uri in watched where !gateway.sessions.contains(where: { $0 !== self && $0.isSubscribed(uri) }) {
-            if let route = gateway.resourceRoute(uri) { route.backend.subscribe(route.originalName, false) }
+            if let route = gateway.subscriptionRoute(uri) { route.backend.subscribe(route.originalName, false) }
         }
     }
 

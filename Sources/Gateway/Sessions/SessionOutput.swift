@@ -11,8 +11,11 @@ import Glibc
 final class SessionOutput: ByteSink {
     /// The stream of a stdio session.
     let stream: IOStream?
-    /// An HTTP session's: gets each whole message.
-    private let deliver: ((ByteBuffer) -> Void)?
+    /// An HTTP session's: gets each whole message, and the id of the request it answers when
+    /// the session said so (`answering`), so that the transport need not scan the message for it.
+    private let deliver: ((ByteBuffer, RawValue?) -> Void)?
+    /// The id of the request whose answer is being written, set around the write.
+    var answering: RawValue?
     /// The part of a message written so far (HTTP sessions).
     private var partial = ByteBuffer(capacity: 0)
     /// Set by an HTTP session's transport while its client does not read what it is sent; the
@@ -30,7 +33,7 @@ final class SessionOutput: ByteSink {
         self.deliver = nil
     }
 
-    init(deliver: @escaping (ByteBuffer) -> Void) {
+    init(deliver: @escaping (ByteBuffer, RawValue?) -> Void) {
         self.stream = nil
         self.deliver = deliver
     }
@@ -88,11 +91,19 @@ final class SessionOutput: ByteSink {
             guard let newline = found else { return }
             let message = partial.slice(0..<newline)
             let rest = partial.readableBytes - newline - 1
-            var remainder = ByteBuffer(capacity: rest)
-            if rest > 0 { remainder.append(partial.slice((newline + 1)..<partial.readableBytes)) }
-            partial = remainder
+            if rest > 0 {
+                var remainder = ByteBuffer(capacity: rest)
+                remainder.append(partial.slice((newline + 1)..<partial.readableBytes))
+                partial = remainder
+            } else {
+                // The usual case, one whole message: the next one starts in fresh storage (the
+                // message keeps this one).
+                partial = ByteBuffer(capacity: 0)
+            }
             searched = 0
-            if message.readableBytes > 0 { deliver?(message) }
+            let id = answering
+            answering = nil
+            if message.readableBytes > 0 { deliver?(message, id) }
         }
     }
 }

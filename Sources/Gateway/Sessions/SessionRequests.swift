@@ -84,7 +84,7 @@ extension ClientSession {
         gateway.log.info("client \"\(clientName)\" initialized with protocol \(version)\(version == requested ? "" : " (it asked for \(requested))")")
         let result: JSONValue = [
             "protocolVersion": .string(version),
-            "capabilities": gateway.capabilities,
+            "capabilities": view.capabilities,
             "serverInfo": ["name": "mcpd", "version": .string(GatewayVersion.string)],
         ]
         sendResult(frame, idRange, buffer: result.serialized)
@@ -95,7 +95,7 @@ extension ClientSession {
     /// A page of one of mcpd's merged lists.
     private func list(_ kind: ListKind, _ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
         let idRange = scan.id!
-        if kind != .tools && !gateway.anyBackendDeclares(kind.capability) {
+        if kind != .tools && !view.anyBackendDeclares(kind.capability) {
             methodNotFound(frame, raw, scan, because: "no server behind mcpd offers \(kind.capability)")
             return
         }
@@ -107,7 +107,7 @@ extension ClientSession {
             }
             cursor = text
         }
-        switch gateway.catalog[kind.rawValue].page(cursor: cursor, pageSize: gateway.config.gateway.pageSize, forOlderClient: kind == .tools && predatesStructuredOutput) {
+        switch view.page(kind, cursor: cursor, pageSize: gateway.config.gateway.pageSize, forOlderClient: kind == .tools && predatesStructuredOutput) {
         case .success(let page): sendResult(frame, idRange, buffer: page, cacheHints: true)
         case .failure(let failure): sendError(frame, idRange, code: ErrorCode.invalidParams, message: failure.message)
         }
@@ -117,12 +117,12 @@ extension ClientSession {
 
     func callTool(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
         if era == .stateless && resumeWithInput(frame, raw, scan) { return }
-        routeByName(frame, raw, scan, router: gateway.router, method: "tools/call", noun: "tool", list: "tools/list")
+        routeByName(frame, raw, scan, router: view.router, method: "tools/call", noun: "tool", list: "tools/list")
     }
 
     private func getPrompt(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
         if era == .stateless && resumeWithInput(frame, raw, scan) { return }
-        routeByName(frame, raw, scan, router: gateway.promptRouter, method: "prompts/get", noun: "prompt", list: "prompts/list")
+        routeByName(frame, raw, scan, router: view.promptRouter, method: "prompts/get", noun: "prompt", list: "prompts/list")
     }
 
     /// `tools/call` and `prompts/get`: routed by `params.name`, which is spliced back to the
@@ -154,7 +154,7 @@ extension ClientSession {
             return methodNotFound(frame, raw, scan, because: "protocol \(ProtocolVersion.stateless) subscribes with subscriptions/listen")
         }
         if era == .stateless && resumeWithInput(frame, raw, scan) { return }
-        if subscribe == nil ? !gateway.anyBackendDeclares("resources") : !gateway.supportsSubscriptions {
+        if subscribe == nil ? !view.anyBackendDeclares("resources") : !view.supportsSubscriptions {
             methodNotFound(frame, raw, scan, because: subscribe == nil ? "no server behind mcpd offers resources" : "no server behind mcpd supports resource subscriptions")
             return
         }
@@ -164,7 +164,7 @@ extension ClientSession {
             sendError(frame, idRange, code: ErrorCode.invalidParams, message: "\(method) needs params.uri (a string)")
             return
         }
-        guard let route = gateway.resourceRoute(uri) else {
+        guard let route = view.resourceRoute(uri, backendsByName: gateway.backendsByName) else {
             sendError(frame, idRange, code: ErrorCode.resourceNotFound,
                       message: "Resource not found: \"\(uri.prefix(200))\" (mcpd exposes resources as mcpd://<server>/<uri>; see resources/list)")
             return
@@ -202,7 +202,7 @@ extension ClientSession {
     /// `completion/complete`: routed by the prompt or resource template in `params.ref`.
     private func complete(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
         let idRange = scan.id!
-        guard gateway.anyBackendDeclares("completions") else {
+        guard view.anyBackendDeclares("completions") else {
             methodNotFound(frame, raw, scan, because: "no server behind mcpd offers completions")
             return
         }
@@ -215,7 +215,7 @@ extension ClientSession {
         }
         if rangeEquals(raw, type, "\"ref/prompt\"") {
             guard let nameRange = scanner.member("name", inObjectAt: ref, of: raw), raw[nameRange.lowerBound] == UInt8(ascii: "\""),
-                  let route = gateway.promptRouter.route(literal: UnsafeRawBufferPointer(rebasing: raw[nameRange]))
+                  let route = view.promptRouter.route(literal: UnsafeRawBufferPointer(rebasing: raw[nameRange]))
             else {
                 sendError(frame, idRange, code: ErrorCode.invalidParams, message: "completion/complete: params.ref.name is not a prompt mcpd lists")
                 return
@@ -224,7 +224,7 @@ extension ClientSession {
         } else if rangeEquals(raw, type, "\"ref/resource\"") {
             guard let uriRange = scanner.member("uri", inObjectAt: ref, of: raw), raw[uriRange.lowerBound] == UInt8(ascii: "\""),
                   let uri = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[uriRange])),
-                  let route = gateway.resourceRoute(uri)
+                  let route = view.resourceRoute(uri, backendsByName: gateway.backendsByName)
             else {
                 sendError(frame, idRange, code: ErrorCode.invalidParams, message: "completion/complete: params.ref.uri is not a resource template mcpd lists")
                 return
@@ -261,7 +261,7 @@ extension ClientSession {
         if era == .stateless {
             return methodNotFound(frame, raw, scan, because: "logging/setLevel is not part of protocol \(ProtocolVersion.stateless)")
         }
-        guard gateway.anyBackendDeclares("logging") else {
+        guard view.anyBackendDeclares("logging") else {
             methodNotFound(frame, raw, scan, because: "no server behind mcpd offers logging")
             return
         }
@@ -276,7 +276,7 @@ extension ClientSession {
         }
         gateway.clientLogLevel = level
         let log = gateway.log
-        for backend in gateway.readyBackends(declaring: "logging") {
+        for backend in view.readyBackends(declaring: "logging") {
             backend.setLevel(level) { error in
                 if let error { log.warning("backend \"\(backend.name)\" refused logging/setLevel \(level): \(error)") }
             }

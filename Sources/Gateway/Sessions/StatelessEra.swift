@@ -104,7 +104,7 @@ extension ClientSession {
 
     /// `server/discover`: the versions and capabilities mcpd serves without a handshake.
     func discover(_ frame: ByteBuffer, _ scan: MessageScan) {
-        var capabilities = gateway.capabilities.objectValue ?? JSONObject()
+        var capabilities = view.capabilities.objectValue ?? JSONObject()
         capabilities["logging"] = nil  // logging/setLevel is not part of 2026-07-28
         capabilities["tasks"] = nil  // tasks are an extension there, which mcpd does not relay yet
         let result: JSONValue = [
@@ -155,18 +155,18 @@ extension ClientSession {
             stream.tools = true
             honoured["toolsListChanged"] = true
         }
-        if filter["promptsListChanged"] == .bool(true), gateway.anyBackendDeclares("prompts") {
+        if filter["promptsListChanged"] == .bool(true), view.anyBackendDeclares("prompts") {
             stream.prompts = true
             honoured["promptsListChanged"] = true
         }
-        if filter["resourcesListChanged"] == .bool(true), gateway.anyBackendDeclares("resources") {
+        if filter["resourcesListChanged"] == .bool(true), view.anyBackendDeclares("resources") {
             stream.resources = true
             honoured["resourcesListChanged"] = true
         }
-        if let uris = filter["resourceSubscriptions"]?.arrayValue, gateway.supportsSubscriptions {
+        if let uris = filter["resourceSubscriptions"]?.arrayValue, view.supportsSubscriptions {
             var accepted: [JSONValue] = []
             for case .string(let uri) in uris.prefix(ClientSession.maxSubscriptions) {
-                guard let route = gateway.resourceRoute(uri) else { continue }
+                guard let route = view.resourceRoute(uri, backendsByName: gateway.backendsByName) else { continue }
                 let exposed = ExposedURI.expose(server: route.backend.name, uri: route.originalName)
                 stream.resourceURIs.append(exposed)
                 accepted.append(.string(uri))
@@ -193,7 +193,7 @@ extension ClientSession {
         let stream = listenStreams.remove(at: index)
         for uri in stream.resourceURIs where !listenStreams.contains(where: { $0.resourceURIs.contains(uri) }) {
             subscriptions.remove(uri)
-            if let route = gateway.resourceRoute(uri) { route.backend.subscribe(route.originalName, false) }
+            if let route = gateway.subscriptionRoute(uri) { route.backend.subscribe(route.originalName, false) }
         }
         return true
     }
@@ -234,12 +234,12 @@ extension ClientSession {
 
     /// `notifications/resources/updated` for a stateless client: on the listen stream that
     /// asked for the resource, tagged with its id, with the exposed URI.
-    func relayResourceUpdated(_ frame: ByteBuffer, _ scan: MessageScan, exposedURI: String) {
+    func relayResourceUpdated(_ frame: ByteBuffer, _ scan: MessageScan, exposedURI: String, shownURI: String) {
         guard !finished, let stream = listenStream(forResource: exposedURI), let paramsRange = scan.params,
               var params = (try? JSONParser.parse(frame.slice(paramsRange)))?.objectValue,
               let tag = try? JSONParser.parse(stream.id.text)
         else { return }
-        params["uri"] = .string(exposedURI)
+        params["uri"] = .string(shownURI)
         var meta = params["_meta"]?.objectValue ?? JSONObject()
         meta[ProtocolVersion.subscriptionKey] = tag
         params["_meta"] = .object(meta)

@@ -36,8 +36,9 @@ public struct HTTPRequest {
     /// The target's path (`/mcp`) and query (`x=1`, or empty).
     public var path: String
     public var query: String
-    /// Header fields in order, names lowercased.
-    public var headers: [(name: String, value: String)]
+    /// The header fields, as the connection read them (a String is made only for a value
+    /// asked for).
+    let fields: HeaderFields
     public var body: ByteBuffer
     /// False when the client asked to close after this request (or spoke HTTP/1.0 without
     /// keep-alive).
@@ -45,21 +46,111 @@ public struct HTTPRequest {
 
     /// The first value of a header field (name in lowercase).
     public func header(_ name: String) -> String? {
-        headers.first { $0.name == name }?.value
+        fields.value(of: name).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// True when header `name`'s value contains `needle` (lowercase ASCII), compared without
     /// case: `Accept` and `Content-Type` checks without building lowercased strings.
     public func header(_ name: String, contains needle: StaticString) -> Bool {
-        guard var value = header(name) else { return false }
-        return value.withUTF8 { asciiFind($0, needle, prefixOnly: false) }
+        guard let value = fields.value(of: name) else { return false }
+        return value.withUnsafeBufferPointer { asciiFind($0, needle, prefixOnly: false) }
+    }
+
+    /// True when the request has a header `name` (lowercase).
+    public func hasHeader(_ name: String) -> Bool { fields.value(of: name) != nil }
+
+    /// Calls `body` with the bytes of header `name`'s first value (nil when absent): several
+    /// checks of one value (`asciiContains`) without a String.
+    public func withHeader<R>(_ name: String, _ body: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
+        guard let value = fields.value(of: name) else { return body(nil) }
+        return value.withUnsafeBufferPointer { body($0) }
     }
 
     /// True when header `name`'s value starts with `needle` (lowercase ASCII), without case.
     public func header(_ name: String, hasPrefix needle: StaticString) -> Bool {
-        guard var value = header(name) else { return false }
-        return value.withUTF8 { asciiFind($0, needle, prefixOnly: true) }
+        guard let value = fields.value(of: name) else { return false }
+        return value.withUnsafeBufferPointer { asciiFind($0, needle, prefixOnly: true) }
     }
+}
+
+/// A request's header fields in one byte array: each name (lowercased) followed by its value
+/// (trailing white space trimmed), and their bounds. Two allocations per connection, reused
+/// from request to request, where a String per name and value cost two per field.
+struct HeaderFields {
+    private(set) var bytes: [UInt8] = []
+    /// Per field: where its name starts, where its value starts, where its value ends.
+    private(set) var bounds: [(name: Int32, value: Int32, end: Int32)] = []
+
+    var count: Int { bounds.count }
+
+    /// The first value of the field called `name` (lowercase).
+    func value(of name: String) -> ArraySlice<UInt8>? {
+        var name = name
+        return name.withUTF8 { wanted in
+            for field in bounds where Int(field.value - field.name) == wanted.count {
+                if bytes.withUnsafeBufferPointer({ memcmp($0.baseAddress! + Int(field.name), wanted.baseAddress!, wanted.count) == 0 }) {
+                    return bytes[Int(field.value)..<Int(field.end)]
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Every value of the field called `name`.
+    func values(of name: String) -> [ArraySlice<UInt8>] {
+        let wanted = Array(name.utf8)
+        return bounds.filter { bytes[Int($0.name)..<Int($0.value)].elementsEqual(wanted) }.map { bytes[Int($0.value)..<Int($0.end)] }
+    }
+
+    // Building, from the parser's callbacks (a name or value may come in several pieces).
+
+    /// Starts a field's name.
+    mutating func beginName() {
+        bounds.append((Int32(bytes.count), -1, -1))
+    }
+
+    /// Appends to the current name, lowercased.
+    mutating func appendName(_ piece: UnsafeBufferPointer<UInt8>) {
+        let start = bytes.count
+        bytes.append(contentsOf: piece)
+        bytes.withUnsafeMutableBufferPointer { all in
+            for index in start..<all.count where all[index] >= 0x41 && all[index] <= 0x5A { all[index] |= 0x20 }
+        }
+    }
+
+    /// Starts the current field's value.
+    mutating func beginValue() {
+        bounds[bounds.count - 1].value = Int32(bytes.count)
+    }
+
+    mutating func appendValue(_ piece: UnsafeBufferPointer<UInt8>) {
+        bytes.append(contentsOf: piece)
+    }
+
+    /// Ends the current field: its value without trailing white space.
+    mutating func endField() {
+        let last = bounds.count - 1
+        if bounds[last].value < 0 { bounds[last].value = Int32(bytes.count) }
+        var end = bytes.count
+        while end > Int(bounds[last].value) && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09) { end -= 1 }
+        bounds[last].end = Int32(end)
+    }
+
+    /// Empties the fields, keeping the storage (or, `release`, giving it back).
+    mutating func clear(release: Bool = false) {
+        if release {
+            bytes = []
+            bounds = []
+        } else {
+            bytes.removeAll(keepingCapacity: true)
+            bounds.removeAll(keepingCapacity: true)
+        }
+    }
+}
+
+/// Whether `needle` (lowercase ASCII) occurs in `text`, ASCII letters compared without case.
+public func asciiContains(_ text: UnsafeBufferPointer<UInt8>, _ needle: StaticString) -> Bool {
+    asciiFind(text, needle, prefixOnly: false)
 }
 
 /// Whether `needle` (lowercase ASCII) occurs in `text` (or starts it), ASCII letters compared
@@ -67,17 +158,19 @@ public struct HTTPRequest {
 func asciiFind(_ text: UnsafeBufferPointer<UInt8>, _ needle: StaticString, prefixOnly: Bool) -> Bool {
     let count = needle.utf8CodeUnitCount
     let pattern = needle.utf8Start
-    guard count <= text.count else { return false }
+    guard count > 0, count <= text.count, let base = text.baseAddress else { return count == 0 }
+    @inline(__always) func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
+    let first = pattern[0]
     let last = prefixOnly ? 0 : text.count - count
     var start = 0
     outer: while start <= last {
-        for offset in 0..<count {
-            var byte = text[start + offset]
-            if byte >= 0x41 && byte <= 0x5A { byte |= 0x20 }
-            if byte != pattern[offset] {
-                start += 1
-                continue outer
-            }
+        if lower(base[start]) != first {
+            start += 1
+            continue
+        }
+        for offset in 1..<max(count, 1) where lower(base[start + offset]) != pattern[offset] {
+            start += 1
+            continue outer
         }
         return true
     }
@@ -87,7 +180,10 @@ func asciiFind(_ text: UnsafeBufferPointer<UInt8>, _ needle: StaticString, prefi
 /// The answer to one request: a whole response (`send`), or a stream (`startStream`, `write`,
 /// `finish`) sent with chunked transfer coding, as Server-Sent Events are.
 public final class HTTPResponse {
-    private weak var connection: HTTPConnection?
+    /// Strong while the response is being produced (the connection holds the response too);
+    /// dropped once it is finished or the client is gone. (Not weak: a weak reference gives
+    /// the connection a side table, and every retain of it the slow path.)
+    private var connection: HTTPConnection?
     private let keepAlive: Bool
     private var started = false
     public private(set) var isFinished = false
@@ -124,6 +220,7 @@ public final class HTTPResponse {
         head.append(string: "\r\n\r\n")
         connection.stream.write(head)
         if body.readableBytes > 0 { connection.stream.write(body) }
+        self.connection = nil
         connection.responseFinished(keepAlive: keepAlive)
     }
 
@@ -159,10 +256,12 @@ public final class HTTPResponse {
         guard started, !isFinished, let connection else { return }
         isFinished = true
         connection.stream.write(string: "0\r\n\r\n")
+        self.connection = nil
         connection.responseFinished(keepAlive: keepAlive)
     }
 
     func clientGone() {
+        connection = nil
         guard !isFinished else { return }
         isFinished = true
         let callback = onClientGone
@@ -176,7 +275,9 @@ public final class HTTPResponse {
         var head = ByteBuffer(capacity: 256)
         head.append(string: "HTTP/1.1 ")
         head.append(decimal: status)
-        head.append(string: " \(HTTPResponse.reason(status))\r\n")
+        head.append(string: " ")
+        head.append(string: HTTPResponse.reason(status))
+        head.append(string: "\r\n")
         for (name, value) in headers {
             head.append(string: name)
             head.append(string: ": ")

@@ -69,9 +69,74 @@ public final class HTTPServer {
         connections[ObjectIdentifier(connection)] = nil
     }
 
+    // MARK: Idle connections
+
+    /// Connections that went idle, oldest first, waiting for the sweep that takes their buffers.
+    private var idle: [HTTPConnection] = []
+    private var idleTimer: LoopTimer?
+    /// How long a connection stays idle before its buffers go back to the pool: a client that
+    /// sends its next request at once (most do) finds them still there.
+    static let idleReleaseMs: UInt64 = 1_000
+    /// At most this many idle connections keep their buffers; past it the longest idle give
+    /// them back at once, so that many connections going quiet together (thousands of
+    /// clients, each with a session) cost no more than this many sets of buffers.
+    static let maxIdleHolding = 256
+
+    func becameIdle(_ connection: HTTPConnection) {
+        connection.idleSince = loop.now
+        if !connection.awaitsRelease {
+            connection.awaitsRelease = true
+            idle.append(connection)
+            if idle.count > HTTPServer.maxIdleHolding {
+                let oldest = idle.count - HTTPServer.maxIdleHolding
+                for connection in idle[..<oldest] {
+                    connection.awaitsRelease = false
+                    if connection.isIdle { connection.releaseIdleStorage() }
+                }
+                idle.removeFirst(oldest)
+            }
+        }
+        if idleTimer == nil {
+            let timer = LoopTimer(loop: loop, unreferenced: true)
+            idleTimer = timer
+            timer.start(timeout: HTTPServer.idleReleaseMs / 2, repeat: HTTPServer.idleReleaseMs / 2) { [unowned self] in sweepIdle() }
+        }
+    }
+
+    /// Gives back the buffers of connections idle for `idleReleaseMs`; forgets those busy again
+    /// (they come back when they next go idle).
+    private func sweepIdle() {
+        let now = loop.now
+        var released = 0
+        idle.removeAll { connection in
+            guard connection.isIdle else {
+                connection.awaitsRelease = false
+                return true
+            }
+            guard now - connection.idleSince >= HTTPServer.idleReleaseMs else { return false }
+            connection.awaitsRelease = false
+            connection.releaseIdleStorage()
+            released += 1
+            return true
+        }
+        // Many at once (a burst of clients gone quiet): what the pool does not keep is in
+        // fragments the heap keeps; whole free pages go back to the system.
+        if released >= HTTPServer.trimAfterReleases { ProcessSetup.releaseFreeMemory() }
+        if idle.isEmpty { stopIdleSweep() }
+    }
+
+    static let trimAfterReleases = 256
+
+    private func stopIdleSweep() {
+        idleTimer?.close()
+        idleTimer = nil
+        idle.removeAll()
+    }
+
     /// Stops accepting; idle connections close now, the others once their response is done.
     public func drain() {
         isDraining = true
+        stopIdleSweep()
         listener?.close()
         listener = nil
         for connection in Array(connections.values) { connection.closeWhenIdle() }
@@ -79,6 +144,7 @@ public final class HTTPServer {
 
     /// Closes every connection now.
     public func closeAll() {
+        stopIdleSweep()
         listener?.close()
         listener = nil
         for connection in Array(connections.values) { connection.close() }
@@ -99,10 +165,9 @@ final class HTTPConnection {
     // The request being parsed.
     private var method = ""
     private var url: [UInt8] = []
-    private var headers: [(name: String, value: String)] = []
-    private var field: [UInt8] = []
-    private var value: [UInt8] = []
-    private var inValue = false
+    private var fields = HeaderFields()
+    /// The parser is inside a field's name (false: inside its value, or before any field).
+    private var inName = false
     private var headBytes = 0
     private var headComplete = false
     private var inMessage = false
@@ -112,6 +177,7 @@ final class HTTPConnection {
 
     /// The response being produced; requests after it wait in `stream.inbound`.
     private var response: HTTPResponse?
+    private var parsing = false
     private var lingering = false
     private var closeAfterResponse = false
 
@@ -122,6 +188,17 @@ final class HTTPConnection {
         http_parser_init(parser, HTTP_REQUEST)
         timer = LoopTimer(loop: server.loop)
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        timer.callback = { [unowned self] in timerFired() }
+    }
+
+    /// The method's name: the common ones without building a String.
+    private static func methodName(_ method: UInt32) -> String {
+        switch http_method(method) {
+        case HTTP_POST: return "POST"
+        case HTTP_GET: return "GET"
+        case HTTP_DELETE: return "DELETE"
+        default: return String(cString: http_method_str(http_method(method)))
+        }
     }
 
     deinit { parser.deallocate() }
@@ -148,10 +225,15 @@ final class HTTPConnection {
     /// Feeds what is buffered to the parser until a request is complete (then hands it over
     /// and waits for its response) or the bytes run out.
     private func parse(_ buffer: inout ByteBuffer) {
+        parsing = true
+        defer { parsing = false }
         while !closed && !lingering && response == nil && buffer.readableBytes > 0 {
             if !inMessage {
                 inMessage = true
                 headBytes = 0
+                // The last request is gone by now: its storage is reused.
+                url.removeAll(keepingCapacity: true)
+                fields.clear()
                 armTimer(server.limits.headerTimeoutMs, status: 408)
             }
             var count = buffer.readableBytes
@@ -188,7 +270,11 @@ final class HTTPConnection {
         // While a response is produced, the connection keeps reading (to see the client go
         // away), up to one head's worth of the next request.
         if response != nil && buffer.readableBytes > server.limits.maxHeaderBytes { stream.stopReading() }
+        if response == nil && !inMessage && !closed && !lingering && buffer.readableBytes == 0 { server.becameIdle(self) }
     }
+
+    /// True while `parse` runs: a response finished from inside it (an answer the handler gave
+    /// at once) leaves the next buffered request to its loop.
 
     private func dispatch() {
         let target = String(decoding: url, as: UTF8.self)
@@ -196,10 +282,10 @@ final class HTTPConnection {
         let request = HTTPRequest(method: method, target: target,
                                   path: question.map { String(decoding: url[..<$0], as: UTF8.self) } ?? target,
                                   query: question.map { String(decoding: url[($0 + 1)...], as: UTF8.self) } ?? "",
-                                  headers: headers, body: body,
+                                  fields: fields, body: body,
                                   keepAlive: http_should_keep_alive(parser) != 0 && !server.draining)
         resetMessage()
-        timer.stop()
+        timer.pause()
         let response = HTTPResponse(connection: self, keepAlive: request.keepAlive)
         self.response = response
         if let handler = server.handler {
@@ -209,24 +295,35 @@ final class HTTPConnection {
         }
     }
 
-    /// Ready for the next request. The arrays give their storage back: a connection idle
-    /// between requests should hold as little as it can.
+    /// Ready for the next request. The request line and fields keep their storage for it, until
+    /// the connection has been idle a while (`releaseIdleStorage`).
     private func resetMessage() {
-        url = []
-        headers = []
-        field = []
-        value = []
-        inValue = false
+        inName = false
         headComplete = false
         inMessage = false
         body = ByteBuffer(capacity: 0)
+    }
+
+    /// Since when the connection has been idle, and whether the server's sweep holds it.
+    var idleSince: UInt64 = 0
+    var awaitsRelease = false
+
+    /// True while the connection waits for a request with nothing buffered.
+    var isIdle: Bool { !closed && response == nil && !inMessage && !lingering && stream.inbound.readableBytes == 0 }
+
+    /// An idle connection gives its buffers back: memory follows requests, not open
+    /// connections.
+    func releaseIdleStorage() {
+        url = []
+        fields.clear(release: true)
+        stream.releaseIdleStorage()
     }
 
     // MARK: Responses
 
     func streamStarted(_ response: HTTPResponse) {
         // A stream's pace is the server's; no timer applies.
-        timer.stop()
+        timer.pause()
     }
 
     func responseFinished(keepAlive: Bool) {
@@ -238,17 +335,17 @@ final class HTTPConnection {
         }
         armTimer(server.limits.keepaliveTimeoutMs, status: nil)
         stream.startReading()
-        // A pipelined request already buffered goes next, after this turn (the response may
-        // have been sent from inside a read of this very buffer).
-        server.loop.execute { [weak self] in
-            guard let self, !closed, response == nil, !lingering else { return }
-            if stream.inbound.readableBytes > 0 {
+        // Inside `parse` the stream's buffer is being read: its loop goes on.
+        if parsing { return }
+        if stream.inbound.readableBytes > 0 {
+            // A pipelined request already buffered goes next, after this turn (the response may
+            // have been sent from inside a read of this very buffer).
+            server.loop.execute { [self] in
+                guard !closed, response == nil, !lingering, stream.inbound.readableBytes > 0 else { return }
                 parse(&stream.inbound)
-            } else if !inMessage {
-                // Idle until the next request: its buffers go back to the pool, so memory
-                // follows requests, not open connections.
-                stream.releaseIdleStorage()
             }
+        } else {
+            server.becameIdle(self)
         }
     }
 
@@ -281,13 +378,19 @@ final class HTTPConnection {
         fail(status: status, message: message)
     }
 
+    /// What the timer answers when it fires: nil closes the connection.
+    private var timerStatus: Int?
+
     private func armTimer(_ timeout: UInt64, status: Int?) {
-        timer.start(timeout: timeout) { [unowned self] in
-            if let status, !lingering, inMessage {
-                fail(status: status, message: headComplete ? "request body too slow (http.body_timeout)" : "request head too slow (http.header_timeout)")
-            } else {
-                close()
-            }
+        timerStatus = status
+        timer.restart(timeout: timeout)
+    }
+
+    private func timerFired() {
+        if let status = timerStatus, !lingering, inMessage {
+            fail(status: status, message: headComplete ? "request body too slow (http.body_timeout)" : "request head too slow (http.header_timeout)")
+        } else {
+            close()
         }
     }
 
@@ -322,54 +425,47 @@ final class HTTPConnection {
     }
 
     fileprivate func onHeaderField(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32 {
-        if inValue {
-            finishHeader()
-            inValue = false
-        }
-        if field.isEmpty {
-            if headers.count >= server.limits.maxHeaders {
+        if !inName {
+            // A new field (the previous one's value, if any, is complete).
+            if fields.count > 0 { fields.endField() }
+            if fields.count >= server.limits.maxHeaders {
                 pendingError = (431, "more than \(server.limits.maxHeaders) header fields (http.max_headers)")
                 return 1
             }
+            fields.beginName()
+            inName = true
         }
-        field.append(contentsOf: bytes)
+        fields.appendName(bytes)
         return 0
     }
 
     fileprivate func onHeaderValue(_ bytes: UnsafeBufferPointer<UInt8>) {
-        inValue = true
-        value.append(contentsOf: bytes)
-    }
-
-    private func finishHeader() {
-        // Names in ASCII lowercase and values without trailing white space, on the bytes.
-        for index in field.indices where field[index] >= 0x41 && field[index] <= 0x5A { field[index] |= 0x20 }
-        var end = value.count
-        while end > 0 && (value[end - 1] == 0x20 || value[end - 1] == 0x09) { end -= 1 }
-        headers.append((String(decoding: field, as: UTF8.self), String(decoding: value[..<end], as: UTF8.self)))
-        field.removeAll(keepingCapacity: true)
-        value.removeAll(keepingCapacity: true)
+        if inName {
+            fields.beginValue()
+            inName = false
+        }
+        fields.appendValue(bytes)
     }
 
     fileprivate func onHeadersComplete() -> Int32 {
-        if inValue || !field.isEmpty { finishHeader() }
-        inValue = false
+        if fields.count > 0 { fields.endField() }
+        inName = false
         headComplete = true
-        method = String(cString: http_method_str(http_method(UInt32(parser.pointee.method))))
-        let codings = headers.filter { $0.name == "transfer-encoding" }
+        method = HTTPConnection.methodName(parser.pointee.method)
+        let codings = fields.values(of: "transfer-encoding")
         if codings.count > 1 {
             pendingError = (400, "Transfer-Encoding given more than once")
             return 3
         }
-        if let coding = codings.first, !(coding.value.utf8.count == 7 && coding.value.lowercased() == "chunked") {
-            pendingError = (501, "transfer coding \"\(coding.value.prefix(40))\" is not supported (only chunked)")
+        if let coding = codings.first, !(coding.count == 7 && String(decoding: coding, as: UTF8.self).lowercased() == "chunked") {
+            pendingError = (501, "transfer coding \"\(String(decoding: coding.prefix(40), as: UTF8.self))\" is not supported (only chunked)")
             return 3
         }
         if parser.pointee.flags & UInt32(F_CONTENTLENGTH.rawValue) != 0 && parser.pointee.content_length > UInt64(server.limits.maxBody) {
             pendingError = (413, "request body of \(parser.pointee.content_length) bytes is larger than \(server.limits.maxBody) (http.max_body)")
             return 3
         }
-        if headers.contains(where: { $0.name == "expect" && $0.value.utf8.count == 12 && $0.value.lowercased() == "100-continue" }) {
+        if let expect = fields.value(of: "expect"), expect.count == 12, String(decoding: expect, as: UTF8.self).lowercased() == "100-continue" {
             stream.write(string: "HTTP/1.1 100 Continue\r\n\r\n")
         }
         armTimer(server.limits.bodyTimeoutMs, status: 408)

@@ -1,0 +1,153 @@
+import Reactor
+
+/// What a class of client sessions sees: the merged lists, the routes from the names in them,
+/// and the capabilities announced, built from the backends in its scope.
+///
+/// The gateway's own view (`Gateway.view`) covers every backend, under prefixed names and
+/// `mcpd://<server>/` URIs. A server's view (`/mcp/<server>` over HTTP) covers that server
+/// alone, under its own names and URIs, as if the client spoke to it directly; its requests
+/// still share the server's process with every other session.
+///
+/// A resource subscription is keyed by the prefixed URI in every view (`subscriptionKey`), so
+/// that sessions of different views share one subscription at the backend.
+final class CatalogView {
+    /// The one server this view shows, by name; nil: every server, prefixed.
+    let server: String?
+    private(set) var lists: [CatalogList] = ListKind.allCases.map { CatalogList(kind: $0) }
+    /// Exposed tool name -> route.
+    private(set) var router: Router
+    /// Exposed prompt name -> route.
+    private(set) var promptRouter: Router
+    /// A backend's own resource URI -> the one backend that lists it (URIs listed by several
+    /// backends are left out): for clients that read a URI a tool returned, unprefixed.
+    private var resourceOwners: [String: Backend] = [:]
+    /// The tools listed, for `mcpd list` and `/health`.
+    private(set) var exposedTools: [(name: String, backend: String, description: String)] = []
+    /// The backends in scope, in configuration order.
+    private(set) var backends: [Backend] = []
+
+    init(server: String?, config: GatewaySettings) {
+        self.server = server
+        router = Router(separator: config.separator, nameBudget: config.nameBudget, prefixed: server == nil)
+        promptRouter = Router(separator: config.separator, nameBudget: config.nameBudget, prefixed: server == nil)
+    }
+
+    var isPrefixed: Bool { server == nil }
+
+    /// True when the server called `name` is in this view: its notifications reach the view's
+    /// sessions.
+    func shows(_ name: String) -> Bool { server == nil || server == name }
+
+    /// The URI a client of this view sees for `uri` of `server`.
+    func exposedURI(server: String, uri: String) -> String {
+        isPrefixed ? ExposedURI.expose(server: server, uri: uri) : uri
+    }
+
+    /// Rebuilds the routes and lists of `kinds` from the backends in scope that are listed
+    /// (`all`: the gateway's, in configuration order). Returns the kinds whose list changed.
+    func rebuild(_ kinds: [ListKind], from all: [Backend], config: GatewaySettings) -> [ListKind] {
+        backends = server.map { name in all.filter { $0.name == name } } ?? all
+        var changed: [ListKind] = []
+        for kind in kinds {
+            var items: [ByteBuffer] = []
+            let names = Router(separator: config.separator, nameBudget: config.nameBudget, prefixed: isPrefixed)
+            var exposed: [(name: String, backend: String, description: String)] = []
+            var owners: [String: Backend] = [:]
+            var shared: Set<String> = []
+            // A backend whose circuit is open keeps its last lists: its calls fail with the
+            // reason, not as unknown names, and it may come back.
+            for backend in backends where backend.isListed {
+                for item in backend.lists[kind.rawValue] {
+                    guard let original = item[kind.identity]?.stringValue else { continue }
+                    if kind == .tools && !backend.config.tools.admits(original) { continue }
+                    var renamed = item
+                    switch kind {
+                    case .tools, .prompts:
+                        if !isPrefixed && names.route(original) != nil { continue }  // listed twice
+                        let name = names.add(original, of: backend)
+                        renamed[kind.identity] = .string(name)
+                        if kind == .tools { exposed.append((name, backend.name, item["description"]?.stringValue ?? "")) }
+                    case .resources, .templates:
+                        renamed[kind.identity] = .string(exposedURI(server: backend.name, uri: original))
+                        if kind == .resources {
+                            if owners[original] != nil { shared.insert(original) } else { owners[original] = backend }
+                        }
+                    }
+                    items.append(JSONValue.object(renamed).serialized)
+                }
+            }
+            switch kind {
+            case .tools:
+                router = names
+                exposedTools = exposed
+            case .prompts:
+                promptRouter = names
+            case .resources:
+                for uri in shared { owners[uri] = nil }
+                resourceOwners = owners
+            case .templates:
+                break
+            }
+            if lists[kind.rawValue].replace(with: items) { changed.append(kind) }
+        }
+        return changed
+    }
+
+    /// A page of the list of `kind` (see `CatalogList.page`).
+    func page(_ kind: ListKind, cursor: String?, pageSize: Int, forOlderClient older: Bool) -> Result<ByteBuffer, ListError> {
+        lists[kind.rawValue].page(cursor: cursor, pageSize: pageSize, forOlderClient: older)
+    }
+
+    /// The route for a resource URI a client sent, or nil. In the gateway's view:
+    /// `mcpd://<server>/<uri>`, or a URI exactly one backend lists. In a server's view: any
+    /// URI, to that server.
+    func resourceRoute(_ uri: String, backendsByName: [String: Backend]) -> Route? {
+        if let server {
+            return backendsByName[server].map { Route(backend: $0, originalName: uri) }
+        }
+        if let (server, original) = ExposedURI.split(uri), let backend = backendsByName[server] {
+            return Route(backend: backend, originalName: original)
+        }
+        if let backend = resourceOwners[uri] { return Route(backend: backend, originalName: uri) }
+        return nil
+    }
+
+    /// The capabilities announced to a client of this view: tools always (mcpd's own list),
+    /// and the rest when some backend in scope offers them (`resources.subscribe` when some
+    /// backend supports subscriptions).
+    var capabilities: JSONValue {
+        var result = JSONObject()
+        result["tools"] = ["listChanged": true]
+        let live = backends.filter { $0.state != .failed }
+        if live.contains(where: { $0.declares("prompts") }) { result["prompts"] = ["listChanged": true] }
+        if live.contains(where: { $0.declares("resources") }) {
+            var resources: JSONObject = JSONObject([("listChanged", true)])
+            if supportsSubscriptions { resources["subscribe"] = true }
+            result["resources"] = .object(resources)
+        }
+        if live.contains(where: { $0.declares("completions") }) { result["completions"] = .object(JSONObject()) }
+        if live.contains(where: { $0.declares("logging") }) { result["logging"] = .object(JSONObject()) }
+        // Tasks (2025-11-25, experimental): what any backend offers of them.
+        var tasks = JSONObject()
+        if live.contains(where: { $0.capabilities["tasks"]?["list"].map { $0 != .null } ?? false }) { tasks["list"] = .object(JSONObject()) }
+        if live.contains(where: { $0.capabilities["tasks"]?["cancel"].map { $0 != .null } ?? false }) { tasks["cancel"] = .object(JSONObject()) }
+        if live.contains(where: \.offersTasks) { tasks["requests"] = ["tools": ["call": .object(JSONObject())]] }
+        if !tasks.isEmpty { result["tasks"] = .object(tasks) }
+        return .object(result)
+    }
+
+    /// True when some backend in scope that has not failed supports `resources/subscribe`.
+    var supportsSubscriptions: Bool {
+        backends.contains { $0.state != .failed && $0.capabilities["resources"]?["subscribe"] == .bool(true) }
+    }
+
+    /// True when some backend in scope that has not failed declared `capability`.
+    func anyBackendDeclares(_ capability: String) -> Bool {
+        backends.contains { $0.state != .failed && $0.declares(capability) }
+    }
+
+    /// Backends in scope that declared `capability` and are serving.
+    func readyBackends(declaring capability: String) -> [Backend] {
+        backends.filter { $0.state == .ready && $0.declares(capability) }
+    }
+}

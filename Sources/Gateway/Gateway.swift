@@ -35,10 +35,11 @@ public final class Gateway {
     var isolated: [Backend] = []
     /// Backends by server name: resource URIs name their server.
     var backendsByName: [String: Backend] = [:]
-    /// What clients of `/mcp` and stdio see: every backend, prefixed.
+    /// What clients of `/mcp` and stdio without a role see: every backend, prefixed.
     let view: CatalogView
-    /// What clients of `/mcp/<server>` see, by server name, made when first asked for.
-    private(set) var serverViews: [String: CatalogView] = [:]
+    /// The other views (`/mcp/<server>`, roles), by `CatalogView.key`, made when first asked
+    /// for: at most (servers + 1) x (roles + 1).
+    private(set) var views: [String: CatalogView] = [:]
     /// The merged tool list, for `mcpd list`.
     public var exposedTools: [(name: String, backend: String, description: String)] { view.exposedTools }
     /// The level a client last set with `logging/setLevel`, applied to backends that start
@@ -107,7 +108,8 @@ public final class Gateway {
     public static let depthVariable = "MCPD_DEPTH"
 
     /// Variables never passed to backends: they address mcpd's own supervisor.
-    static let privateVariables: Set<String> = ["NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
+    static let privateVariables: Set<String> = ["NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+                                                "MCPD_ROLE", "MCP_GATEWAY_ROLE"]
     /// What a backend inherits of mcpd's environment, besides its configured `env` (all of it
     /// with `inherit_env: true`): enough to find programs and behave as the user's, no secrets
     /// meant for other servers.
@@ -273,9 +275,9 @@ public final class Gateway {
         stateDirectory.save(entry, server: backend.name)
     }
 
-    /// Serves one client on mcpd's stdin and stdout.
     /// Serves one client on a pair of descriptors: mcpd's stdin and stdout, or (`mcpd call`) a
-    /// pair of pipes to a client in this process.
+    /// pair of pipes to a client in this process. Its role is `MCPD_ROLE` (also
+    /// `MCP_GATEWAY_ROLE`, mcp-unify's name), else `gateway.default_role`.
     public func serveStdio(inputFD: Int32 = 0, outputFD: Int32 = 1) throws(UVError) {
         let input = try IOStream.open(loop: loop, fd: inputFD)
         let output: IOStream
@@ -286,11 +288,21 @@ public final class Gateway {
             throw error
         }
         let transport = StdioTransport(input: input, output: output, maxLineLength: config.gateway.maxMessageSize)
-        let session = ClientSession(gateway: self, transport: transport)
+        let role = role(given: Gateway.stdioRole(variables))
+        if let role, config.roles[role] == nil {
+            log.error("role \"\(role)\" (\(Gateway.stdioRole(variables) != nil ? "MCPD_ROLE" : "gateway.default_role")) is not defined in roles: of \(config.path): this client sees nothing")
+        }
+        let session = ClientSession(gateway: self, transport: transport, view: view(server: nil, role: role)!)
         sessions.append(session)
         streamSessions.append(session)
         session.start()
         if inputFD == 0 { log.info("waiting for an MCP client on stdin") }
+    }
+
+    /// The role a stdio client asks for in mcpd's environment, if any.
+    static func stdioRole(_ variables: [String: String]) -> String? {
+        for name in ["MCPD_ROLE", "MCP_GATEWAY_ROLE"] { if let role = variables[name], !role.isEmpty { return role } }
+        return nil
     }
 
     /// Runs `body` once start-up has settled (at once if it has).
@@ -303,7 +315,7 @@ public final class Gateway {
         isStartupSettled = true
         startupTimer?.close()
         startupTimer = nil
-        _ = view.rebuild(ListKind.allCases, from: backends, config: config.gateway)
+        _ = rebuild(view, ListKind.allCases)
         let ready = backends.filter { $0.state == .ready }.count
         let cached = backends.filter { $0.cachedAt != nil }.count
         let counts = ListKind.allCases.filter { $0 == .tools || !view.lists[$0.rawValue].items.isEmpty }.map { $0.counted(view.lists[$0.rawValue].items.count) }
@@ -339,12 +351,12 @@ public final class Gateway {
     func catalogMayHaveChanged(_ kinds: [ListKind]) {
         // Templates are announced with resources: one notification for both.
         var changes: [ObjectIdentifier: Set<String>] = [:]
-        for view in [view] + serverViews.values {
-            changes[ObjectIdentifier(view)] = Set(view.rebuild(kinds, from: backends, config: config.gateway).map(\.capability))
+        for view in [view] + views.values {
+            changes[ObjectIdentifier(view)] = Set(rebuild(view, kinds).map(\.capability))
         }
-        // A view whose server a reload removed is empty now; its sessions keep it, the
+        // A view whose server or role a reload removed is empty now; its sessions keep it, the
         // gateway forgets it.
-        serverViews = serverViews.filter { backendsByName[$0.key] != nil }
+        views = views.filter { $0.value.server.map { backendsByName[$0] != nil } ?? true && $0.value.role.map { config.roles[$0] != nil } ?? true }
         for session in sessions {
             guard let changed = changes[ObjectIdentifier(session.view)] else { continue }
             for capability in ["tools", "prompts", "resources"] where changed.contains(capability) {
@@ -353,16 +365,29 @@ public final class Gateway {
         }
     }
 
-    /// The view of the server named `name` (for `/mcp/<name>`), or nil when no such server is
-    /// configured and enabled.
-    func serverView(_ name: String) -> CatalogView? {
-        if let view = serverViews[name] { return view }
-        guard backendsByName[name] != nil, serverViews.count < backends.count else { return nil }
-        let view = CatalogView(server: name, config: config.gateway)
-        _ = view.rebuild(ListKind.allCases, from: backends, config: config.gateway)
-        serverViews[name] = view
+    /// The view of `server` (nil: every server; `/mcp/<server>` otherwise) for `role` (nil:
+    /// everything), or nil when no such server is configured and enabled. A role `roles:` does
+    /// not define sees nothing.
+    func view(server: String?, role: String?) -> CatalogView? {
+        if server == nil && role == nil { return view }
+        let key = CatalogView.key(server: server, role: role)
+        if let view = views[key] { return view }
+        if let server, backendsByName[server] == nil { return nil }
+        let view = CatalogView(server: server, role: role, config: config.gateway)
+        _ = rebuild(view, ListKind.allCases)
+        views[key] = view
         return view
     }
+
+    /// Rebuilds `view`'s lists of `kinds` with its role's filter as the config now has it.
+    private func rebuild(_ view: CatalogView, _ kinds: [ListKind]) -> [ListKind] {
+        let filter = view.role.map { config.roles[$0] ?? RoleFilter(allow: []) }
+        return view.rebuild(kinds, from: backends, config: config.gateway, filter: filter)
+    }
+
+    /// The role of a session: the one it was given (a token's, `MCPD_ROLE`), else
+    /// `gateway.default_role`.
+    func role(given: String?) -> String? { given ?? config.gateway.defaultRole }
 
     /// Why `name` routes nowhere: a tool the configuration hides, or a name with the closest
     /// exposed ones ("did you mean").

@@ -69,6 +69,8 @@ auth:
     - token: "${TOK_A}"
       role: admin
     - "${TOK_B}"
+roles:
+  admin: null
 """
 BEARER_CHALLENGE = 'Bearer realm="mcpd"'
 
@@ -191,27 +193,29 @@ def line_of(text: str, needle: str) -> int:
 # --------------------------------------------------------------------------- mcpd check
 
 
-def test_check_accepts_both_token_forms_and_warns_that_role_is_not_acted_on(mcpd_bin, write_config, piddir, mcpd_env):
-    """`auth: {tokens: [{token: "${TOK_A}", role: admin}, "${TOK_B}"]}` passes `mcpd check` (exit 0,
-    also with --json: ok, no errors); the `role` key gets a warning at its line and column saying it
-    is accepted but not acted on, in the text and in the JSON warnings; no other warning is about auth."""
+def test_check_accepts_both_token_forms_and_checks_the_role(mcpd_bin, write_config, piddir, mcpd_env):
+    """`auth: {tokens: [{token: "${TOK_A}", role: admin}, "${TOK_B}"]}` with `roles: {admin: null}`
+    passes `mcpd check` (exit 0, also with --json: ok, no errors) with no warning about auth or
+    roles. Without the roles section the same tokens fail `mcpd check` (exit 1) with an error at
+    the role's line and column: `auth.tokens[0].role names role "admin", which roles: does not
+    define`."""
     text = config_text({"h": hostile(piddir, "plain")})
     config = write_config(text)
-    role_line = line_of(text, "role: admin")
     proc = run_mcpd(mcpd_bin, "check", "-c", str(config), env=mcpd_env)
     assert proc.returncode == 0, describe(proc)
-    warnings = [line for line in proc.stderr.splitlines() if "auth" in line]
-    assert len(warnings) == 1, describe(proc)
-    assert f"mcpd.yaml:{role_line}:7: auth.tokens[0].role" in warnings[0], describe(proc)
-    assert "does not act on it" in warnings[0] and warnings[0].startswith("mcpd: warning: "), describe(proc)
-
+    assert [line for line in proc.stderr.splitlines() if "auth" in line or "role" in line] == [], describe(proc)
     proc = run_mcpd(mcpd_bin, "check", "--json", "-c", str(config), env=mcpd_env)
     assert proc.returncode == 0, describe(proc)
     doc = json.loads(proc.stdout)
     assert doc["ok"] is True and doc["errors"] == [], doc
-    assert [w for w in doc["warnings"] if "auth" in w] == [w for w in doc["warnings"] if "auth.tokens[0].role" in w], doc
-    assert len([w for w in doc["warnings"] if f"mcpd.yaml:{role_line}:7: auth.tokens[0].role" in w
-                and "does not act on it" in w]) == 1, doc
+    assert [w for w in doc["warnings"] if "auth" in w or "role" in w] == [], doc
+
+    text = config_text({"h": hostile(piddir, "plain")}).replace("roles:\n  admin: null\n", "")
+    config = write_config(text)
+    role_line = line_of(text, "role: admin")
+    proc = run_mcpd(mcpd_bin, "check", "-c", str(config), env=mcpd_env)
+    assert proc.returncode == 1, describe(proc)
+    assert f'mcpd.yaml:{role_line}:13: auth.tokens[0].role names role "admin", which roles: does not define' in proc.stdout + proc.stderr, describe(proc)
 
 
 def test_check_accepts_a_token_of_exactly_16_characters(mcpd_bin, write_config, piddir, mcpd_env):
@@ -452,24 +456,28 @@ def test_tokens_never_appear_in_the_debug_log(serve, write_config, piddir):
 
 def test_check_never_prints_a_token(mcpd_bin, write_config, piddir, mcpd_env, tmp_path):
     """`mcpd check` (text at --log-level debug, and --json) on a config whose errors involve the
-    tokens (a command path and a cwd built from them, a token also passed as an argument) and whose
-    warning is about a token entry: exit 1, the errors shown with `***`, no token value anywhere."""
+    tokens (a command path and a cwd built from them, a token also passed as an argument): exit 1,
+    the errors shown with `***`, no token value anywhere. The same without the roles section, whose
+    error is about a token entry (its role is not defined): exit 1, that error, no token value."""
     text = config_text({
         "h": hostile(piddir, "plain", lazy=False),
         "ghost": {"command": "/nonexistent/${TOK_A}/server", "args": ["--key=${TOK_B}"]},
         "lost": {"command": "sh", "cwd": str(tmp_path / "missing-${TOK_B}")},
     })
-    config = write_config(text)
-    for args in (["check", "--log-level", "debug"], ["check", "--json"]):
-        proc = run_mcpd(mcpd_bin, *args, "-c", str(config), env=mcpd_env)
-        assert proc.returncode == 1, describe(proc)
-        out = proc.stdout + proc.stderr
-        assert '"/nonexistent/***/server"' in out or '\\"/nonexistent/***/server\\"' in out, describe(proc)
-        assert "missing-***" in out, describe(proc)
-        assert "auth.tokens[0].role" in out, describe(proc)
-        for name, value in (("TOK_A", TOK_A), ("TOK_B", TOK_B)):
-            leaks = [line for line in out.splitlines() if value in line or value[4:20] in line]
-            assert not leaks, f"`mcpd {' '.join(args)}` prints {name}:\n" + "\n".join(leaks)
+    for case, body in (("launch", text), ("role", text.replace("roles:\n  admin: null\n", ""))):
+        config = write_config(body)
+        for args in (["check", "--log-level", "debug"], ["check", "--json"]):
+            proc = run_mcpd(mcpd_bin, *args, "-c", str(config), env=mcpd_env)
+            assert proc.returncode == 1, describe(proc)
+            out = proc.stdout + proc.stderr
+            if case == "launch":
+                assert '"/nonexistent/***/server"' in out or '\\"/nonexistent/***/server\\"' in out, describe(proc)
+                assert "missing-***" in out, describe(proc)
+            else:
+                assert "auth.tokens[0].role names role" in out, describe(proc)
+            for name, value in (("TOK_A", TOK_A), ("TOK_B", TOK_B)):
+                leaks = [line for line in out.splitlines() if value in line or value[4:20] in line]
+                assert not leaks, f"`mcpd {' '.join(args)}` prints {name}:\n" + "\n".join(leaks)
 
 
 # --------------------------------------------------------------------------- Origin

@@ -1,6 +1,6 @@
 """`mcpd serve`: `isolation: session`, one backend process per handshake-era HTTP session.
 
-What is tested (alpha and gamma with `isolation: session`, beta and the contrast gamma shared):
+What is tested (alpha, gamma, epsilon with `isolation: session`; beta and a contrast gamma shared):
 - own state: three SDK sessions at /mcp; before any of them calls alpha no alpha process is added
   (tools/list comes from the template's catalog, with the usual names alpha__*, beta__*); session A
   calls alpha__sleep once, B three times, C never; alpha__stats then gives each session the counters
@@ -14,7 +14,7 @@ What is tested (alpha and gamma with `isolation: session`, beta and the contrast
 - expiry (`http.session_timeout: 2s`): an idle session's own process is stopped with it (within
   8 s), a session holding its GET stream open keeps its own process;
 - backend requests: with gamma `isolation: session`, two SDK sessions with sampling callbacks each
-  call gamma__ask_sample, both in flight at once (each callback waits until both were asked): each
+  call gamma__ask_sample, both in flight at once (A's callback holds its answer until B's is asked): each
   session's callback is asked for its own prompt and each call returns its own session's marker.
   Contrast, gamma shared: the second session's call is answered with gamma's "error: ..." text
   saying that several clients have requests in flight and suggesting `isolation: session`, its
@@ -22,7 +22,12 @@ What is tested (alpha and gamma with `isolation: session`, beta and the contrast
 - notifications: gamma's log messages (notifications/message) from A's own process reach A only
   (not B within 1 s) and B's reach B only; with both sessions subscribed to
   mcpd://gamma/file:///gamma/a.txt, gamma__touch in A's process notifies A only (structuredContent
-  sent: true) and gamma__touch in B's process notifies B only (sent: true);
+  sent: true) and gamma__touch in B's process notifies B only (sent: true); a session's
+  logging/setLevel error reaches its own gamma process (a later warning is "filtered", no message
+  arrives);
+- tasks (epsilon, 2025-11-25): a task created in A's own process has its notifications/tasks/status
+  on A's GET stream only, tasks/get finds it for A and not for B (whose own process numbers its
+  own task e__task-1 too), and each session's tasks/list lists its own process's task;
 - stateless-era requests (2026-07-28, no session) and the stdio session use the shared process:
   three stateless alpha__sleep calls are all counted by a stateless alpha__stats, at most one alpha
   process (the stateless twin) is added and no "gets a process of its own" is logged; over
@@ -93,17 +98,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float, message: Callable[[
         if time.monotonic() > deadline:
             raise AssertionError(message())
         time.sleep(0.05)
-
-
-async def await_until(predicate: Callable[[], Any], timeout: float, message: Callable[[], str]) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(message())
-        await anyio.sleep(0.05)
 
 
 @asynccontextmanager
@@ -391,7 +385,7 @@ async def test_resource_updates_of_an_own_process_reach_its_session_only(serve, 
             b_meanwhile = list(inbox_b.of(types.ResourceUpdatedNotification))
             touched_b = await b.call_tool("gamma__touch", {"uri": "file:///gamma/a.txt"})
             try:
-                await inbox_b.wait_for(types.ResourceUpdatedNotification, timeout=3)
+                await inbox_b.wait_for(types.ResourceUpdatedNotification, timeout=2)
             except TimeoutError:
                 pass
             await anyio.sleep(0.5)
@@ -405,6 +399,77 @@ async def test_resource_updates_of_an_own_process_reach_its_session_only(serve, 
     )
     assert at_b == [uri], f"B's updates: {at_b}"
     assert at_a == [uri], f"A's updates: {at_a}"
+
+
+@pytest.mark.anyio
+async def test_set_level_reaches_the_sessions_own_process(serve, write_config, piddir):
+    """gamma `isolation: session`: an SDK session calls gamma__log at warning (its own process starts;
+    "logged"), then sends logging/setLevel error (answered {}), then gamma__log at warning again:
+    its own process, which is the one sending it log messages, must have been told the level, so
+    the message is "filtered" and no second notifications/message arrives."""
+    served = serve(write_config({"servers": {"gamma": isolated("gamma", piddir)}}))
+    inbox = Inbox()
+    with anyio.fail_after(30):
+        async with sdk_session(served.url, message_handler=inbox.put) as a:
+            await anyio.sleep(0.3)  # let the client's GET stream open
+            first = text_of(await a.call_tool("gamma__log", {"level": "warning", "message": "before"}))
+            await inbox.wait_for(types.LoggingMessageNotification)
+            await a.set_logging_level("error")
+            second = text_of(await a.call_tool("gamma__log", {"level": "warning", "message": "after setLevel error"}))
+            await anyio.sleep(1.0)
+            messages = [n.params.data for n in inbox.of(types.LoggingMessageNotification)]
+
+    assert first == "logged", first
+    assert second == "filtered", (
+        f"after logging/setLevel error, the session's own gamma process still logs a warning ({second!r}): "
+        f"the level did not reach it; messages received: {messages}"
+    )
+    assert messages == ["before"], messages
+
+
+def test_tasks_of_an_own_process_belong_to_its_session(serve, write_config, piddir):
+    """epsilon (tasks of 2025-11-25) as server `e` with `isolation: session`; raw sessions A and B
+    with their GET streams open. A's task-augmented e__work (0.2 s) creates task e__task-1 in A's own
+    process; its notifications/tasks/status (completed) arrives on A's stream and nothing on B's
+    within 1 s; A's tasks/get finds it completed and A's tasks/list lists it. B's tasks/get of that
+    id is an error (B's own process has no such task); B's own task is numbered e__task-1 as well
+    (a fresh process), B's tasks/get sees it complete, and B's tasks/list lists only it."""
+    served = serve(write_config({"servers": {"e": isolated("epsilon", piddir)}}))
+    a, b = RawSession(served.port), RawSession(served.port)
+    stream_a, stream_b = served.stream(a.id), served.stream(b.id)
+    assert stream_a.status == 200 and stream_b.status == 200
+    created = a.request("tools/call", {"name": "e__work", "arguments": {"seconds": 0.2}, "task": {"ttl": 60000}},
+                        timeout=15)
+    task_id = created["result"]["task"]["taskId"]
+    assert task_id == "e__task-1", created
+    event, note = stream_a.next_event(timeout=10)
+    assert event == "message" and note.get("method") == "notifications/tasks/status", note
+    assert note["params"]["taskId"] == task_id and note["params"]["status"] == "completed", note
+    try:
+        extra = stream_b.next_event(timeout=1.0)
+    except AssertionError as exc:  # nothing came within 1 s, as it should
+        assert "no event" in str(exc), exc
+    else:
+        raise AssertionError(f"B's stream got a task status of A's own process: {extra}")
+    got = a.request("tasks/get", {"taskId": task_id})
+    assert got.get("result", {}).get("status") == "completed", got
+    listed_a = a.request("tasks/list")
+
+    foreign = b.request("tasks/get", {"taskId": task_id}, timeout=15)
+    assert "error" in foreign and "result" not in foreign, f"B's tasks/get found A's task: {foreign}"
+    created_b = b.request("tools/call", {"name": "e__work", "arguments": {"seconds": 0.05}, "task": {"ttl": 60000}})
+    assert created_b["result"]["task"]["taskId"] == "e__task-1", created_b
+    got_b = wait_until(lambda: (r := b.request("tasks/get", {"taskId": "e__task-1"})).get("result", {}).get("status")
+                       == "completed" and r, 10, lambda: "B's own task did not complete within 10 s")
+    assert got_b["result"]["ttl"] == 60000, got_b
+    listed_b = b.request("tasks/list")
+    assert [server for server, _ in own_lines(served)] == ["e", "e"], own_lines(served)
+    assert [t["taskId"] for t in listed_a.get("result", {}).get("tasks", [])] == [task_id], (
+        f"A's tasks/list does not list the task A's own process holds: {listed_a}"
+    )
+    assert [t["taskId"] for t in listed_b.get("result", {}).get("tasks", [])] == ["e__task-1"], (
+        f"B's tasks/list does not list the task B's own process holds: {listed_b}"
+    )
 
 
 # --------------------------------------------------------------------------- what stays shared

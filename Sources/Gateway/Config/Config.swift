@@ -39,6 +39,8 @@ public struct Config: Sendable {
     public var gateway = GatewaySettings()
     /// Servers in file order.
     public var servers: [ServerConfig] = []
+    /// `roles:`: what each role may see and call.
+    public var roles: [String: RoleFilter] = [:]
     /// Non-fatal findings (unset variables, skipped servers), for the log.
     public var warnings: [String] = []
     /// What mcpd made of a file written for another client, for the log at info level.
@@ -127,6 +129,9 @@ struct ConfigLoader {
     var config: Config
     /// Every server name with its position, checked once the whole file is read.
     var serverKeys: [(String, YAMLNode)] = []
+    /// Roles named by tokens, `gateway.default_role` and `gateway.admin_roles`, checked against
+    /// `roles:` once the file is read.
+    var roleReferences: [(role: String, node: YAMLNode, what: String)] = []
     /// The contents of `envFile`s, by absolute path, as far as they were read.
     let envFiles: [String: EnvFileContent]
     /// False for `mcpd import`: `${VAR}` stays as written.
@@ -200,8 +205,7 @@ struct ConfigLoader {
                 case "auth":
                     try loadAuth(value)
                 case "roles":
-                    // Client policy; accepted so one file serves every version.
-                    notActedOn(key, "the \"roles\" section (roles are not in this version)")
+                    try loadRoles(value)
                 default:
                     otherTopLevel.append(key)
                 }
@@ -234,6 +238,7 @@ struct ConfigLoader {
             throw error(root, "no \"servers:\" section (also accepted: \"backends:\", \"mcpServers\", Zed's \"context_servers\")")
         }
         if !config.gateway.http.maxBodySet { config.gateway.http.limits.maxBody = config.gateway.maxMessageSize }
+        checkRoleReferences()
         // Names are checked against the separator once the gateway section has been read,
         // wherever it sits in the file.
         for (name, key) in serverKeys {
@@ -439,6 +444,18 @@ struct ConfigLoader {
             guard ["direct", "meta", "hybrid"].contains(mode) else { throw error(value, "gateway.mode must be direct, meta or hybrid") }
             config.gateway.mode = mode
             if mode != "direct" { notActedOn(key, "gateway.mode \(mode) (every tool is listed directly)") }
+        case "default_role":
+            let role = try string(value, "gateway.default_role")
+            config.gateway.defaultRole = role
+            roleReferences.append((role, value, "gateway.default_role"))
+        case "admin_roles":
+            guard case .sequence(let items) = value.value else { throw error(value, "gateway.admin_roles must be a list of role names") }
+            for (index, item) in items.enumerated() {
+                let role = try string(item, "gateway.admin_roles[\(index)]")
+                config.gateway.adminRoles.append(role)
+                roleReferences.append((role, item, "gateway.admin_roles[\(index)]"))
+            }
+            notActedOn(key, "gateway.admin_roles (admin roles gate runtime registration, which is not in this version)")
         case "request_timeout":
             config.gateway.requestTimeoutMs = try positiveDuration(value, "gateway.request_timeout")
         case "idle_timeout":
@@ -458,7 +475,7 @@ struct ConfigLoader {
             }
             config.gateway.maxMessageSize = size
         default:
-            let expected = ["state_dir", "separator", "name_budget", "page_size", "mode", "request_timeout", "idle_timeout", "startup_wait",
+            let expected = ["state_dir", "separator", "name_budget", "page_size", "mode", "default_role", "admin_roles", "request_timeout", "idle_timeout", "startup_wait",
                             "stop_grace", "drain_timeout", "restart_limit", "restart_window", "max_message_size"]
             throw error(key, "unknown key gateway.\(key.scalar!)\(didYouMean(key.scalar!, expected)) (expected \(expected.joined(separator: ", ")))")
         }

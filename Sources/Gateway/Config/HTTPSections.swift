@@ -28,6 +28,7 @@ extension ConfigLoader {
     mutating func loadToken(_ item: YAMLNode, _ what: String) throws(ConfigError) {
         var token: String?
         var role: String?
+        var roleNode: YAMLNode?
         var tokenNode = item
         if item.scalar != nil {
             token = try string(item, what)
@@ -40,7 +41,7 @@ extension ConfigLoader {
                     token = try string(value, "\(what).token")
                 case "role":
                     role = try string(value, "\(what).role")
-                    notActedOn(field, "\(what).role (roles are not in this version: every token sees every tool)")
+                    roleNode = value
                 default: throw error(field, "unknown key \"\(field.scalar!)\" in \(what) (expected token, role)")
                 }
             }
@@ -51,6 +52,7 @@ extension ConfigLoader {
         guard token.utf8.count >= 16 else {
             throw error(tokenNode, "\(what): a token of \(token.utf8.count) characters is too easy to guess; use at least 16 (e.g. openssl rand -hex 24)")
         }
+        if let role, let roleNode { roleReferences.append((role, roleNode, "\(what).role")) }
         if !config.secrets.contains(token) { config.secrets.append(token) }
         config.gateway.tokens.append(BearerToken(token: token, role: role))
     }

@@ -111,11 +111,15 @@ public struct GatewaySettings: Sendable {
     public var http = HTTPSettings()
     /// `auth.tokens`: when any is set, every HTTP request but the probes needs one.
     public var tokens: [BearerToken] = []
+    /// The role of a session that has none (no token role, no `MCPD_ROLE`); nil: everything.
+    public var defaultRole: String?
+    /// Roles with the admin's rights, besides the one named `admin`.
+    public var adminRoles: [String] = []
 
     public init() {}
 }
 
-/// A bearer token of `auth.tokens`, and the role it gives (roles are not acted on yet).
+/// A bearer token of `auth.tokens`, and the role it gives.
 public struct BearerToken: Sendable {
     public var token: String
     public var role: String?

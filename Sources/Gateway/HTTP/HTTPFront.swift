@@ -33,6 +33,7 @@ extension Gateway {
                                  body: "{\"error\":\"Origin \(JSONValue.string(String(origin.prefix(100))).jsonText.dropFirst().dropLast()) is not allowed (http.allowed_origins)\"}\n")
         }
         var principal: String?
+        var tokenRole: String?
         let open = request.path == "/health" || request.path == "/ready" || (request.path == "/metrics" && config.gateway.http.publicMetrics)
         if !open && !config.gateway.tokens.isEmpty {
             guard let index = tokenIndex(request.header("authorization")) else {
@@ -40,7 +41,10 @@ extension Gateway {
                                      body: "{\"error\":\"a valid bearer token is required (Authorization: Bearer <token>, one of auth.tokens)\"}\n")
             }
             principal = "token#\(index)"
+            tokenRole = config.gateway.tokens[index].role
         }
+        // What the session sees: the token's role, else gateway.default_role.
+        let role = role(given: tokenRole)
         switch request.path {
         case "/health":
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed(response, "GET") }
@@ -58,13 +62,13 @@ extension Gateway {
             guard let streamableHTTP, !isShuttingDown else {
                 return response.send(status: 503, headers: json, body: "{\"error\":\"mcpd is shutting down\"}\n")
             }
-            streamableHTTP.handle(request, response, principal: principal, view: view)
+            streamableHTTP.handle(request, response, principal: principal, view: view(server: nil, role: role)!)
         case "/sse", "/messages":
             guard let streamableHTTP, !isShuttingDown else {
                 return response.send(status: 503, headers: json, body: "{\"error\":\"mcpd is shutting down\"}\n")
             }
             if request.path == "/sse" {
-                streamableHTTP.openLegacy(request, response, principal: principal)
+                streamableHTTP.openLegacy(request, response, principal: principal, view: view(server: nil, role: role)!)
             } else {
                 streamableHTTP.legacyMessage(request, response, principal: principal)
             }
@@ -73,7 +77,7 @@ extension Gateway {
                 return response.send(status: 503, headers: json, body: "{\"error\":\"mcpd is shutting down\"}\n")
             }
             let name = String(path.dropFirst(5))
-            guard let view = serverView(name) else {
+            guard let view = view(server: name, role: role) else {
                 let names = backends.prefix(20).map(\.name).joined(separator: ", ")
                 let message = "no server named \"\(name.prefix(80))\" (per-server endpoints: /mcp/<server> for \(names.isEmpty ? "no server" : names))"
                 return response.send(status: 404, headers: json, body: "{\"error\":\(JSONValue.string(message).jsonText)}\n")

@@ -288,12 +288,12 @@ final class StreamableHTTP {
 
     /// `GET /sse`: a session whose every message goes on this stream; its first event names
     /// where the client POSTs (`/messages?session_id=...`).
-    func openLegacy(_ request: HTTPRequest, _ response: HTTPResponse, principal: String?) {
+    func openLegacy(_ request: HTTPRequest, _ response: HTTPResponse, principal: String?, view: CatalogView) {
         guard request.method == "GET" else {
             return response.send(status: 405, headers: jsonHeaders + [("Allow", "GET")], body: "{\"error\":\"open the event stream with GET\"}\n")
         }
         guard accepts(request).sse else { return error(response, 406, "the event stream needs Accept: text/event-stream") }
-        let session = HTTPSession(id: StreamableHTTP.newSessionID(), front: self, principal: principal, view: gateway.view, legacy: true)
+        let session = HTTPSession(id: StreamableHTTP.newSessionID(), front: self, principal: principal, view: view, legacy: true)
         sessions[session.id] = session
         gateway.addSession(session.session)
         startExpiry()

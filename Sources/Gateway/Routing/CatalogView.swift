@@ -13,6 +13,10 @@ import Reactor
 final class CatalogView {
     /// The one server this view shows, by name; nil: every server, prefixed.
     let server: String?
+    /// The role whose filter applies (`roles:`), if any.
+    let role: String?
+    /// The filter of `role` as last applied.
+    private(set) var filter: RoleFilter?
     private(set) var lists: [CatalogList] = ListKind.allCases.map { CatalogList(kind: $0) }
     /// Exposed tool name -> route.
     private(set) var router: Router
@@ -26,13 +30,17 @@ final class CatalogView {
     /// The backends in scope, in configuration order.
     private(set) var backends: [Backend] = []
 
-    init(server: String?, config: GatewaySettings) {
+    init(server: String?, role: String? = nil, config: GatewaySettings) {
         self.server = server
+        self.role = role
         router = Router(separator: config.separator, nameBudget: config.nameBudget, prefixed: server == nil)
         promptRouter = Router(separator: config.separator, nameBudget: config.nameBudget, prefixed: server == nil)
     }
 
     var isPrefixed: Bool { server == nil }
+
+    /// The gateway's key for a view.
+    static func key(server: String?, role: String?) -> String { "\(server ?? "")\u{0}\(role ?? "")" }
 
     /// True when the server called `name` is in this view: its notifications reach the view's
     /// sessions.
@@ -45,8 +53,10 @@ final class CatalogView {
 
     /// Rebuilds the routes and lists of `kinds` from the backends in scope that are listed
     /// (`all`: the gateway's, in configuration order). Returns the kinds whose list changed.
-    func rebuild(_ kinds: [ListKind], from all: [Backend], config: GatewaySettings) -> [ListKind] {
+    func rebuild(_ kinds: [ListKind], from all: [Backend], config: GatewaySettings, filter: RoleFilter? = nil) -> [ListKind] {
         backends = server.map { name in all.filter { $0.name == name } } ?? all
+        self.filter = filter
+        let separator = config.separator
         var changed: [ListKind] = []
         for kind in kinds {
             var items: [ByteBuffer] = []
@@ -64,10 +74,14 @@ final class CatalogView {
                     switch kind {
                     case .tools, .prompts:
                         if !isPrefixed && names.route(original) != nil { continue }  // listed twice
+                        // A role's globs match the name with its server's prefix (as exposed
+                        // at /mcp, also in a server's view).
+                        if let filter, !filter.admits(backend.name + separator + original) { continue }
                         let name = names.add(original, of: backend)
                         renamed[kind.identity] = .string(name)
                         if kind == .tools { exposed.append((name, backend.name, item["description"]?.stringValue ?? "")) }
                     case .resources, .templates:
+                        if let filter, !filter.admits(ExposedURI.expose(server: backend.name, uri: original)) { continue }
                         renamed[kind.identity] = .string(exposedURI(server: backend.name, uri: original))
                         if kind == .resources {
                             if owners[original] != nil { shared.insert(original) } else { owners[original] = backend }
@@ -110,6 +124,20 @@ final class CatalogView {
         }
         if let backend = resourceOwners[uri] { return Route(backend: backend, originalName: uri) }
         return nil
+    }
+
+    /// True when the view's role may read `route` (a resource): its globs match the URI as
+    /// exposed at `/mcp`.
+    func admits(resource route: Route) -> Bool {
+        filter.map { $0.admits(ExposedURI.expose(server: route.backend.name, uri: route.originalName)) } ?? true
+    }
+
+    /// Why a name this view does not list is refused, when the reason is the role: the view of
+    /// the same scope without a role lists it.
+    func roleRefusal(_ noun: String, _ name: String) -> String? {
+        guard let role else { return nil }
+        let shown = name.count > 200 ? String(name.prefix(200)) + "..." : name
+        return "\(noun.prefix(1).uppercased() + noun.dropFirst()) \"\(shown)\" is not available to role \"\(role)\" (roles.\(role) in the config)"
     }
 
     /// The capabilities announced to a client of this view: tools always (mcpd's own list),

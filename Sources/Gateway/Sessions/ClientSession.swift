@@ -54,7 +54,7 @@ public final class ClientSession {
     /// Forwarded requests not yet answered.
     var inFlight = 0
     /// This session's own processes of `isolation: session` servers.
-    private var ownProcesses: [Backend] = []
+    private(set) var ownProcesses: [Backend] = []
     private var inputEnded = false
     private var drainTimer: LoopTimer?
     private(set) var finished = false
@@ -66,11 +66,11 @@ public final class ClientSession {
     /// True for the stdio session: mcpd stops when it ends.
     let endsGateway: Bool
 
-    init(gateway: Gateway, transport: StdioTransport) {
+    init(gateway: Gateway, transport: StdioTransport, view: CatalogView) {
         self.gateway = gateway
         self.transport = transport
         self.output = SessionOutput(stream: transport.output)
-        self.view = gateway.view
+        self.view = view
         self.endsGateway = true
     }
 

@@ -138,7 +138,8 @@ extension ClientSession {
         let literal = UnsafeRawBufferPointer(rebasing: raw[nameRange])
         guard let route = router.route(literal: literal) else {
             let name = (try? JSONParser.parseString(literal)) ?? String(decoding: literal, as: UTF8.self)
-            sendError(frame, scan.id!, code: ErrorCode.invalidParams, message: gateway.unknownNameMessage(name, router: router, noun: "\(noun)", list: "\(list)"))
+            sendError(frame, scan.id!, code: ErrorCode.invalidParams,
+                      message: roleRefusal(name, noun: "\(noun)") ?? gateway.unknownNameMessage(name, router: router, noun: "\(noun)", list: "\(list)"))
             return
         }
         // A task-augmented call (2025-11-25) is answered with a task whose id is exposed.
@@ -169,6 +170,10 @@ extension ClientSession {
                       message: "Resource not found: \"\(uri.prefix(200))\" (mcpd exposes resources as mcpd://<server>/<uri>; see resources/list)")
             return
         }
+        guard view.admits(resource: route) else {
+            sendError(frame, idRange, code: ErrorCode.resourceNotFound, message: view.roleRefusal("resource", uri) ?? "Resource not found")
+            return
+        }
         let exposed = ExposedURI.expose(server: route.backend.name, uri: route.originalName)
         if subscribe == true {
             guard subscriptions.count < ClientSession.maxSubscriptions else {
@@ -187,9 +192,11 @@ extension ClientSession {
             sendResult(frame, idRange, literal: "{}")
             return
         }
-        if subscribe != nil && gateway.sessions.contains(where: { $0 !== self && $0.isSubscribed(exposed) }) {
-            // Another session holds the backend's subscription: it stays as it is, and this
-            // session's updates come from it.
+        if subscribe != nil && route.backend.process(for: self).owner == nil
+            && gateway.sessions.contains(where: { $0 !== self && $0.isSubscribed(exposed) })
+        {
+            // Another session holds the shared process's subscription: it stays as it is, and
+            // this session's updates come from it. (A session's own process is its alone.)
             sendResult(frame, idRange, literal: "{}")
             return
         }
@@ -224,7 +231,7 @@ extension ClientSession {
         } else if rangeEquals(raw, type, "\"ref/resource\"") {
             guard let uriRange = scanner.member("uri", inObjectAt: ref, of: raw), raw[uriRange.lowerBound] == UInt8(ascii: "\""),
                   let uri = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[uriRange])),
-                  let route = view.resourceRoute(uri, backendsByName: gateway.backendsByName)
+                  let route = view.resourceRoute(uri, backendsByName: gateway.backendsByName), view.admits(resource: route)
             else {
                 sendError(frame, idRange, code: ErrorCode.invalidParams, message: "completion/complete: params.ref.uri is not a resource template mcpd lists")
                 return
@@ -233,6 +240,15 @@ extension ClientSession {
         } else {
             sendError(frame, idRange, code: ErrorCode.invalidParams, message: "completion/complete: params.ref.type must be ref/prompt or ref/resource")
         }
+    }
+
+    /// Why `name` (a tool or prompt) is refused when this session's role hides it: nil when the
+    /// view of the same scope without a role does not list it either.
+    private func roleRefusal(_ name: String, noun: String) -> String? {
+        guard view.role != nil, let all = gateway.view(server: view.server, role: nil),
+              (noun == "tool" ? all.router : all.promptRouter).route(name) != nil
+        else { return nil }
+        return view.roleRefusal(noun, name)
     }
 
     /// Sends a request to the route's backend; the answer comes back through
@@ -276,7 +292,8 @@ extension ClientSession {
         }
         gateway.clientLogLevel = level
         let log = gateway.log
-        for backend in view.readyBackends(declaring: "logging") {
+        let own = ownProcesses.filter { $0.state == .ready && $0.declares("logging") }
+        for backend in view.readyBackends(declaring: "logging") + own {
             backend.setLevel(level) { error in
                 if let error { log.warning("backend \"\(backend.name)\" refused logging/setLevel \(level): \(error)") }
             }

@@ -166,7 +166,7 @@ extension ClientSession {
         if let uris = filter["resourceSubscriptions"]?.arrayValue, view.supportsSubscriptions {
             var accepted: [JSONValue] = []
             for case .string(let uri) in uris.prefix(ClientSession.maxSubscriptions) {
-                guard let route = view.resourceRoute(uri, backendsByName: gateway.backendsByName) else { continue }
+                guard let route = view.resourceRoute(uri, backendsByName: gateway.backendsByName), view.admits(resource: route) else { continue }
                 let exposed = ExposedURI.expose(server: route.backend.name, uri: route.originalName)
                 stream.resourceURIs.append(exposed)
                 accepted.append(.string(uri))

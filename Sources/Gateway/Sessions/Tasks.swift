@@ -64,7 +64,11 @@ extension ClientSession {
     func listTasks(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
         let idRange = scan.id!
         if era == .stateless { return methodNotFound(frame, raw, scan, because: "tasks are an extension in protocol \(ProtocolVersion.stateless)") }
-        let backends = view.backends.filter { $0.state == .ready && $0.capabilities["tasks"]?["list"].map { $0 != .null } == true }
+        // A server of `isolation: session` holds this session's tasks in its own process.
+        let processes = view.backends.compactMap { server in
+            server.config.isolation == "session" && !endsGateway && !isStateless ? ownProcesses.first { $0.name == server.name } : server
+        }
+        let backends = processes.filter { $0.state == .ready && $0.capabilities["tasks"]?["list"].map { $0 != .null } == true }
         guard !backends.isEmpty else { return methodNotFound(frame, raw, scan, because: "no server behind mcpd lists tasks") }
         if let cursor = scan.paramsCursor, !rangeEquals(raw, cursor, "null") {
             sendError(frame, idRange, code: ErrorCode.invalidParams, message: "Invalid cursor: mcpd lists every task in one page")

@@ -165,7 +165,7 @@ struct ConfigLoader {
     }
 
     /// The top-level keys of an mcpd file.
-    static let topLevelKeys = ["gateway", "servers", "backends", "mcpServers", "idle_timeout", "http", "auth", "roles"]
+    static let topLevelKeys = ["gateway", "servers", "backends", "mcpServers", "idle_timeout", "enable_meta_mcp", "http", "auth", "roles"]
     /// Top-level keys that mark a client's own config file: Claude Desktop, Claude Code,
     /// Cursor, Windsurf and Cline (`mcpServers`), Claude Code's `~/.claude.json` (`projects`),
     /// VS Code (`inputs`, and `mcp` in its settings.json), Zed (`context_servers`).
@@ -189,6 +189,9 @@ struct ConfigLoader {
                 case "idle_timeout":
                     // mcp-unify's spelling, at the top level.
                     config.gateway.idleTimeoutMs = try duration(value, "idle_timeout")
+                case "enable_meta_mcp":
+                    // Seed 001's spelling, at the top level.
+                    if try bool(value, "enable_meta_mcp") { config.gateway.mode = "meta" }
                 case let name where Form(sectionKey: name) != nil:
                     sawServers = true
                     config.serversKey = name
@@ -443,7 +446,13 @@ struct ConfigLoader {
             let mode = try string(value, "gateway.mode")
             guard ["direct", "meta", "hybrid"].contains(mode) else { throw error(value, "gateway.mode must be direct, meta or hybrid") }
             config.gateway.mode = mode
-            if mode != "direct" { notActedOn(key, "gateway.mode \(mode) (every tool is listed directly)") }
+        case "enable_meta_mcp":
+            // Seed 001's switch for meta mode.
+            if try bool(value, "gateway.enable_meta_mcp") { config.gateway.mode = "meta" }
+        case "pinned_tools":
+            guard case .sequence(let items) = value.value else { throw error(value, "gateway.pinned_tools must be a list of exposed tool names (globs allowed)") }
+            config.gateway.pinnedTools = []
+            for (index, item) in items.enumerated() { config.gateway.pinnedTools.append(try string(item, "gateway.pinned_tools[\(index)]")) }
         case "default_role":
             let role = try string(value, "gateway.default_role")
             config.gateway.defaultRole = role
@@ -475,7 +484,7 @@ struct ConfigLoader {
             }
             config.gateway.maxMessageSize = size
         default:
-            let expected = ["state_dir", "separator", "name_budget", "page_size", "mode", "default_role", "admin_roles", "request_timeout", "idle_timeout", "startup_wait",
+            let expected = ["state_dir", "separator", "name_budget", "page_size", "mode", "enable_meta_mcp", "pinned_tools", "default_role", "admin_roles", "request_timeout", "idle_timeout", "startup_wait",
                             "stop_grace", "drain_timeout", "restart_limit", "restart_window", "max_message_size"]
             throw error(key, "unknown key gateway.\(key.scalar!)\(didYouMean(key.scalar!, expected)) (expected \(expected.joined(separator: ", ")))")
         }

@@ -93,7 +93,11 @@ public struct GatewaySettings: Sendable {
     public var nameBudget = 64
     /// Items per page of mcpd's merged lists.
     public var pageSize = 500
+    /// `direct` (every tool listed), `meta` (the gateway's search-and-invoke tools instead) or
+    /// `hybrid` (those and the pinned tools).
     public var mode = "direct"
+    /// Exposed tool names (globs) listed beside the gateway's tools in hybrid mode.
+    public var pinnedTools: [String] = []
     public var requestTimeoutMs: UInt64 = 60_000
     /// Idle time before a lazy backend is stopped (0: never).
     public var idleTimeoutMs: UInt64 = 300_000

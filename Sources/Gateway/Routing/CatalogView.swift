@@ -27,6 +27,13 @@ final class CatalogView {
     private var resourceOwners: [String: Backend] = [:]
     /// The tools listed, for `mcpd list` and `/health`.
     private(set) var exposedTools: [(name: String, backend: String, description: String)] = []
+    /// Every tool the view routes, with its server, its own name and its definition as listed
+    /// (exposed name): what meta mode lists, searches and invokes.
+    private(set) var tools: [(server: String, original: String, definition: JSONObject)] = []
+    /// `gateway.mode` as last applied: `direct`, `meta` or `hybrid`.
+    private(set) var mode = "direct"
+    /// The search index of `tools`, made at the first search after they change.
+    private var searchIndex: ToolSearch?
     /// The backends in scope, in configuration order.
     private(set) var backends: [Backend] = []
 
@@ -64,6 +71,7 @@ final class CatalogView {
             var exposed: [(name: String, backend: String, description: String)] = []
             var owners: [String: Backend] = [:]
             var shared: Set<String> = []
+            var definitions: [(server: String, original: String, definition: JSONObject)] = []
             // A backend whose circuit is open keeps its last lists: its calls fail with the
             // reason, not as unknown names, and it may come back.
             for backend in backends where backend.isListed {
@@ -79,7 +87,10 @@ final class CatalogView {
                         if let filter, !filter.admits(backend.name + separator + original) { continue }
                         let name = names.add(original, of: backend)
                         renamed[kind.identity] = .string(name)
-                        if kind == .tools { exposed.append((name, backend.name, item["description"]?.stringValue ?? "")) }
+                        if kind == .tools {
+                            exposed.append((name, backend.name, item["description"]?.stringValue ?? ""))
+                            definitions.append((backend.name, original, renamed))
+                        }
                     case .resources, .templates:
                         if let filter, !filter.admits(ExposedURI.expose(server: backend.name, uri: original)) { continue }
                         renamed[kind.identity] = .string(exposedURI(server: backend.name, uri: original))
@@ -94,6 +105,14 @@ final class CatalogView {
             case .tools:
                 router = names
                 exposedTools = exposed
+                tools = definitions
+                searchIndex = nil
+                mode = config.mode
+                if mode != "direct" {
+                    // Meta mode lists the gateway's tools instead; hybrid adds the pinned ones.
+                    let pinned = mode == "hybrid" ? zip(exposed, items).filter { tool, _ in config.pinnedTools.contains { globMatches($0, tool.name) } }.map(\.1) : []
+                    items = MetaTool.definitions + pinned
+                }
             case .prompts:
                 promptRouter = names
             case .resources:
@@ -124,6 +143,12 @@ final class CatalogView {
         }
         if let backend = resourceOwners[uri] { return Route(backend: backend, originalName: uri) }
         return nil
+    }
+
+    /// The tools that best match `query` (meta mode's search), best first.
+    func search(_ query: String, limit: Int) -> [(tool: (server: String, original: String, definition: JSONObject), score: Double)] {
+        if searchIndex == nil { searchIndex = ToolSearch(tools.map { ($0.server, $0.original, $0.definition) }) }
+        return searchIndex!.search(query, limit: limit).map { (tools[$0.index], $0.score) }
     }
 
     /// True when the view's role may read `route` (a resource): its globs match the URI as

@@ -117,6 +117,9 @@ extension ClientSession {
 
     func callTool(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
         if era == .stateless && resumeWithInput(frame, raw, scan) { return }
+        if view.mode != "direct", let name = scan.paramsName, let meta = MetaTool(literal: UnsafeRawBufferPointer(rebasing: raw[name])) {
+            return callMeta(meta, frame, raw, scan)
+        }
         routeByName(frame, raw, scan, router: view.router, method: "tools/call", noun: "tool", list: "tools/list")
     }
 
@@ -128,7 +131,7 @@ extension ClientSession {
     /// `tools/call` and `prompts/get`: routed by `params.name`, which is spliced back to the
     /// backend's own name.
     @inline(__always)
-    private func routeByName(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan, router: Router,
+    func routeByName(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan, router: Router,
                              method: StaticString, noun: StaticString, list: StaticString)
     {
         guard let nameRange = scan.paramsName, raw[nameRange.lowerBound] == UInt8(ascii: "\"") else {

@@ -315,7 +315,8 @@ public final class Gateway {
         isStartupSettled = true
         startupTimer?.close()
         startupTimer = nil
-        _ = rebuild(view, ListKind.allCases)
+        // Views made before (the stdio session's role, early HTTP sessions) are built again.
+        for view in [view] + views.values { _ = rebuild(view, ListKind.allCases) }
         let ready = backends.filter { $0.state == .ready }.count
         let cached = backends.filter { $0.cachedAt != nil }.count
         let counts = ListKind.allCases.filter { $0 == .tools || !view.lists[$0.rawValue].items.isEmpty }.map { $0.counted(view.lists[$0.rawValue].items.count) }
@@ -354,9 +355,8 @@ public final class Gateway {
         for view in [view] + views.values {
             changes[ObjectIdentifier(view)] = Set(rebuild(view, kinds).map(\.capability))
         }
-        // A view whose server or role a reload removed is empty now; its sessions keep it, the
-        // gateway forgets it.
-        views = views.filter { $0.value.server.map { backendsByName[$0] != nil } ?? true && $0.value.role.map { config.roles[$0] != nil } ?? true }
+        // A view whose server or role a reload removed is empty now, and kept: its sessions see
+        // it again if a later reload restores them.
         for session in sessions {
             guard let changed = changes[ObjectIdentifier(session.view)] else { continue }
             for capability in ["tools", "prompts", "resources"] where changed.contains(capability) {
@@ -373,16 +373,22 @@ public final class Gateway {
         let key = CatalogView.key(server: server, role: role)
         if let view = views[key] { return view }
         if let server, backendsByName[server] == nil { return nil }
+        if views.count >= Gateway.maxViews {
+            // Names that came and went over many reloads: views no session uses go.
+            views = views.filter { entry in sessions.contains { $0.view === entry.value } }
+        }
         let view = CatalogView(server: server, role: role, config: config.gateway)
         _ = rebuild(view, ListKind.allCases)
         views[key] = view
         return view
     }
 
+    static let maxViews = 4096
+
     /// Rebuilds `view`'s lists of `kinds` with its role's filter as the config now has it.
     private func rebuild(_ view: CatalogView, _ kinds: [ListKind]) -> [ListKind] {
         let filter = view.role.map { config.roles[$0] ?? RoleFilter(allow: []) }
-        return view.rebuild(kinds, from: backends, config: config.gateway, filter: filter)
+        return view.rebuild(kinds, from: backends, config: config.gateway, filter: filter, commands: config.commandTools)
     }
 
     /// The role of a session: the one it was given (a token's, `MCPD_ROLE`), else

@@ -41,6 +41,8 @@ public struct Config: Sendable {
     public var servers: [ServerConfig] = []
     /// `roles:`: what each role may see and call.
     public var roles: [String: RoleFilter] = [:]
+    /// `command_tools:`: tools of mcpd's own that run a program.
+    public var commandTools: [CommandToolConfig] = []
     /// Non-fatal findings (unset variables, skipped servers), for the log.
     public var warnings: [String] = []
     /// What mcpd made of a file written for another client, for the log at info level.
@@ -165,7 +167,7 @@ struct ConfigLoader {
     }
 
     /// The top-level keys of an mcpd file.
-    static let topLevelKeys = ["gateway", "servers", "backends", "mcpServers", "idle_timeout", "enable_meta_mcp", "http", "auth", "roles"]
+    static let topLevelKeys = ["gateway", "servers", "backends", "mcpServers", "idle_timeout", "enable_meta_mcp", "http", "auth", "roles", "command_tools"]
     /// Top-level keys that mark a client's own config file: Claude Desktop, Claude Code,
     /// Cursor, Windsurf and Cline (`mcpServers`), Claude Code's `~/.claude.json` (`projects`),
     /// VS Code (`inputs`, and `mcp` in its settings.json), Zed (`context_servers`).
@@ -209,6 +211,8 @@ struct ConfigLoader {
                     try loadAuth(value)
                 case "roles":
                     try loadRoles(value)
+                case "command_tools":
+                    try loadCommandTools(value)
                 default:
                     otherTopLevel.append(key)
                 }
@@ -237,11 +241,20 @@ struct ConfigLoader {
                 }
             }
         }
-        if !sawServers && errors.isEmpty {
+        if !sawServers && errors.isEmpty && config.commandTools.isEmpty {
             throw error(root, "no \"servers:\" section (also accepted: \"backends:\", \"mcpServers\", Zed's \"context_servers\")")
         }
         if !config.gateway.http.maxBodySet { config.gateway.http.limits.maxBody = config.gateway.maxMessageSize }
         checkRoleReferences()
+        // Command tools are exposed as they are: a separator would make one look like a
+        // server's tool, and meta mode's names are the gateway's.
+        for tool in config.commandTools {
+            if tool.name.contains(config.gateway.separator) {
+                record(ConfigError(file: path, message: "command tool \"\(tool.name)\" contains the separator \"\(config.gateway.separator)\"; rename it"))
+            } else if MetaTool.allCases.contains(where: { $0.name == tool.name }) {
+                record(ConfigError(file: path, message: "command tool \"\(tool.name)\" has the name of one of meta mode's tools; rename it"))
+            }
+        }
         // Names are checked against the separator once the gateway section has been read,
         // wherever it sits in the file.
         for (name, key) in serverKeys {

@@ -376,8 +376,16 @@ final class StreamableHTTP {
     /// session used with another token is unknown to it) and was opened at this endpoint.
     private func session(_ request: HTTPRequest, _ principal: String?, _ view: CatalogView) -> HTTPSession? {
         guard let id = request.header("mcp-session-id"), let found = sessions[id], !found.ended, found.principal == principal,
-              found.session.view === view, !found.legacy
+              found.session.view.server == view.server, !found.legacy
         else { return nil }
+        if found.session.view !== view {
+            // A reload gave its token another role: the session ends, and the client starts
+            // one with the role it has now.
+            sessions[id] = nil
+            found.end(reason: "its role changed with a reload")
+            gateway.log.info("http session \(id.prefix(8)) ended: a reload changed its role from \(found.session.view.role ?? "none") to \(view.role ?? "none"); the client must initialize again")
+            return nil
+        }
         return found
     }
 

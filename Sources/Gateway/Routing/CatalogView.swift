@@ -30,6 +30,8 @@ final class CatalogView {
     /// Every tool the view routes, with its server, its own name and its definition as listed
     /// (exposed name): what meta mode lists, searches and invokes.
     private(set) var tools: [(server: String, original: String, definition: JSONObject)] = []
+    /// The command tools this view lists and routes, by name.
+    private(set) var commandTools: [String: CommandToolConfig] = [:]
     /// `gateway.mode` as last applied: `direct`, `meta` or `hybrid`.
     private(set) var mode = "direct"
     /// The search index of `tools`, made at the first search after they change.
@@ -60,7 +62,8 @@ final class CatalogView {
 
     /// Rebuilds the routes and lists of `kinds` from the backends in scope that are listed
     /// (`all`: the gateway's, in configuration order). Returns the kinds whose list changed.
-    func rebuild(_ kinds: [ListKind], from all: [Backend], config: GatewaySettings, filter: RoleFilter? = nil) -> [ListKind] {
+    func rebuild(_ kinds: [ListKind], from all: [Backend], config: GatewaySettings, filter: RoleFilter? = nil,
+                 commands: [CommandToolConfig] = []) -> [ListKind] {
         backends = server.map { name in all.filter { $0.name == name } } ?? all
         self.filter = filter
         let separator = config.separator
@@ -103,6 +106,17 @@ final class CatalogView {
             }
             switch kind {
             case .tools:
+                // mcpd's own command tools, under their own names, after the servers' (not in a
+                // server's view).
+                commandTools = [:]
+                if server == nil {
+                    for tool in commands where filter?.admits(tool.name) ?? true {
+                        commandTools[tool.name] = tool
+                        items.append(JSONValue.object(tool.definition).serialized)
+                        exposed.append((tool.name, "mcpd", tool.description))
+                        definitions.append(("mcpd", tool.name, tool.definition))
+                    }
+                }
                 router = names
                 exposedTools = exposed
                 tools = definitions

@@ -53,6 +53,8 @@ public final class ClientSession {
     static let maxHeldBytes = 32 << 20
     /// Forwarded requests not yet answered.
     var inFlight = 0
+    /// Command tools running for this session.
+    var commandRuns: [CommandRun] = []
     /// This session's own processes of `isolation: session` servers.
     private(set) var ownProcesses: [Backend] = []
     private var inputEnded = false
@@ -448,7 +450,41 @@ public final class ClientSession {
             output.messagesStalled = false
         }
         stopOwnProcesses()
+        for run in commandRuns { run.abandon() }
+        commandRuns.removeAll()
         gateway.sessionFinished(self)
+    }
+
+    /// A command tool's call: its arguments (the JSON text as the client sent it, or `{}`) on
+    /// the program's stdin.
+    func runCommandTool(_ tool: CommandToolConfig, _ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        let idRange = scan.id!
+        guard currentBatch == nil else {
+            return sendError(frame, idRange, code: ErrorCode.invalidRequest, message: "command tool \"\(tool.name)\" cannot be called inside a JSON-RPC batch; call it alone")
+        }
+        guard commandRuns.count < ClientSession.maxCommandRuns else {
+            return sendError(frame, idRange, code: ErrorCode.internalError, message: "too many command tools running for this client (at most \(ClientSession.maxCommandRuns)); try again when one finishes")
+        }
+        var input = ByteBuffer(capacity: 64)
+        if let params = scan.params, let range = gateway.scanner.member("arguments", inObjectAt: params, of: raw), !rangeEquals(raw, range, "null") {
+            input.append(UnsafeRawBufferPointer(rebasing: raw[range]))
+        } else {
+            input.append(string: "{}")
+        }
+        input.appendByte(0x0A)
+        let run = CommandRun(tool: tool, session: self, frame: frame, idRange: idRange)
+        commandRuns.append(run)
+        inFlight += 1
+        run.start(input: input)
+    }
+
+    static let maxCommandRuns = 64
+
+    func commandRunFinished(_ run: CommandRun, result: JSONObject) {
+        commandRuns.removeAll { $0 === run }
+        guard !finished else { return }
+        sendResult(run.frame, run.idRange, buffer: JSONValue.object(result).serialized)
+        requestEnded()
     }
 
     /// The process of `server` (an `isolation: session` server) that serves this session alone,

@@ -388,7 +388,7 @@ public final class Gateway {
     /// Rebuilds `view`'s lists of `kinds` with its role's filter as the config now has it.
     private func rebuild(_ view: CatalogView, _ kinds: [ListKind]) -> [ListKind] {
         let filter = view.role.map { config.roles[$0] ?? RoleFilter(allow: []) }
-        return view.rebuild(kinds, from: backends, config: config.gateway, filter: filter, commands: config.commandTools)
+        return view.rebuild(kinds, from: backends, config: config.gateway, filter: filter, commands: config.commandTools, pipelines: config.pipelines)
     }
 
     /// The role of a session: the one it was given (a token's, `MCPD_ROLE`), else

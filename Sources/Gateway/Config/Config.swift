@@ -43,6 +43,8 @@ public struct Config: Sendable {
     public var roles: [String: RoleFilter] = [:]
     /// `command_tools:`: tools of mcpd's own that run a program.
     public var commandTools: [CommandToolConfig] = []
+    /// `pipelines:`: tools of mcpd's own that call other tools in steps.
+    public var pipelines: [PipelineConfig] = []
     /// Non-fatal findings (unset variables, skipped servers), for the log.
     public var warnings: [String] = []
     /// What mcpd made of a file written for another client, for the log at info level.
@@ -167,7 +169,8 @@ struct ConfigLoader {
     }
 
     /// The top-level keys of an mcpd file.
-    static let topLevelKeys = ["gateway", "servers", "backends", "mcpServers", "idle_timeout", "enable_meta_mcp", "http", "auth", "roles", "command_tools"]
+    static let topLevelKeys = ["gateway", "servers", "backends", "mcpServers", "idle_timeout", "enable_meta_mcp", "http", "auth", "roles",
+                               "command_tools", "pipelines"]
     /// Top-level keys that mark a client's own config file: Claude Desktop, Claude Code,
     /// Cursor, Windsurf and Cline (`mcpServers`), Claude Code's `~/.claude.json` (`projects`),
     /// VS Code (`inputs`, and `mcp` in its settings.json), Zed (`context_servers`).
@@ -213,6 +216,8 @@ struct ConfigLoader {
                     try loadRoles(value)
                 case "command_tools":
                     try loadCommandTools(value)
+                case "pipelines":
+                    try loadPipelines(value)
                 default:
                     otherTopLevel.append(key)
                 }
@@ -241,18 +246,22 @@ struct ConfigLoader {
                 }
             }
         }
-        if !sawServers && errors.isEmpty && config.commandTools.isEmpty {
+        if !sawServers && errors.isEmpty && config.commandTools.isEmpty && config.pipelines.isEmpty {
             throw error(root, "no \"servers:\" section (also accepted: \"backends:\", \"mcpServers\", Zed's \"context_servers\")")
         }
         if !config.gateway.http.maxBodySet { config.gateway.http.limits.maxBody = config.gateway.maxMessageSize }
         checkRoleReferences()
         // Command tools are exposed as they are: a separator would make one look like a
         // server's tool, and meta mode's names are the gateway's.
-        for tool in config.commandTools {
-            if tool.name.contains(config.gateway.separator) {
-                record(ConfigError(file: path, message: "command tool \"\(tool.name)\" contains the separator \"\(config.gateway.separator)\"; rename it"))
-            } else if MetaTool.allCases.contains(where: { $0.name == tool.name }) {
-                record(ConfigError(file: path, message: "command tool \"\(tool.name)\" has the name of one of meta mode's tools; rename it"))
+        var seenTools: Set<String> = []
+        for tool in config.commandTools.map(\.name) + config.pipelines.map(\.name) {
+            if !seenTools.insert(tool).inserted {
+                record(ConfigError(file: path, message: "tool \"\(tool)\" is defined twice (command_tools and pipelines share one namespace)"))
+            }
+            if tool.contains(config.gateway.separator) {
+                record(ConfigError(file: path, message: "tool \"\(tool)\" (command_tools or pipelines) contains the separator \"\(config.gateway.separator)\"; rename it"))
+            } else if MetaTool.allCases.contains(where: { $0.name == tool }) {
+                record(ConfigError(file: path, message: "tool \"\(tool)\" (command_tools or pipelines) has the name of one of meta mode's tools; rename it"))
             }
         }
         // Names are checked against the separator once the gateway section has been read,

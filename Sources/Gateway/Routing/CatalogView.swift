@@ -32,6 +32,10 @@ final class CatalogView {
     private(set) var tools: [(server: String, original: String, definition: JSONObject)] = []
     /// The command tools this view lists and routes, by name.
     private(set) var commandTools: [String: CommandToolConfig] = [:]
+    /// The pipelines this view lists and routes, by name.
+    private(set) var pipelines: [String: PipelineConfig] = [:]
+    /// True when the view has command tools or pipelines (a call's name is then looked up).
+    var hasOwnTools: Bool { !commandTools.isEmpty || !pipelines.isEmpty }
     /// `gateway.mode` as last applied: `direct`, `meta` or `hybrid`.
     private(set) var mode = "direct"
     /// The search index of `tools`, made at the first search after they change.
@@ -63,7 +67,7 @@ final class CatalogView {
     /// Rebuilds the routes and lists of `kinds` from the backends in scope that are listed
     /// (`all`: the gateway's, in configuration order). Returns the kinds whose list changed.
     func rebuild(_ kinds: [ListKind], from all: [Backend], config: GatewaySettings, filter: RoleFilter? = nil,
-                 commands: [CommandToolConfig] = []) -> [ListKind] {
+                 commands: [CommandToolConfig] = [], pipelines: [PipelineConfig] = []) -> [ListKind] {
         backends = server.map { name in all.filter { $0.name == name } } ?? all
         self.filter = filter
         let separator = config.separator
@@ -109,12 +113,19 @@ final class CatalogView {
                 // mcpd's own command tools, under their own names, after the servers' (not in a
                 // server's view).
                 commandTools = [:]
+                self.pipelines = [:]
                 if server == nil {
                     for tool in commands where filter?.admits(tool.name) ?? true {
                         commandTools[tool.name] = tool
                         items.append(JSONValue.object(tool.definition).serialized)
                         exposed.append((tool.name, "mcpd", tool.description))
                         definitions.append(("mcpd", tool.name, tool.definition))
+                    }
+                    for pipeline in pipelines where filter?.admits(pipeline.name) ?? true {
+                        self.pipelines[pipeline.name] = pipeline
+                        items.append(JSONValue.object(pipeline.definition).serialized)
+                        exposed.append((pipeline.name, "mcpd", pipeline.description))
+                        definitions.append(("mcpd", pipeline.name, pipeline.definition))
                     }
                 }
                 router = names

@@ -55,6 +55,10 @@ public final class ClientSession {
     var inFlight = 0
     /// Command tools running for this session.
     var commandRuns: [CommandRun] = []
+    /// Pipelines running for this session.
+    var pipelineRuns: [PipelineRun] = []
+    /// 0 for a client's session; 1 and more for the sessions that run pipelines' steps.
+    var pipelineDepth = 0
     /// This session's own processes of `isolation: session` servers.
     private(set) var ownProcesses: [Backend] = []
     private var inputEnded = false
@@ -452,6 +456,8 @@ public final class ClientSession {
         stopOwnProcesses()
         for run in commandRuns { run.abandon() }
         commandRuns.removeAll()
+        for run in pipelineRuns { run.abandon() }
+        pipelineRuns.removeAll()
         gateway.sessionFinished(self)
     }
 
@@ -479,6 +485,41 @@ public final class ClientSession {
     }
 
     static let maxCommandRuns = 64
+
+    /// A pipeline's call: its steps run in a session of the gateway's own.
+    func runPipeline(_ pipeline: PipelineConfig, _ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+        let idRange = scan.id!
+        guard currentBatch == nil else {
+            return sendError(frame, idRange, code: ErrorCode.invalidRequest, message: "pipeline \"\(pipeline.name)\" cannot be called inside a JSON-RPC batch; call it alone")
+        }
+        guard pipelineDepth < PipelineRun.maxDepth else {
+            return sendError(frame, idRange, code: ErrorCode.invalidRequest, message: "pipeline \"\(pipeline.name)\": pipelines call each other more than \(PipelineRun.maxDepth) deep (a pipeline that calls itself?)")
+        }
+        guard pipelineRuns.count < ClientSession.maxCommandRuns else {
+            return sendError(frame, idRange, code: ErrorCode.internalError, message: "too many pipelines running for this client (at most \(ClientSession.maxCommandRuns)); try again when one finishes")
+        }
+        var input: JSONValue = .object(JSONObject())
+        var token: String?
+        if let params = scan.params {
+            if let range = gateway.scanner.member("arguments", inObjectAt: params, of: raw), let value = try? JSONParser.parse(UnsafeRawBufferPointer(rebasing: raw[range])), value != .null {
+                input = value
+            }
+            if let meta = gateway.scanner.member("_meta", inObjectAt: params, of: raw), let range = gateway.scanner.member("progressToken", inObjectAt: meta, of: raw) {
+                token = String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self)
+            }
+        }
+        let run = PipelineRun(pipeline: pipeline, owner: self, frame: frame, idRange: idRange, input: input, progressToken: token)
+        pipelineRuns.append(run)
+        inFlight += 1
+        run.start()
+    }
+
+    func pipelineFinished(_ run: PipelineRun, result: JSONObject) {
+        pipelineRuns.removeAll { $0 === run }
+        guard !finished else { return }
+        sendResult(run.frame, run.idRange, buffer: JSONValue.object(result).serialized)
+        requestEnded()
+    }
 
     func commandRunFinished(_ run: CommandRun, result: JSONObject) {
         commandRuns.removeAll { $0 === run }

@@ -120,9 +120,9 @@ extension ClientSession {
         if view.mode != "direct", let name = scan.paramsName, let meta = MetaTool(literal: UnsafeRawBufferPointer(rebasing: raw[name])) {
             return callMeta(meta, frame, raw, scan)
         }
-        if !view.commandTools.isEmpty, let range = scan.paramsName,
-           let name = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[range])), let tool = view.commandTools[name] {
-            return runCommandTool(tool, frame, raw, scan)
+        if view.hasOwnTools, let range = scan.paramsName, let name = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[range])) {
+            if let tool = view.commandTools[name] { return runCommandTool(tool, frame, raw, scan) }
+            if let pipeline = view.pipelines[name] { return runPipeline(pipeline, frame, raw, scan) }
         }
         routeByName(frame, raw, scan, router: view.router, method: "tools/call", noun: "tool", list: "tools/list")
     }

@@ -199,7 +199,12 @@ public final class Backend {
     public var pid: Int32? { process?.pid }
 
     /// The command line, for logs and tables.
-    public var commandLine: String { ([config.command ?? ""] + config.args).joined(separator: " ") }
+    public var commandLine: String {
+        // The plugin host's source is not worth a log line.
+        let args = config.args.first == "-c" && config.args.count > 1 && config.args[1] == PluginHost.source
+            ? ["-c", "<mcpd's plugin host>"] + config.args.dropFirst(2) : config.args
+        return ([config.command ?? ""] + args).joined(separator: " ")
+    }
 
     /// True when the backend declared `capability` (`tools`, `prompts`, `resources`, `logging`,
     /// `completions`) in its last handshake.

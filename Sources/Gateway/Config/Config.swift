@@ -110,8 +110,12 @@ public struct Config: Sendable {
     public static func discover(explicit: String?, environment: [String: String]) -> (path: String?, tried: [String]) {
         if let explicit { return (explicit, [explicit]) }
         if let fromEnv = environment["MCPD_CONFIG"], !fromEnv.isEmpty { return (fromEnv, [fromEnv]) }
-        var tried = ["./mcpd.yaml"]
-        if access("mcpd.yaml", R_OK) == 0 { return ("mcpd.yaml", tried) }
+        // mcpd's name, then mcp-unify's.
+        var tried: [String] = []
+        for name in ["mcpd.yaml", "gateway.yaml", "mcp-gateway.yaml"] {
+            tried.append("./\(name)")
+            if access(name, R_OK) == 0 { return (name, tried) }
+        }
         let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? environment["HOME"].map { "\($0)/.config" }
         if let base {
@@ -136,6 +140,8 @@ struct ConfigLoader {
     /// Roles named by tokens, `gateway.default_role` and `gateway.admin_roles`, checked against
     /// `roles:` once the file is read.
     var roleReferences: [(role: String, node: YAMLNode, what: String)] = []
+    /// `plugins:` modules, served by one server once the file is read.
+    var pluginModules: [String] = []
     /// The contents of `envFile`s, by absolute path, as far as they were read.
     let envFiles: [String: EnvFileContent]
     /// False for `mcpd import`: `${VAR}` stays as written.
@@ -169,8 +175,8 @@ struct ConfigLoader {
     }
 
     /// The top-level keys of an mcpd file.
-    static let topLevelKeys = ["gateway", "servers", "backends", "mcpServers", "idle_timeout", "enable_meta_mcp", "http", "auth", "roles",
-                               "command_tools", "pipelines"]
+    static let topLevelKeys = ["gateway", "servers", "backends", "mcpServers", "idle_timeout", "enable_meta_mcp", "port", "http", "auth", "roles",
+                               "command_tools", "pipelines", "plugins"]
     /// Top-level keys that mark a client's own config file: Claude Desktop, Claude Code,
     /// Cursor, Windsurf and Cline (`mcpServers`), Claude Code's `~/.claude.json` (`projects`),
     /// VS Code (`inputs`, and `mcp` in its settings.json), Zed (`context_servers`).
@@ -188,7 +194,7 @@ struct ConfigLoader {
         var otherTopLevel: [YAMLNode] = []
         var projects: YAMLNode?
         for (key, value) in members {
-            do {
+            do throws(ConfigError) {
                 switch key.scalar! {
                 case "gateway": try loadGateway(value)
                 case "idle_timeout":
@@ -197,6 +203,11 @@ struct ConfigLoader {
                 case "enable_meta_mcp":
                     // Seed 001's spelling, at the top level.
                     if try bool(value, "enable_meta_mcp") { config.gateway.mode = "meta" }
+                case "port":
+                    // Seed 001's HTTP port (`mcpd serve`), on the loopback unless http.listen says otherwise.
+                    let port = try integer(value, "port")
+                    guard port >= 0 && port <= 65535 else { throw error(value, "port must be between 0 and 65535") }
+                    config.gateway.http.port = port
                 case let name where Form(sectionKey: name) != nil:
                     sawServers = true
                     config.serversKey = name
@@ -218,6 +229,8 @@ struct ConfigLoader {
                     try loadCommandTools(value)
                 case "pipelines":
                     try loadPipelines(value)
+                case "plugins":
+                    try loadPlugins(value)
                 default:
                     otherTopLevel.append(key)
                 }
@@ -246,10 +259,11 @@ struct ConfigLoader {
                 }
             }
         }
-        if !sawServers && errors.isEmpty && config.commandTools.isEmpty && config.pipelines.isEmpty {
+        if !sawServers && errors.isEmpty && config.commandTools.isEmpty && config.pipelines.isEmpty && pluginModules.isEmpty {
             throw error(root, "no \"servers:\" section (also accepted: \"backends:\", \"mcpServers\", Zed's \"context_servers\")")
         }
         if !config.gateway.http.maxBodySet { config.gateway.http.limits.maxBody = config.gateway.maxMessageSize }
+        addPluginServer(environment)
         checkRoleReferences()
         // Command tools are exposed as they are: a separator would make one look like a
         // server's tool, and meta mode's names are the gateway's.
@@ -475,6 +489,10 @@ struct ConfigLoader {
             guard case .sequence(let items) = value.value else { throw error(value, "gateway.pinned_tools must be a list of exposed tool names (globs allowed)") }
             config.gateway.pinnedTools = []
             for (index, item) in items.enumerated() { config.gateway.pinnedTools.append(try string(item, "gateway.pinned_tools[\(index)]")) }
+        case "plugins_python":
+            let python = try string(value, "gateway.plugins_python")
+            guard !python.isEmpty else { throw error(value, "gateway.plugins_python must name a Python interpreter") }
+            config.gateway.pluginsPython = python
         case "default_role":
             let role = try string(value, "gateway.default_role")
             config.gateway.defaultRole = role
@@ -506,7 +524,7 @@ struct ConfigLoader {
             }
             config.gateway.maxMessageSize = size
         default:
-            let expected = ["state_dir", "separator", "name_budget", "page_size", "mode", "enable_meta_mcp", "pinned_tools", "default_role", "admin_roles", "request_timeout", "idle_timeout", "startup_wait",
+            let expected = ["state_dir", "separator", "name_budget", "page_size", "mode", "enable_meta_mcp", "pinned_tools", "plugins_python", "default_role", "admin_roles", "request_timeout", "idle_timeout", "startup_wait",
                             "stop_grace", "drain_timeout", "restart_limit", "restart_window", "max_message_size"]
             throw error(key, "unknown key gateway.\(key.scalar!)\(didYouMean(key.scalar!, expected)) (expected \(expected.joined(separator: ", ")))")
         }

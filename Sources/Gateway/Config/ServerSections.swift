@@ -24,7 +24,7 @@ extension ConfigLoader {
 
     /// mcpd's per-server keys.
     static let serverKeys = ["command", "args", "env", "envFile", "inherit_env", "cwd", "enabled", "description", "timeout", "era", "url",
-                             "lazy", "idle_timeout", "isolation", "tools", "stderr"]
+                             "http_url", "lazy", "idle_timeout", "isolation", "tools", "stderr"]
     /// Per-server keys of other clients' files, ignored with a warning: Cline (autoApprove,
     /// alwaysAllow, transportType, networkTimeout), VS Code (dev, gallery, version), Claude Code
     /// (oauth), Zed (source, settings). Cursor's and Windsurf's `disabledTools` is acted on: those
@@ -198,7 +198,7 @@ extension ConfigLoader {
         case "disabled": server.enabled = !(try bool(value, what))
         case "description": server.description = try string(value, what)
         case "timeout": server.timeoutMs = try positiveDuration(value, what)
-        case "url", "serverUrl": server.url = try string(value, what)
+        case "url", "serverUrl", "http_url": server.url = try string(value, what)
         case "type", "transport":
             let kind = try string(value, what)
             guard ["stdio", "http", "sse", "streamable-http", "streamableHttp"].contains(kind) else {

@@ -98,6 +98,8 @@ public struct GatewaySettings: Sendable {
     public var mode = "direct"
     /// Exposed tool names (globs) listed beside the gateway's tools in hybrid mode.
     public var pinnedTools: [String] = []
+    /// The interpreter of `plugins:` (nil: `python3` on PATH).
+    public var pluginsPython: String?
     public var requestTimeoutMs: UInt64 = 60_000
     /// Idle time before a lazy backend is stopped (0: never).
     public var idleTimeoutMs: UInt64 = 300_000

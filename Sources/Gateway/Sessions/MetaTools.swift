@@ -65,6 +65,11 @@ extension ClientSession {
                 if let description = backend.config.description { entry["description"] = .string(description) }
                 servers.append(.object(entry))
             }
+            let own = view.tools.lazy.filter { $0.server == "mcpd" }.count
+            if own > 0 {
+                servers.append(.object(JSONObject([("name", "mcpd"), ("tools", .int(own)), ("state", "ready"),
+                                                   ("description", "mcpd's own tools: command tools and pipelines")])))
+            }
             metaResult(frame, idRange, JSONObject([("servers", .array(servers))]))
         case .listTools:
             guard let server = arguments["server"]?.stringValue else { return metaError(frame, idRange, "gateway_list_tools needs arguments.server (a string)") }
@@ -121,9 +126,8 @@ extension ClientSession {
         guard let callScan = try? gateway.scanner.scan(call) else {
             return metaError(frame, scan.id!, "gateway_invoke: the call could not be formed")
         }
-        call.withUnsafeReadableBytes { callRaw in
-            routeByName(call, callRaw, callScan, router: view.router, method: "tools/call", noun: "tool", list: "tools/list")
-        }
+        // As any call of that name: a server's tool, a command tool or a pipeline.
+        call.withUnsafeReadableBytes { callRaw in callTool(call, callRaw, callScan) }
     }
 
     private func unknownServer(_ server: String) -> String {

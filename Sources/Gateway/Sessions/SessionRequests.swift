@@ -254,6 +254,7 @@ extension ClientSession {
     private func roleRefusal(_ name: String, noun: String) -> String? {
         guard view.role != nil, let all = gateway.view(server: view.server, role: nil),
               (noun == "tool" ? all.router : all.promptRouter).route(name) != nil
+                || (noun == "tool" && (all.commandTools[name] != nil || all.pipelines[name] != nil))
         else { return nil }
         return view.roleRefusal(noun, name)
     }

@@ -80,7 +80,7 @@ struct Arguments {
 
     static let options: [OptionSpec] = [
         OptionSpec(key: .config, names: ["-c", "--config"], value: "file",
-                   help: "Configuration file (default: $MCPD_CONFIG, ./mcpd.yaml, $XDG_CONFIG_HOME/mcpd/mcpd.yaml).",
+                   help: "Configuration file (default: $MCPD_CONFIG, ./mcpd.yaml, ./gateway.yaml, ./mcp-gateway.yaml, $XDG_CONFIG_HOME/mcpd/mcpd.yaml).",
                    subcommands: serving, completion: .file),
         OptionSpec(key: .logLevel, names: ["--log-level"], value: "level",
                    help: "debug, info, warning or error (default: $MCPD_LOG_LEVEL or info).",

@@ -33,6 +33,8 @@ public final class Gateway {
     var allBackends: [Backend] { backends + backends.compactMap(\.statelessTwin) + isolated }
     /// Processes of `isolation: session` servers, one per server and HTTP session that used it.
     var isolated: [Backend] = []
+    /// The pinned tool definitions (`Pins`).
+    var pins = Pins()
     /// Backends by server name: resource URIs name their server.
     var backendsByName: [String: Backend] = [:]
     /// What clients of `/mcp` and stdio without a role see: every backend, prefixed.
@@ -181,10 +183,16 @@ public final class Gateway {
             }
         }
         openStateDirectory()
+        loadPins()
         var launched: [Backend] = []
         for backend in backends {
             let entry = startEverything ? nil : stateDirectory?.loadEntry(backend.config)
-            if let entry { backend.loadCatalog(entry) } else { awaited.append(backend) }
+            if let entry {
+                backend.loadCatalog(entry)
+                checkPins(backend)
+            } else {
+                awaited.append(backend)
+            }
             if entry == nil || !backend.config.lazy { launched.append(backend) }
         }
         let cached = backends.count - awaited.count
@@ -337,6 +345,7 @@ public final class Gateway {
     func backendDidChange(_ backend: Backend, lists: [ListKind]) {
         // A session's own process lists what its server does: the catalog is the server's.
         if backend.owner != nil { return }
+        checkPins(backend)
         if backend.state == .ready { persistCatalog(backend) }
         if !isStartupSettled {
             if awaited.allSatisfy(\.hasSettledOnce) { settleStartup() }
@@ -400,6 +409,14 @@ public final class Gateway {
     func unknownNameMessage(_ name: String, router: Router, noun: String, list: String) -> String {
         let shown = name.count > 200 ? String(name.prefix(200)) + "..." : name
         if noun == "tool" {
+            for backend in backends where !backend.changedTools.isEmpty {
+                let prefix = backend.name + config.gateway.separator
+                guard name.hasPrefix(prefix) else { continue }
+                let original = String(name.dropFirst(prefix.count))
+                if let change = backend.changedTools[original], backend.withholds(original, config.gateway) {
+                    return "Tool \"\(shown)\" is withheld: its definition changed since it was pinned (sha256 \(change.pinned.prefix(12)) -> \(change.current.prefix(12))) and server \"\(backend.name)\" pins strictly; review the change, then run `mcpd approve \(backend.name) \(original)`"
+                }
+            }
             for backend in backends where !backend.config.tools.allowsEverything {
                 let prefix = backend.name + config.gateway.separator
                 let original = name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name

@@ -43,6 +43,8 @@ enum MCPD {
                 try Check.run(arguments)
             case .run(.reload):
                 try Reload.run(arguments)
+            case .run(.approve):
+                try Approve.run(arguments)
             case .run(.version):
                 print(BuildInfo.text, terminator: "")
             case .run(.call):

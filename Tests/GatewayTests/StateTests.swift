@@ -100,3 +100,31 @@ final class StateTests: XCTestCase {
         XCTAssertFalse(config.servers[0].hasSameSettings(as: config.servers[1]))
     }
 }
+
+final class PinsTests: XCTestCase {
+    func testSHA256KnownAnswers() {
+        // FIPS 180-2 examples, and a message that needs a second padding block.
+        XCTAssertEqual(sha256Hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(sha256Hex([]), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(sha256Hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(sha256Hex([UInt8](repeating: 0x61, count: 1000)), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+    }
+
+    func testDigestIgnoresKeyOrderButNotContent() throws {
+        let a = try XCTUnwrap(JSONParser.parse(#"{"name":"t","description":"d","inputSchema":{"type":"object","properties":{"x":{"type":"string"}}}}"#).objectValue)
+        let b = try XCTUnwrap(JSONParser.parse(#"{"inputSchema":{"properties":{"x":{"type":"string"}},"type":"object"},"description":"d","name":"t"}"#).objectValue)
+        let c = try XCTUnwrap(JSONParser.parse(#"{"name":"t","description":"d!","inputSchema":{"type":"object","properties":{"x":{"type":"string"}}}}"#).objectValue)
+        XCTAssertEqual(Pins.digest(a), Pins.digest(b))
+        XCTAssertNotEqual(Pins.digest(a), Pins.digest(c))
+    }
+
+    func testPinsFileRoundTrip() throws {
+        var pins = Pins()
+        pins.servers["github"] = ["create_issue": String(repeating: "a", count: 64), "b": String(repeating: "b", count: 64)]
+        let bytes = pins.json.serialized.withUnsafeReadableBytes { Array($0) }
+        let read = try XCTUnwrap(Pins(json: bytes))
+        XCTAssertEqual(read.servers, pins.servers)
+        XCTAssertNil(Pins(json: Array("not json".utf8)))
+    }
+}

@@ -2,8 +2,8 @@
 instead of every backend tool.
 
 The servers are `catalog` (backends/catalog.py: 100 tools of real MCP servers, each answering
-`called <name> <arguments JSON, sort_keys>`) and, where a test needs them, `alpha` (progress, sleep,
-mixed content, isError results) and a second lazy server.
+`called <name> <arguments JSON, sort_keys>`) and, where a test needs it, `alpha` (progress, sleep,
+mixed content, isError results; the second server of the lazy-start and roles tests).
 
 What is tested:
 - search quality: over the 100-tool catalog, 24 natural-language queries written here (open an issue,
@@ -38,8 +38,13 @@ What is tested:
   {}; the catalog's `echo` and alpha's `echo` are told apart by server; a string request id comes back
   as sent; the call's `_meta.progressToken` brings alpha's progress notifications under the client's
   token; notifications/cancelled for the invoke's id cancels alpha's sleep. Direct tools/call of exposed
-  names still works in meta mode. With `gateway.separator: "."` list_tools names tools `catalog.<tool>`
-  and invoke still works.
+  names still works in meta mode. With `gateway.separator: "-"` and `name_budget: 24` list_tools names
+  tools `catalog-<tool>` (long ones cut and hashed), those names are callable, and invoke by own name
+  still works.
+- a backend tool whose exposed name is a gateway tool's (server `gateway`, separator "_", tools
+  `invoke` and `list_tools`): hybrid tools/list must not name a tool twice, and gateway_invoke must
+  reach the backend's `invoke`. A client of protocol 2025-03-26 gets meta results without
+  structuredContent (the JSON text only).
 - no backend is started by listing or searching: after a first run has filled the catalog, a second
   run (same state directory) answers tools/list, list_servers (both servers "cached"), list_tools and
   search with no new backend process; gateway_invoke of a catalog tool starts catalog alone (alpha stays
@@ -53,7 +58,8 @@ What is tested:
   tools and bearer tokens of roles dev, ops and of no role: each token lists the four tools plus only
   the pinned tools its role allows, and gets its own list_servers, search results and refusals. Without
   roles: meta mode over HTTP, search and invoke, the SDK's progress callback receiving alpha's progress
-  through gateway_invoke.
+  through gateway_invoke; in the stateless era (2026-07-28, a POST without session, `Mcp-Name:
+  gateway_invoke`) gateway_invoke and gateway_search_tools are served.
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ from mcpd_helpers import (
     spawn_jsonrpc_streams,
     to_yaml,
 )
+from test_http_server_view import stateless_post
 from test_streamable_http import serve  # noqa: F401  (a fixture)
 
 META_TOOLS = ["gateway_list_servers", "gateway_list_tools", "gateway_search_tools", "gateway_invoke"]
@@ -150,9 +157,9 @@ def config(piddir: Path, gateway: dict[str, Any] | None = None, alpha: bool = Tr
     servers: dict[str, Any] = {"catalog": catalog_entry(piddir)}
     if alpha:
         servers["alpha"] = server_entry("alpha", piddir)
-    out: dict[str, Any] = {}
-    if gateway:
-        out["gateway"] = gateway
+    # A loaded machine may take more than the default 5 s to start the backends of a first run; the
+    # first initialize waits for them (the lists are complete once it is answered).
+    out: dict[str, Any] = {"gateway": {"startup_wait": "30s", **(gateway or {})}}
     out.update(top)
     out["servers"] = servers
     return out
@@ -308,18 +315,18 @@ def test_search_ranks_the_expected_tool_in_the_top_three(raw_mcpd, write_config,
 
 
 def test_tools_list_in_meta_hybrid_and_direct_modes(raw_mcpd, write_config, piddir, mcpd_env, tmp_path):
-    """catalog and alpha. meta: exactly the four gateway tools, in order, with their schemas. hybrid with
+    """catalog (and alpha for direct and hybrid). meta: exactly the four gateway tools, in order, with their schemas. hybrid with
     pinned_tools [catalog__create_issue, catalog__git_diff*, alpha__ech?]: the four, then those 5 tools,
     each definition equal to direct mode's. direct: the 112 prefixed tools. enable_meta_mcp: true (top
     level, and under gateway) is meta mode; enable_meta_mcp: false is direct."""
     pinned = ["catalog__create_issue", "catalog__git_diff*", "alpha__ech?"]
     variants = {
         "direct": config(piddir, {"mode": "direct"}),
-        "meta": config(piddir, {"mode": "meta"}),
+        "meta": config(piddir, {"mode": "meta"}, alpha=False),
         "hybrid": config(piddir, {"mode": "hybrid", "pinned_tools": pinned}),
-        "top_enable": config(piddir, enable_meta_mcp=True),
-        "gateway_enable": config(piddir, {"enable_meta_mcp": True}),
-        "enable_false": config(piddir, enable_meta_mcp=False),
+        "top_enable": config(piddir, alpha=False, enable_meta_mcp=True),
+        "gateway_enable": config(piddir, {"enable_meta_mcp": True}, alpha=False),
+        "enable_false": config(piddir, alpha=False, enable_meta_mcp=False),
     }
     runs = {}
     for name, content in variants.items():
@@ -367,7 +374,7 @@ def test_tools_list_in_meta_hybrid_and_direct_modes(raw_mcpd, write_config, pidd
 
     assert [t["name"] for t in lists["top_enable"]] == META_TOOLS, "top-level enable_meta_mcp: true"
     assert [t["name"] for t in lists["gateway_enable"]] == META_TOOLS, "gateway.enable_meta_mcp: true"
-    assert {t["name"] for t in lists["enable_false"]} == expected_direct, "enable_meta_mcp: false is direct mode"
+    assert {t["name"] for t in lists["enable_false"]} == {f"catalog__{n}" for n in NAMES}, "enable_meta_mcp: false is direct mode"
 
     # A pinned tool and an unpinned one are both callable by exposed name in hybrid mode.
     h = runs["hybrid"]
@@ -598,17 +605,67 @@ def test_invoke_passes_progress_and_cancellation_on(raw_mcpd, write_config, pidd
     assert text_result(call(p, "gateway_invoke", {"server": "catalog", "tool": "list_tables"})[1]) == called_text("list_tables", {})
 
 
-def test_separator_changes_exposed_names_not_invoke(raw_mcpd, write_config, piddir, mcpd_env):
-    """gateway.separator ".": list_tools and search name tools `catalog.<tool>`; gateway_invoke by server
-    and own name still works, and so does tools/call `catalog.create_issue`."""
-    p = raw_mcpd(write_config(config(piddir, {"mode": "meta", "separator": "."}, alpha=False)), env=mcpd_env)
+def test_invoke_does_not_depend_on_exposed_names(raw_mcpd, write_config, piddir, mcpd_env):
+    """gateway.separator "-" and name_budget 24: list_tools names tools `catalog-<tool>`, long ones cut
+    and hashed by mcpd; each entry's `name` is what tools/call accepts, and gateway_invoke by server and
+    own name reaches the same tool (the first hit of a search is named as in list_tools)."""
+    p = raw_mcpd(write_config(config(piddir, {"mode": "meta", "separator": "-", "name_budget": 24}, alpha=False)),
+                 env=mcpd_env)
     p.initialize()
-    listing = call_meta(p, "gateway_list_tools", {"server": "catalog"})
-    assert {e["name"] for e in listing["tools"]} == {f"catalog.{n}" for n in NAMES}
-    assert search(p, "open a new issue in a github repository")[0]["name"] == "catalog.create_issue"
-    assert text_result(call(p, "gateway_invoke", {"server": "catalog", "tool": "create_issue",
-                                                  "arguments": {"title": "t"}})[1]) == called_text("create_issue", {"title": "t"})
-    assert text_result(call(p, "catalog.create_issue", {"title": "t"})[1]) == called_text("create_issue", {"title": "t"})
+    entries = call_meta(p, "gateway_list_tools", {"server": "catalog"})["tools"]
+    exposed = {e["tool"]: e["name"] for e in entries}
+    assert set(exposed) == set(NAMES), sorted(exposed)
+    assert exposed["create_issue"] == "catalog-create_issue", exposed["create_issue"]
+    cut = [tool for tool, name in exposed.items() if name != f"catalog-{tool}"]
+    assert "list_directory_with_sizes" in cut and all(len(exposed[t]) <= 24 for t in cut), {t: exposed[t] for t in cut}
+    for tool in cut[:6] + ["create_issue", "API-post-search"]:
+        arguments = {"probe": tool}
+        assert text_result(call(p, exposed[tool], arguments)[1]) == called_text(tool, arguments), exposed[tool]
+        assert text_result(call(p, "gateway_invoke", {"server": "catalog", "tool": tool, "arguments": arguments})[1]) == (
+            called_text(tool, arguments)), tool
+    hit = search(p, "list directory with sizes", 1)[0]
+    assert (hit["tool"], hit["name"]) == ("list_directory_with_sizes", exposed["list_directory_with_sizes"]), hit
+
+
+def test_a_backend_tool_named_like_a_gateway_tool(raw_mcpd, write_config, piddir, mcpd_env):
+    """gateway.separator "_" and a server named `gateway` whose tools are `invoke` and `list_tools`
+    (catalog.py --tools): their plain exposed names, gateway_invoke and gateway_list_tools, are the
+    gateway's own tools' names. Hybrid mode pinning `gateway_*` and catalog_create_issue: tools/list
+    must not list two tools of one name, and gateway_invoke {server: gateway, tool: invoke} must reach
+    the backend's `invoke` (`called invoke {"x": "1"}`), as it reaches any other tool."""
+    servers = {"catalog": server_entry("catalog", piddir, args=[server_entry("catalog", None)["args"][0], "--tools",
+                                                              "create_issue"]),
+               "gateway": server_entry("catalog", piddir, args=[server_entry("catalog", None)["args"][0], "--tools",
+                                                              "invoke,list_tools"])}
+    content = {"gateway": {"startup_wait": "30s", "mode": "hybrid", "separator": "_",
+                           "pinned_tools": ["gateway_*", "catalog_create_issue"]}, "servers": servers}
+    p = raw_mcpd(write_config(content), env=mcpd_env)
+    p.initialize()
+    names = [t["name"] for t in tool_list(p)]
+    listing = call_meta(p, "gateway_list_tools", {"server": "gateway"})
+    assert {e["tool"] for e in listing["tools"]} == {"invoke", "list_tools"}, listing
+    _, invoked = call(p, "gateway_invoke", {"server": "gateway", "tool": "invoke", "arguments": {"x": "1"}})
+    _, other = call(p, "gateway_invoke", {"server": "catalog", "tool": "create_issue", "arguments": {"x": "1"}})
+    assert text_result(other) == called_text("create_issue", {"x": "1"})
+    problems = []
+    if len(names) != len(set(names)):
+        problems.append(f"tools/list names a tool twice: {names}")
+    if invoked.get("isError") or invoked["content"][0].get("text") != called_text("invoke", {"x": "1"}):
+        problems.append(f"gateway_invoke of gateway/invoke: {invoked}")
+    assert not problems, "\n".join(problems)
+
+
+def test_meta_results_without_structured_content_for_2025_03_26(raw_mcpd, write_config, piddir, mcpd_env):
+    """A client of protocol 2025-03-26 (before structuredContent): meta results carry the JSON text
+    only, no structuredContent; the text is the same object (list_servers, search)."""
+    p = raw_mcpd(write_config(config(piddir, {"mode": "meta"}, alpha=False)), env=mcpd_env)
+    assert p.initialize("2025-03-26")["protocolVersion"] == "2025-03-26"
+    for name, arguments in (("gateway_list_servers", {}), ("gateway_search_tools", {"query": "create a github issue"})):
+        _, result = call(p, name, arguments)
+        assert "structuredContent" not in result and not result.get("isError"), result
+        parsed = json.loads(result["content"][0]["text"])
+        assert set(parsed) == ({"servers"} if name == "gateway_list_servers" else {"query", "tools"}), parsed
+    assert parsed["tools"][0]["tool"] == "create_issue", parsed
 
 
 # --------------------------------------------------------------------------- no backend started
@@ -801,6 +858,13 @@ async def test_http_meta_mode_search_invoke_and_progress(serve, write_config, pi
             slow = await s.call_tool("gateway_invoke", {"server": "alpha", "tool": "slow", "arguments": {"steps": 4}},
                                      progress_callback=on_progress)
             unknown = await s.call_tool("gateway_invoke", {"server": "catalog", "tool": "create_isue"})
+    # The stateless era (2026-07-28): a POST with no session, Mcp-Name naming the meta tool.
+    stateless = stateless_post(served.port, "/mcp", "tools/call",
+                               {"name": "gateway_invoke", "arguments": {"server": "catalog", "tool": "read_graph"}},
+                               9, name="gateway_invoke")
+    stateless_search = stateless_post(served.port, "/mcp", "tools/call",
+                                      {"name": "gateway_search_tools", "arguments": {"query": "read the knowledge graph"}},
+                                      10, name="gateway_search_tools")
     assert names == META_TOOLS
     assert found["tools"][0]["name"] == "catalog__create_issue", found
     assert issue.is_error is False and [c.text for c in issue.content] == [
@@ -808,3 +872,9 @@ async def test_http_meta_mode_search_invoke_and_progress(serve, write_config, pi
     assert slow.is_error is False and [c.text for c in slow.content] == ["done 4"], slow
     assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)], progress
     assert 'did you mean "create_issue"' in sdk_error(unknown)
+    assert stateless.status == 200, stateless
+    answer = stateless.json()
+    assert answer.get("id") == 9 and text_result(answer["result"]) == called_text("read_graph", {}), answer
+    assert stateless_search.status == 200, stateless_search
+    found = meta_object(stateless_search.json()["result"])
+    assert found["tools"][0]["tool"] == "read_graph", found

@@ -54,6 +54,8 @@ public final class Backend {
     unowned(unsafe) var fallback: Backend?
     /// True for the stateless-era process of a server whose handshake-era process is its owner.
     var isTwin: Bool { fallback != nil }
+    /// Tools whose definition differs from its pin: the pinned digest and the current one.
+    var changedTools: [String: (pinned: String, current: String)] = [:]
     /// The HTTP session this process serves alone (`isolation: session`), or nil: shared.
     unowned(unsafe) var owner: ClientSession?
     /// A stateless-era server process: mcpd's own `subscriptions/listen` on it (its id here),

@@ -140,8 +140,11 @@ struct ConfigLoader {
     /// Roles named by tokens, `gateway.default_role` and `gateway.admin_roles`, checked against
     /// `roles:` once the file is read.
     var roleReferences: [(role: String, node: YAMLNode, what: String)] = []
-    /// `plugins:` modules, served by one server once the file is read.
+    /// `plugins:` modules, served by one server once the file is read; where they (and
+    /// `gateway.plugins_python`) are, for errors about that server.
     var pluginModules: [String] = []
+    var pluginLine = 0
+    var pluginsPythonLine: Int?
     /// The contents of `envFile`s, by absolute path, as far as they were read.
     let envFiles: [String: EnvFileContent]
     /// False for `mcpd import`: `${VAR}` stays as written.
@@ -489,10 +492,15 @@ struct ConfigLoader {
             guard case .sequence(let items) = value.value else { throw error(value, "gateway.pinned_tools must be a list of exposed tool names (globs allowed)") }
             config.gateway.pinnedTools = []
             for (index, item) in items.enumerated() { config.gateway.pinnedTools.append(try string(item, "gateway.pinned_tools[\(index)]")) }
+        case "pin":
+            let pin = try string(value, "gateway.pin")
+            guard pin == "warn" || pin == "strict" else { throw error(value, "gateway.pin must be warn or strict") }
+            config.gateway.pin = pin
         case "plugins_python":
             let python = try string(value, "gateway.plugins_python")
             guard !python.isEmpty else { throw error(value, "gateway.plugins_python must name a Python interpreter") }
             config.gateway.pluginsPython = python
+            pluginsPythonLine = value.line
         case "default_role":
             let role = try string(value, "gateway.default_role")
             config.gateway.defaultRole = role
@@ -524,7 +532,7 @@ struct ConfigLoader {
             }
             config.gateway.maxMessageSize = size
         default:
-            let expected = ["state_dir", "separator", "name_budget", "page_size", "mode", "enable_meta_mcp", "pinned_tools", "plugins_python", "default_role", "admin_roles", "request_timeout", "idle_timeout", "startup_wait",
+            let expected = ["state_dir", "separator", "name_budget", "page_size", "mode", "enable_meta_mcp", "pinned_tools", "pin", "plugins_python", "default_role", "admin_roles", "request_timeout", "idle_timeout", "startup_wait",
                             "stop_grace", "drain_timeout", "restart_limit", "restart_window", "max_message_size"]
             throw error(key, "unknown key gateway.\(key.scalar!)\(didYouMean(key.scalar!, expected)) (expected \(expected.joined(separator: ", ")))")
         }

@@ -64,6 +64,7 @@ extension ConfigLoader {
         for (index, item) in items.enumerated() {
             let what = "plugins[\(index)]"
             var module: String?
+            var enabled = true
             if item.scalar != nil {
                 module = try string(item, what)
             } else if case .mapping(let fields) = item.value {
@@ -71,7 +72,7 @@ extension ConfigLoader {
                     switch field.scalar! {
                     case "module": module = try string(value, "\(what).module")
                     case "enabled":
-                        if try !bool(value, "\(what).enabled") { module = nil; continue }
+                        enabled = try bool(value, "\(what).enabled")
                     default:
                         throw error(field, "unknown key \"\(field.scalar!)\" in \(what)\(didYouMean(field.scalar!, ["module", "enabled"])) (expected module)")
                     }
@@ -79,7 +80,8 @@ extension ConfigLoader {
             } else {
                 throw error(item, "\(what) must be {module: dotted.name}")
             }
-            guard let module else { continue }
+            guard enabled, let module else { continue }
+            if pluginLine == 0 { pluginLine = item.line }
             guard !module.isEmpty, module.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }), !module.hasPrefix("."), !module.hasSuffix(".") else {
                 throw error(item, "\(what): \"\(module.prefix(80))\" is not a Python module name (dotted.name)")
             }
@@ -99,6 +101,8 @@ extension ConfigLoader {
         server.command = config.gateway.pluginsPython ?? "python3"
         server.args = ["-c", PluginHost.source] + pluginModules
         server.description = "Python plugins: \(pluginModules.joined(separator: ", "))"
+        server.line = pluginsPythonLine ?? pluginLine
+        server.commandLine = server.line
         let folder = resolvePath(".", isProgram: false)
         server.cwd = folder
         let inherited = environment["PYTHONPATH"].map { ":" + $0 } ?? ""

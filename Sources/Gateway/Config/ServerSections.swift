@@ -24,7 +24,7 @@ extension ConfigLoader {
 
     /// mcpd's per-server keys.
     static let serverKeys = ["command", "args", "env", "envFile", "inherit_env", "cwd", "enabled", "description", "timeout", "era", "url",
-                             "http_url", "lazy", "idle_timeout", "isolation", "tools", "stderr"]
+                             "http_url", "lazy", "idle_timeout", "isolation", "pin", "tools", "stderr"]
     /// Per-server keys of other clients' files, ignored with a warning: Cline (autoApprove,
     /// alwaysAllow, transportType, networkTimeout), VS Code (dev, gallery, version), Claude Code
     /// (oauth), Zed (source, settings). Cursor's and Windsurf's `disabledTools` is acted on: those
@@ -214,6 +214,10 @@ extension ConfigLoader {
             let era = try string(value, what)
             guard ["auto", "handshake"].contains(era) else { throw error(value, "\(what) must be auto or handshake") }
             server.era = era
+        case "pin":
+            let pin = try string(value, what)
+            guard pin == "warn" || pin == "strict" else { throw error(value, "\(what) must be warn or strict") }
+            server.pin = pin
         case "isolation":
             let isolation = try string(value, what)
             guard ["shared", "session"].contains(isolation) else { throw error(value, "\(what) must be shared or session") }

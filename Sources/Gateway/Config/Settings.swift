@@ -32,6 +32,8 @@ public struct ServerConfig: Sendable {
     /// Idle time before a lazy backend is stopped (nil: the gateway's; 0: never).
     public var idleTimeoutMs: UInt64?
     public var isolation = "shared"
+    /// `warn` or `strict` (nil: `gateway.pin`).
+    public var pin: String?
     /// Which of the server's tools are exposed (to every client).
     public var tools = ToolFilter()
     /// The level its stderr lines are logged at; nil (`stderr: quiet`): not logged.
@@ -98,6 +100,9 @@ public struct GatewaySettings: Sendable {
     public var mode = "direct"
     /// Exposed tool names (globs) listed beside the gateway's tools in hybrid mode.
     public var pinnedTools: [String] = []
+    /// `warn`: a tool whose definition changed since it was pinned is reported; `strict`: it is
+    /// also withheld until approved.
+    public var pin = "warn"
     /// The interpreter of `plugins:` (nil: `python3` on PATH).
     public var pluginsPython: String?
     public var requestTimeoutMs: UInt64 = 60_000

@@ -138,6 +138,8 @@ extension Gateway {
                 "restarts": .int(backend.restarts),
                 "tools": .int(exposedTools.lazy.filter { $0.backend == backend.name }.count),
                 "last_error": backend.lastError.map { .string(redact($0, config.secrets)) } ?? .null,
+                // Tools whose definition changed since it was pinned.
+                "changed_tools": .array(backend.changedTools.keys.sorted().map(JSONValue.string)),
             ]
         }
         let status = !backends.isEmpty && down == backends.count ? "failing" : broken > 0 ? "degraded" : "ok"

@@ -84,7 +84,7 @@ final class CatalogView {
             for backend in backends where backend.isListed {
                 for item in backend.lists[kind.rawValue] {
                     guard let original = item[kind.identity]?.stringValue else { continue }
-                    if kind == .tools && !backend.config.tools.admits(original) { continue }
+                    if kind == .tools && (!backend.config.tools.admits(original) || backend.withholds(original, config)) { continue }
                     var renamed = item
                     switch kind {
                     case .tools, .prompts:
@@ -135,7 +135,10 @@ final class CatalogView {
                 mode = config.mode
                 if mode != "direct" {
                     // Meta mode lists the gateway's tools instead; hybrid adds the pinned ones.
-                    let pinned = mode == "hybrid" ? zip(exposed, items).filter { tool, _ in config.pinnedTools.contains { globMatches($0, tool.name) } }.map(\.1) : []
+                    // A pinned tool named like one of the gateway's is reached by gateway_invoke.
+                    let pinned = mode == "hybrid" ? zip(exposed, items).filter { tool, _ in
+                        config.pinnedTools.contains { globMatches($0, tool.name) } && !MetaTool.allCases.contains { $0.name == tool.name }
+                    }.map(\.1) : []
                     items = MetaTool.definitions + pinned
                 }
             case .prompts:

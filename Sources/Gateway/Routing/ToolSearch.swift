@@ -38,6 +38,8 @@ struct ToolSearch {
                 for (name, schema) in properties.members {
                     add(name, weight: 2)
                     add(schema["description"]?.stringValue ?? "", weight: 1)
+                    // The values a parameter takes say what the tool does (`event: APPROVE`).
+                    for value in schema["enum"]?.arrayValue ?? [] { add(value.stringValue ?? "", weight: 1) }
                 }
             }
             for term in document.terms.keys { frequency[term, default: 0] += 1 }
@@ -50,7 +52,9 @@ struct ToolSearch {
     /// The indexes of the best `limit` tools for `query`, with their scores, best first (ties by
     /// index); tools that match no word of the query are left out.
     func search(_ query: String, limit: Int) -> [(index: Int, score: Double)] {
-        let wanted = Array(Set(ToolSearch.terms(of: query)))
+        // The query's words and the words tools use for the same things.
+        let asked = ToolSearch.terms(of: query)
+        let wanted = Array(Set(asked + asked.flatMap { ToolSearch.synonyms[$0] ?? [] }))
         guard !wanted.isEmpty, limit > 0 else { return [] }
         let count = Double(documents.count)
         let k1 = 1.2, b = 0.75
@@ -117,6 +121,25 @@ struct ToolSearch {
         if w.count > 4 && w.hasSuffix("e") { w = w.dropLast() }
         return String(w)
     }
+
+    /// Words people ask with, and the words tools are described with (stemmed both).
+    static let synonyms: [String: [String]] = {
+        let groups: [(String, [String])] = [
+            ("folder", ["directory"]), ("dir", ["directory"]), ("history", ["log", "commit"]), ("make", ["create"]),
+            ("new", ["create"]), ("add", ["create"]), ("open", ["create", "read"]), ("remove", ["delete"]), ("erase", ["delete"]),
+            ("find", ["search"]), ("look", ["search", "get"]), ("lookup", ["search", "get"]), ("show", ["get", "list"]),
+            ("approve", ["review"]), ("far", ["distance"]), ("car", ["driving"]), ("drive", ["driving"]), ("route", ["direction"]),
+            ("picture", ["screenshot", "image"]), ("photo", ["image"]), ("web", ["browser", "url", "fetch"]), ("website", ["url", "fetch"]),
+            ("page", ["url"]), ("download", ["fetch"]), ("sql", ["query"]), ("database", ["query", "sql"]), ("table", ["sql"]),
+            ("message", ["post"]), ("send", ["post"]), ("chat", ["message", "channel"]), ("rename", ["move"]), ("copy", ["write"]),
+            ("save", ["write"]), ("store", ["write", "create"]), ("edit", ["update"]), ("change", ["update", "edit"]),
+            ("modify", ["update", "edit"]), ("ticket", ["issue"]), ("bug", ["issue"]), ("pr", ["pull"]), ("repo", ["repository"]),
+            ("clock", ["time"]), ("timezone", ["time"]), ("remember", ["memory", "create"]), ("note", ["observation"]),
+        ]
+        var table: [String: [String]] = [:]
+        for (word, meanings) in groups { table[stem(word), default: []] += meanings.map(stem) }
+        return table
+    }()
 
     static let stopWords: Set<String> = [
         "a", "an", "the", "to", "of", "in", "on", "for", "and", "or", "with", "by", "from", "is", "are", "be", "this", "that",

@@ -134,6 +134,8 @@ extension Gateway {
         backendsByName = Dictionary(updated.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for backend in starting { backend.start() }
         catalogMayHaveChanged(ListKind.allCases)
+        // Approvals (`mcpd approve`) are in the pins file.
+        reloadPins()
         writeRunRecord()
         var summary: [String] = []
         if !added.isEmpty { summary.append("added \(added.joined(separator: ", "))") }

@@ -18,6 +18,10 @@ public struct BackendReport: Sendable {
     /// Unix time of the catalog entry the lists come from.
     public var catalogSavedAt: Int?
     public var command: String
+    /// Tools whose definition changed since it was pinned (`mcpd approve` pins it again).
+    public var changedTools: [String] = []
+    /// True when they are withheld (`pin: strict`).
+    public var withholdsChanged = false
 }
 
 extension Gateway {
@@ -52,7 +56,8 @@ extension Gateway {
                                      // Tools as exposed (a `tools:` filter hides some).
                                      kind == .tools ? exposedTools.lazy.filter { $0.backend == backend.name }.count : backend.lists[kind.rawValue].count
                                  },
-                                 catalogSavedAt: backend.catalogSavedAt, command: redact(backend.commandLine, config.secrets))
+                                 catalogSavedAt: backend.catalogSavedAt, command: redact(backend.commandLine, config.secrets),
+                                 changedTools: backend.changedTools.keys.sorted(), withholdsChanged: backend.pinsStrictly(config.gateway))
         }
         for server in config.servers where !server.enabled {
             reports.append(BackendReport(name: server.name, state: "disabled", restarts: 0, counts: [0, 0, 0, 0], command: redact(([server.command ?? ""] + server.args).joined(separator: " "), config.secrets)))

@@ -82,8 +82,9 @@ extension ClientSession {
             }
             var limit = 5
             if let value = arguments["limit"], value != .null {
-                guard case .number(let text) = value, let number = Int(text), number >= 1 else { return metaError(frame, idRange, "gateway_search_tools: limit must be a whole number from 1 to \(MetaTool.maxSearchLimit)") }
-                limit = min(number, MetaTool.maxSearchLimit)
+                // An integer, also when written 3.0 or 1e1 (JSON Schema's integer).
+                guard case .number(let text) = value, let real = Double(text), real == real.rounded(), real >= 1 else { return metaError(frame, idRange, "gateway_search_tools: limit must be a whole number from 1 to \(MetaTool.maxSearchLimit)") }
+                limit = Int(min(real, Double(MetaTool.maxSearchLimit)))
             }
             let hits = view.search(query, limit: limit)
             metaResult(frame, idRange, JSONObject([("query", .string(query)), ("tools", .array(hits.map { metaEntry($0.tool, score: $0.score) }))]))
@@ -126,8 +127,9 @@ extension ClientSession {
         guard let callScan = try? gateway.scanner.scan(call) else {
             return metaError(frame, scan.id!, "gateway_invoke: the call could not be formed")
         }
-        // As any call of that name: a server's tool, a command tool or a pipeline.
-        call.withUnsafeReadableBytes { callRaw in callTool(call, callRaw, callScan) }
+        // As any call of that name: a server's tool, a command tool or a pipeline (never a
+        // meta tool: a server's tool may have one's name).
+        call.withUnsafeReadableBytes { callRaw in callTool(call, callRaw, callScan, meta: false) }
     }
 
     private func unknownServer(_ server: String) -> String {

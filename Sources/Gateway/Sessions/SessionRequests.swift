@@ -115,9 +115,9 @@ extension ClientSession {
 
     // MARK: Routed requests
 
-    func callTool(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {
+    func callTool(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan, meta: Bool = true) {
         if era == .stateless && resumeWithInput(frame, raw, scan) { return }
-        if view.mode != "direct", let name = scan.paramsName, let meta = MetaTool(literal: UnsafeRawBufferPointer(rebasing: raw[name])) {
+        if meta && view.mode != "direct", let name = scan.paramsName, let meta = MetaTool(literal: UnsafeRawBufferPointer(rebasing: raw[name])) {
             return callMeta(meta, frame, raw, scan)
         }
         if view.hasOwnTools, let range = scan.paramsName, let name = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[range])) {

@@ -9,7 +9,7 @@ import Gateway
 /// shell completions and the man page (`CommandLineDocs.swift`), so they cannot disagree.
 struct Arguments {
     enum Subcommand: String, CaseIterable {
-        case stdio, serve, list, check, call, reload, `import`, version, completions, man
+        case stdio, serve, list, check, call, reload, approve, `import`, version, completions, man
     }
 
     /// What a subcommand is, for the help, the completions and the man page.
@@ -65,6 +65,10 @@ struct Arguments {
                        discussion: "Starts only the server the tool belongs to. Prints the text of the result's content (other items as JSON; --json prints the whole result) and exits 0, or 1 when the result is an error (isError) or the call fails."),
         SubcommandSpec(subcommand: .reload, abstract: "Make the running mcpd of this configuration re-read it (as SIGHUP does).",
                        discussion: "Servers whose settings did not change keep their process and their requests in flight."),
+        SubcommandSpec(subcommand: .approve, abstract: "Pin the current definition of a server's tool (or of every changed one), and apply it in the running mcpd.",
+                       positionals: [Positional(name: "server", required: true, help: "The server, as the config names it."),
+                                     Positional(name: "tool", required: false, help: "The tool's own name (default: every tool whose definition changed).")],
+                       discussion: "mcpd pins each tool definition (SHA-256) when it first sees it; a definition that changes later is reported, and withheld under pin: strict, until approved. The definitions approved are the ones the server listed last (its catalog entry)."),
         SubcommandSpec(subcommand: .import, abstract: "Convert a client's MCP config (Claude Desktop, Claude Code, Cursor, VS Code, ...) into an mcpd config.",
                        positionals: [Positional(name: "file", required: false, help: "The client's config file.", completion: .file)],
                        discussion: "Prints the mcpd config (or writes it with --output) and, on stderr, the one-entry client config that replaces the client's servers. Values stay as written: ${VAR} is not expanded. With neither a file nor --from, lists the client config files found on this machine."),
@@ -75,8 +79,8 @@ struct Arguments {
         SubcommandSpec(subcommand: .man, abstract: "Print the manual page (roff).", discussion: "man <(mcpd man) reads it; make install installs it as mcpd(1)."),
     ]
 
-    static let serving: [Subcommand] = [.stdio, .serve, .list, .check, .call, .reload]
-    static let logging: [Subcommand] = [.stdio, .serve, .list, .check, .call, .reload, .import]
+    static let serving: [Subcommand] = [.stdio, .serve, .list, .check, .call, .reload, .approve]
+    static let logging: [Subcommand] = [.stdio, .serve, .list, .check, .call, .reload, .approve, .import]
 
     static let options: [OptionSpec] = [
         OptionSpec(key: .config, names: ["-c", "--config"], value: "file",

@@ -36,7 +36,12 @@ enum List {
             tools.append([tool.name, firstLine.count > 90 ? String(firstLine.prefix(87)) + "..." : firstLine])
         }
         let source = running.map { "States as mcpd pid \($0) sees them.\n\n" } ?? ""
-        return source + formatTable(servers) + "\n" + formatTable(tools)
+        var changed = ""
+        for report in gateway.reports where !report.changedTools.isEmpty {
+            changed += "\nchanged since pinned (\(report.withholdsChanged ? "withheld, pin: strict" : "reported")): "
+                + report.changedTools.map { "\(report.name) \($0)" }.joined(separator: ", ") + "; review, then mcpd approve \(report.name) [TOOL]\n"
+        }
+        return source + formatTable(servers) + "\n" + formatTable(tools) + changed
     }
 
     private static func renderJSON(_ gateway: Gateway, running: Int32?) -> String {
@@ -52,6 +57,7 @@ enum List {
             for (index, kind) in ListKind.allCases.enumerated() { object[kind.resultKey] = .int(report.counts[index]) }
             object["catalogSavedAt"] = report.catalogSavedAt.map(JSONValue.int) ?? .null
             object["command"] = .string(report.command)
+            object["changedTools"] = .array(report.changedTools.map(JSONValue.string))
             servers.append(.object(object))
         }
         let tools: [JSONValue] = gateway.exposedTools.map { ["name": .string($0.name), "server": .string($0.backend), "description": .string($0.description)] }

@@ -29,6 +29,10 @@ without the SDK: `from backends.catalog import TOOLS` (Tests/Integration is on s
 Every tool, when called, returns one text content `called <name> <arguments as JSON, sort_keys>`
 (`json.dumps(arguments, sort_keys=True)`, arguments {} when absent), so a test can tell which tool
 ran with what. No tool does anything else. tools/list is one page.
+
+`catalog.py --tools NAME[,NAME...]` serves only the named tools instead: a name of TOOLS with its
+definition, any other name as an extra tool (description "Extra tool NAME.", one string parameter
+`x`), answering the same way. Without the option: exactly the 100 tools of TOOLS.
 """
 
 from __future__ import annotations
@@ -676,8 +680,15 @@ def main() -> None:
     from mcp.server.stdio import stdio_server
     from mcp.shared.exceptions import MCPError
 
-    listed = [types.Tool(name=name, description=description, input_schema=schema) for name, description, schema in TOOLS]
-    known = set(NAMES)
+    tools = TOOLS
+    if len(sys.argv) == 3 and sys.argv[1] == "--tools":
+        defined = {name: (name, description, schema) for name, description, schema in TOOLS}
+        tools = [defined.get(name, (name, f"Extra tool {name}.", _plain({"x": s()})))
+                 for name in sys.argv[2].split(",")]
+    elif sys.argv[1:]:
+        raise SystemExit(f"usage: catalog.py [--tools NAME[,NAME...]], not {sys.argv[1:]}")
+    listed = [types.Tool(name=name, description=description, input_schema=schema) for name, description, schema in tools]
+    known = {name for name, _, _ in tools}
 
     async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=listed)

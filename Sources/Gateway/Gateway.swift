@@ -184,6 +184,7 @@ public final class Gateway {
         }
         openStateDirectory()
         loadPins()
+        loadRegistered()
         var launched: [Backend] = []
         for backend in backends {
             let entry = startEverything ? nil : stateDirectory?.loadEntry(backend.config)
@@ -397,7 +398,9 @@ public final class Gateway {
     /// Rebuilds `view`'s lists of `kinds` with its role's filter as the config now has it.
     private func rebuild(_ view: CatalogView, _ kinds: [ListKind]) -> [ListKind] {
         let filter = view.role.map { config.roles[$0] ?? RoleFilter(allow: []) }
-        return view.rebuild(kinds, from: backends, config: config.gateway, filter: filter, commands: config.commandTools, pipelines: config.pipelines)
+        let admin = config.gateway.registration && view.role.map { $0 == "admin" || config.gateway.adminRoles.contains($0) } == true
+        return view.rebuild(kinds, from: backends, config: config.gateway, filter: filter, commands: config.commandTools, pipelines: config.pipelines,
+                            admin: admin)
     }
 
     /// The role of a session: the one it was given (a token's, `MCPD_ROLE`), else

@@ -145,7 +145,8 @@ def marks(path: Path) -> list[Any]:
 @asynccontextmanager
 async def mcpd_client(mcpd_bin: str, config: Path, tmp_path: Path, env: dict[str, str] | None = None,
                       ) -> AsyncIterator[tuple[ClientSession, ProcessHandle]]:
-    """An initialized SDK ClientSession talking to `mcpd stdio`; handle.returncode is set on exit."""
+    """An initialized SDK ClientSession talking to `mcpd stdio` (environment: os.environ, whose
+    XDG_STATE_HOME conftest's state_home set); handle.returncode is set on exit."""
     async with spawn_jsonrpc_streams([mcpd_bin, "stdio", "--config", str(config)],
                                      stderr_path=tmp_path / "mcpd.stderr", env=env or dict(os.environ)) as (read, write, handle):
         async with ClientSession(read, write) as session:

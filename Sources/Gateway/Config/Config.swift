@@ -492,6 +492,7 @@ struct ConfigLoader {
             guard case .sequence(let items) = value.value else { throw error(value, "gateway.pinned_tools must be a list of exposed tool names (globs allowed)") }
             config.gateway.pinnedTools = []
             for (index, item) in items.enumerated() { config.gateway.pinnedTools.append(try string(item, "gateway.pinned_tools[\(index)]")) }
+        case "registration": config.gateway.registration = try bool(value, "gateway.registration")
         case "pin":
             let pin = try string(value, "gateway.pin")
             guard pin == "warn" || pin == "strict" else { throw error(value, "gateway.pin must be warn or strict") }
@@ -512,7 +513,6 @@ struct ConfigLoader {
                 config.gateway.adminRoles.append(role)
                 roleReferences.append((role, item, "gateway.admin_roles[\(index)]"))
             }
-            notActedOn(key, "gateway.admin_roles (admin roles gate runtime registration, which is not in this version)")
         case "request_timeout":
             config.gateway.requestTimeoutMs = try positiveDuration(value, "gateway.request_timeout")
         case "idle_timeout":
@@ -532,7 +532,7 @@ struct ConfigLoader {
             }
             config.gateway.maxMessageSize = size
         default:
-            let expected = ["state_dir", "separator", "name_budget", "page_size", "mode", "enable_meta_mcp", "pinned_tools", "pin", "plugins_python", "default_role", "admin_roles", "request_timeout", "idle_timeout", "startup_wait",
+            let expected = ["state_dir", "separator", "name_budget", "page_size", "mode", "enable_meta_mcp", "pinned_tools", "pin", "registration", "plugins_python", "default_role", "admin_roles", "request_timeout", "idle_timeout", "startup_wait",
                             "stop_grace", "drain_timeout", "restart_limit", "restart_window", "max_message_size"]
             throw error(key, "unknown key gateway.\(key.scalar!)\(didYouMean(key.scalar!, expected)) (expected \(expected.joined(separator: ", ")))")
         }

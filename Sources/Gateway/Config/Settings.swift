@@ -34,6 +34,8 @@ public struct ServerConfig: Sendable {
     public var isolation = "shared"
     /// `warn` or `strict` (nil: `gateway.pin`).
     public var pin: String?
+    /// Added at run time (`gateway_register_server`), not by the config file.
+    public var registered = false
     /// Which of the server's tools are exposed (to every client).
     public var tools = ToolFilter()
     /// The level its stderr lines are logged at; nil (`stderr: quiet`): not logged.
@@ -103,6 +105,8 @@ public struct GatewaySettings: Sendable {
     /// `warn`: a tool whose definition changed since it was pinned is reported; `strict`: it is
     /// also withheld until approved.
     public var pin = "warn"
+    /// True: admin roles may register servers at run time (`gateway_register_server`).
+    public var registration = false
     /// The interpreter of `plugins:` (nil: `python3` on PATH).
     public var pluginsPython: String?
     public var requestTimeoutMs: UInt64 = 60_000

@@ -67,7 +67,7 @@ final class CatalogView {
     /// Rebuilds the routes and lists of `kinds` from the backends in scope that are listed
     /// (`all`: the gateway's, in configuration order). Returns the kinds whose list changed.
     func rebuild(_ kinds: [ListKind], from all: [Backend], config: GatewaySettings, filter: RoleFilter? = nil,
-                 commands: [CommandToolConfig] = [], pipelines: [PipelineConfig] = []) -> [ListKind] {
+                 commands: [CommandToolConfig] = [], pipelines: [PipelineConfig] = [], admin: Bool = false) -> [ListKind] {
         backends = server.map { name in all.filter { $0.name == name } } ?? all
         self.filter = filter
         let separator = config.separator
@@ -128,6 +128,8 @@ final class CatalogView {
                         definitions.append(("mcpd", pipeline.name, pipeline.definition))
                     }
                 }
+                // An admin role's registration tools (`gateway.registration`).
+                if admin && server == nil { items += AdminTool.definitions }
                 router = names
                 exposedTools = exposed
                 tools = definitions

@@ -82,6 +82,11 @@ extension Gateway {
 
     private func apply(_ next: Config, entries: [String: CatalogEntry]) {
         let previous = config
+        // Servers registered at run time stay, unless the file now has one of that name.
+        var next = next
+        for server in previous.servers where server.registered && !next.servers.contains(where: { $0.name == server.name }) {
+            next.servers.append(server)
+        }
         config = next
         log.secrets = Array(Set(log.secrets + next.secrets))
         for warning in next.warnings { log.warning(warning) }
@@ -149,7 +154,7 @@ extension Gateway {
     /// Stops a backend a reload removed or replaced, once the requests in flight to it are
     /// answered (at most `drain_timeout`); it stays known until its process is gone. New
     /// requests go to its replacement, or fail when the server was removed.
-    private func retire(_ backend: Backend, because reason: String) {
+    func retire(_ backend: Backend, because reason: String) {
         backend.isRetired = true
         backend.statelessTwin?.isRetired = true
         backend.abandonStartQueue(reason)

@@ -125,22 +125,31 @@ final class CommandRun {
     private func finish(result: JSONObject) {
         guard !done else { return }
         done = true
+        release(kill: false)
+        session.commandRunFinished(self, result: result)
+    }
+
+    /// Lets go of the timer and the process, whose callbacks may not outlive this run (the
+    /// reaper reports an exit after the run is gone).
+    private func release(kill: Bool) {
         timer?.close()
         timer = nil
-        child?.close()
-        child = nil
-        session.commandRunFinished(self, result: result)
+        guard let child else { return }
+        if kill { child.signalGroup(SIGKILL) }
+        child.onExit = nil
+        child.stdout.onRead = nil
+        child.stdout.onReadEnd = nil
+        child.stderr.onRead = nil
+        child.stdin.onWriteError = nil
+        child.close()
+        self.child = nil
     }
 
     /// The session ended: the program is killed and nothing is answered.
     func abandon() {
         guard !done else { return }
         done = true
-        timer?.close()
-        timer = nil
-        child?.signalGroup(SIGKILL)
-        child?.close()
-        child = nil
+        release(kill: true)
     }
 }
 

@@ -117,6 +117,14 @@ extension ClientSession {
 
     func callTool(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan, meta: Bool = true) {
         if era == .stateless && resumeWithInput(frame, raw, scan) { return }
+        if gateway.config.gateway.registration, let range = scan.paramsName,
+           let name = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[range])), let tool = AdminTool(name: name) {
+            guard isAdmin else {
+                return sendError(frame, scan.id!, code: ErrorCode.invalidParams,
+                                 message: "Tool \"\(name)\" is only for admin roles (admin, and gateway.admin_roles); this session's role is \(view.role.map { "\"\($0)\"" } ?? "none")")
+            }
+            return callAdmin(tool, frame, raw, scan)
+        }
         if meta && view.mode != "direct", let name = scan.paramsName, let meta = MetaTool(literal: UnsafeRawBufferPointer(rebasing: raw[name])) {
             return callMeta(meta, frame, raw, scan)
         }

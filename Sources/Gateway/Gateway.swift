@@ -415,10 +415,7 @@ public final class Gateway {
             for backend in backends where !backend.changedTools.isEmpty {
                 let prefix = backend.name + config.gateway.separator
                 guard name.hasPrefix(prefix) else { continue }
-                let original = String(name.dropFirst(prefix.count))
-                if let change = backend.changedTools[original], backend.withholds(original, config.gateway) {
-                    return "Tool \"\(shown)\" is withheld: its definition changed since it was pinned (sha256 \(change.pinned.prefix(12)) -> \(change.current.prefix(12))) and server \"\(backend.name)\" pins strictly; review the change, then run `mcpd approve \(backend.name) \(original)`"
-                }
+                if let refusal = withheldMessage(backend, String(name.dropFirst(prefix.count)), shown: shown) { return refusal }
             }
             for backend in backends where !backend.config.tools.allowsEverything {
                 let prefix = backend.name + config.gateway.separator
@@ -441,6 +438,13 @@ public final class Gateway {
             hint = "; \(down.count == 1 ? "a server lists" : "\(down.count) servers list") nothing, as \(down.count == 1 ? "it is" : "they are") not running: \(names)\(down.count > 5 ? ", ..." : "")"
         }
         return "Unknown \(noun): \"\(shown)\" (mcpd lists its \(noun)s in \(list))\(hint)"
+    }
+
+    /// Why `tool` of `backend` is refused, when it is withheld (`pin: strict`); `shown`: the
+    /// name the client used.
+    func withheldMessage(_ backend: Backend, _ tool: String, shown: String? = nil) -> String? {
+        guard let change = backend.changedTools[tool], backend.withholds(tool, config.gateway) else { return nil }
+        return "Tool \"\(shown ?? tool)\" is withheld: its definition changed since it was pinned (sha256 \(change.pinned.prefix(12)) -> \(change.current.prefix(12))) and server \"\(backend.name)\" pins strictly; review the change, then run `mcpd approve \(backend.name) \(tool)`"
     }
 
     /// The server named `name`, if it is configured and enabled.

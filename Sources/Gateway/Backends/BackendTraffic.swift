@@ -48,6 +48,14 @@ extension Backend {
         return twin
     }
 
+    /// The process whose pins apply: the server's own (a twin or a session's process is one
+    /// of its processes).
+    private var pinSource: Backend { fallback ?? (owner != nil ? gateway.backend(named: name) : nil) ?? self }
+
+    private func rangeIsToolsCall(_ method: StaticString) -> Bool {
+        method.utf8CodeUnitCount == 10 && method.description == "tools/call"
+    }
+
     /// Forwards a client's request, rewriting its id (and progress token) to mcpd's and, when
     /// `renaming` is given, that range (the tool or prompt name, or the resource URI) to the
     /// route's original. The frame is not re-serialised: it is written as slices around the
@@ -55,6 +63,12 @@ extension Backend {
     func forward(_ frame: ByteBuffer, scan: MessageScan, method: StaticString, route: Route?, renaming: Range<Int>?,
                  session: ClientSession, batch: BatchCollector?, taskID: TaskIDPlace? = nil) -> BackendFailure?
     {
+        // A call queued before the server listed a changed definition (`pin: strict`) is
+        // refused when it would go out.
+        if !pinSource.changedTools.isEmpty, let route, rangeIsToolsCall(method),
+           let refusal = gateway.withheldMessage(pinSource, route.originalName) {
+            return BackendFailure(code: ErrorCode.invalidParams, message: refusal)
+        }
         if state != .ready || exiting {
             return queueUntilStarted(QueuedRequest(frame: frame, scan: scan, method: method, route: route, renaming: renaming,
                                                    session: session, batch: batch, taskID: taskID, deadline: loop.now + timeoutMs))

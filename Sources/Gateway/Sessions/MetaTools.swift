@@ -100,6 +100,9 @@ extension ClientSession {
             else {
                 let hidden = view.role != nil && gateway.view(server: view.server, role: nil)?.tools.contains { $0.server == server && $0.original == name } == true
                 if hidden, let refusal = view.roleRefusal("tool", "\(server)\(gateway.config.gateway.separator)\(name)") { return metaError(frame, idRange, refusal) }
+                if let backend = gateway.backend(named: server), let refusal = gateway.withheldMessage(backend, name) {
+                    return metaError(frame, idRange, refusal)
+                }
                 if !view.tools.contains(where: { $0.server == server }) { return metaError(frame, idRange, unknownServer(server)) }
                 let names = view.tools.filter { $0.server == server }.map(\.original)
                 let near = closestName(to: name, among: names).map { "; did you mean \"\($0)\"?" } ?? ""

@@ -154,7 +154,8 @@ extension ClientSession {
         guard let route = router.route(literal: literal) else {
             let name = (try? JSONParser.parseString(literal)) ?? String(decoding: literal, as: UTF8.self)
             sendError(frame, scan.id!, code: ErrorCode.invalidParams,
-                      message: roleRefusal(name, noun: "\(noun)") ?? gateway.unknownNameMessage(name, router: router, noun: "\(noun)", list: "\(list)"))
+                      message: roleRefusal(name, noun: "\(noun)") ?? serverViewWithheld(name, noun: "\(noun)")
+                        ?? gateway.unknownNameMessage(name, router: router, noun: "\(noun)", list: "\(list)"))
             return
         }
         // A task-augmented call (2025-11-25) is answered with a task whose id is exposed.
@@ -255,6 +256,12 @@ extension ClientSession {
         } else {
             sendError(frame, idRange, code: ErrorCode.invalidParams, message: "completion/complete: params.ref.type must be ref/prompt or ref/resource")
         }
+    }
+
+    /// At `/mcp/<server>`, where names have no prefix: why a withheld tool is refused.
+    private func serverViewWithheld(_ name: String, noun: String) -> String? {
+        guard noun == "tool", let server = view.server, let backend = gateway.backend(named: server) else { return nil }
+        return gateway.withheldMessage(backend, name)
     }
 
     /// Why `name` (a tool or prompt) is refused when this session's role hides it: nil when the

@@ -58,6 +58,11 @@ public struct Config: Sendable {
 
     public init(path: String) { self.path = path }
 
+    /// Adds values (of 4 characters or more) to `secrets`.
+    mutating func addSecrets(_ values: [String]) {
+        for value in values where value.count >= 4 && !secrets.contains(value) { secrets.append(value) }
+    }
+
     /// The key its servers were under (`servers`, `mcpServers`, `context_servers`, ...): the form
     /// of a client's file, for `mcpd import`.
     public internal(set) var serversKey = "servers"

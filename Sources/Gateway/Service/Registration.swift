@@ -117,7 +117,9 @@ extension Gateway {
     @discardableResult
     func add(registered server: ServerConfig) -> Backend {
         config.servers.append(server)
-        log.secrets = Array(Set(log.secrets + server.env.map(\.value).filter { $0.count >= 4 }))
+        // Its env values are secrets wherever mcpd shows text: the log, /health, the status.
+        config.addSecrets(server.env.map(\.value))
+        log.secrets = Array(Set(log.secrets + config.secrets))
         let backend = Backend(config: server, gateway: self)
         backends.append(backend)
         backendsByName[server.name] = backend
@@ -179,7 +181,7 @@ extension Gateway {
         return .object(JSONObject([("servers", .array(servers)), ("sessions", .int(sessions.count))]))
     }
 
-    private func persistRegistered() {
+    func persistRegistered() {
         guard let stateDirectory, let path = registeredPath else { return }
         let document = JSONValue.object(JSONObject([("version", .int(1)), ("servers", .array(config.servers.filter(\.registered).map(\.registrationJSON)))]))
         stateDirectory.write(document.serialized.withUnsafeReadableBytes { Array($0) }, to: path)

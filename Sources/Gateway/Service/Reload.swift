@@ -84,8 +84,15 @@ extension Gateway {
         let previous = config
         // Servers registered at run time stay, unless the file now has one of that name.
         var next = next
-        for server in previous.servers where server.registered && !next.servers.contains(where: { $0.name == server.name }) {
+        var replaced: [String] = []
+        for server in previous.servers where server.registered {
+            if next.servers.contains(where: { $0.name == server.name }) {
+                log.warning("registered server \"\(server.name)\" is now in \(next.path) too: the config's is used, and the registration is dropped")
+                replaced.append(server.name)
+                continue
+            }
             next.servers.append(server)
+            next.addSecrets(server.env.map(\.value))
         }
         config = next
         log.secrets = Array(Set(log.secrets + next.secrets))
@@ -139,6 +146,7 @@ extension Gateway {
         backendsByName = Dictionary(updated.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for backend in starting { backend.start() }
         catalogMayHaveChanged(ListKind.allCases)
+        if !replaced.isEmpty { persistRegistered() }
         // Approvals (`mcpd approve`) are in the pins file.
         reloadPins()
         writeRunRecord()

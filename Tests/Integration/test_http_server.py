@@ -405,8 +405,8 @@ def test_health_with_two_eager_backends_ready(serve, write_config, piddir):
     assert isinstance(document["uptime_s"], int) and document["uptime_s"] >= 0, document
     assert document["sessions"] == {"http": 0, "sse": 0, "stdio": 0}, document
     assert document["backends"] == {
-        "alpha": {"state": "ready", "running": True, "restarts": 0, "tools": len(ALPHA_TOOLS), "last_error": None},
-        "beta": {"state": "ready", "running": True, "restarts": 0, "tools": len(BETA_TOOLS), "last_error": None},
+        "alpha": {"state": "ready", "running": True, "restarts": 0, "tools": len(ALPHA_TOOLS), "last_error": None, "changed_tools": []},
+        "beta": {"state": "ready", "running": True, "restarts": 0, "tools": len(BETA_TOOLS), "last_error": None, "changed_tools": []},
     }, document
     response, body = served.get("/health")
     assert response.getheader("Content-Type") == "application/json", response.getheaders()
@@ -432,7 +432,7 @@ def test_health_shows_a_killed_backend_restarting(serve, write_config, piddir):
     document = served.wait_health(lambda d: d["backends"]["beta"]["state"] == "ready", timeout=15)
     assert document["backends"]["beta"]["running"] is True and document["backends"]["beta"]["tools"] == len(BETA_TOOLS), document
     assert document["backends"]["alpha"] == {"state": "ready", "running": True, "restarts": 0,
-                                             "tools": len(ALPHA_TOOLS), "last_error": None}, document
+                                             "tools": len(ALPHA_TOOLS), "last_error": None, "changed_tools": []}, document
     assert document["status"] == "ok", document
     new = pids_of(piddir, "beta") - {old}
     assert len(new) == 1 and all(pid_is_alive(p) for p in new), (old, pids_of(piddir, "beta"))

@@ -38,6 +38,8 @@ final class CatalogView {
     var hasOwnTools: Bool { !commandTools.isEmpty || !pipelines.isEmpty }
     /// `gateway.mode` as last applied: `direct`, `meta` or `hybrid`.
     private(set) var mode = "direct"
+    /// True in meta and hybrid modes (a call's name may be a meta tool's).
+    private(set) var isMeta = false
     /// The search index of `tools`, made at the first search after they change.
     private var searchIndex: ToolSearch?
     /// The backends in scope, in configuration order.
@@ -135,6 +137,7 @@ final class CatalogView {
                 tools = definitions
                 searchIndex = nil
                 mode = config.mode
+                isMeta = mode != "direct"
                 if mode != "direct" {
                     // Meta mode lists the gateway's tools instead; hybrid adds the pinned ones.
                     // A pinned tool named like one of the gateway's is reached by gateway_invoke.

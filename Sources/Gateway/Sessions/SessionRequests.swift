@@ -125,7 +125,7 @@ extension ClientSession {
             }
             return callAdmin(tool, frame, raw, scan)
         }
-        if meta && view.mode != "direct", let name = scan.paramsName, let meta = MetaTool(literal: UnsafeRawBufferPointer(rebasing: raw[name])) {
+        if meta && view.isMeta, let name = scan.paramsName, let meta = MetaTool(literal: UnsafeRawBufferPointer(rebasing: raw[name])) {
             return callMeta(meta, frame, raw, scan)
         }
         if view.hasOwnTools, let range = scan.paramsName, let name = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[range])) {

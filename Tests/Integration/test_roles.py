@@ -12,9 +12,8 @@ and the tokens TOK_A (role all), TOK_B (nogamma), TOK_C (no role: default_role d
 
 What is tested:
 - `mcpd check`: the roles above (list, null and {allow, deny} forms), default_role, token roles and
-  `gateway.admin_roles` pass (exit 0, also --json); the only warning naming a role is the one for
-  `gateway.admin_roles` (accepted, not acted on); neither `roles` nor a token's `role` is "not acted
-  on" any more. A token role and a default_role naming undefined roles are errors at their lines
+  `gateway.admin_roles` pass (exit 0, also --json) with no warning naming a role (all are acted
+  on). A token role and a default_role naming undefined roles are errors at their lines
   (`auth.tokens[1].role names role "ghost", which roles: does not define`, `gateway.default_role
   names role "dve", ...`), exit 1, in the text and in --json; a token role without any roles:
   section too; `mcpd serve` with such a config does not start (exit 1, the same error).

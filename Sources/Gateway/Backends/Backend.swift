@@ -56,6 +56,8 @@ public final class Backend {
     var isTwin: Bool { fallback != nil }
     /// Tools whose definition differs from its pin: the pinned digest and the current one.
     var changedTools: [String: (pinned: String, current: String)] = [:]
+    /// True when some of them are withheld (`pin: strict`): calls are checked.
+    var withholdsAny = false
     /// The HTTP session this process serves alone (`isolation: session`), or nil: shared.
     unowned(unsafe) var owner: ClientSession?
     /// A stateless-era server process: mcpd's own `subscriptions/listen` on it (its id here),

@@ -29,7 +29,7 @@ extension Backend {
     func process(for session: ClientSession) -> Backend {
         // `isolation: session`: an HTTP session of the handshake era gets a process of its own
         // (stdio has one session; a stateless request has none to keep one for).
-        if config.isolation == "session" && owner == nil && !isTwin && !session.endsGateway && !session.isStateless {
+        if config.isolatesSessions && owner == nil && !isTwin && !session.endsGateway && !session.isStateless {
             return session.ownProcess(of: self)
         }
         guard owner == nil, session.isStateless, era == .handshake, speaksStateless != false, config.era == "auto" else { return self }
@@ -65,7 +65,7 @@ extension Backend {
     {
         // A call queued before the server listed a changed definition (`pin: strict`) is
         // refused when it would go out.
-        if !pinSource.changedTools.isEmpty, let route, rangeIsToolsCall(method),
+        if withholdsAny || ((fallback != nil || owner != nil) && pinSource.withholdsAny), let route, rangeIsToolsCall(method),
            let refusal = gateway.withheldMessage(pinSource, route.originalName) {
             return BackendFailure(code: ErrorCode.invalidParams, message: refusal)
         }

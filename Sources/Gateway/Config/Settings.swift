@@ -31,7 +31,11 @@ public struct ServerConfig: Sendable {
     public var lazy = true
     /// Idle time before a lazy backend is stopped (nil: the gateway's; 0: never).
     public var idleTimeoutMs: UInt64?
-    public var isolation = "shared"
+    public var isolation = "shared" {
+        didSet { isolatesSessions = isolation == "session" }
+    }
+    /// `isolation: session`, as a flag for the call path.
+    public private(set) var isolatesSessions = false
     /// `warn` or `strict` (nil: `gateway.pin`).
     public var pin: String?
     /// Added at run time (`gateway_register_server`), not by the config file.

@@ -40,6 +40,8 @@ final class CatalogView {
     private(set) var mode = "direct"
     /// True in meta and hybrid modes (a call's name may be a meta tool's).
     private(set) var isMeta = false
+    /// `gateway.registration` as last applied (a call's name may be a registration tool's).
+    private(set) var registration = false
     /// The search index of `tools`, made at the first search after they change.
     private var searchIndex: ToolSearch?
     /// The backends in scope, in configuration order.
@@ -138,6 +140,7 @@ final class CatalogView {
                 searchIndex = nil
                 mode = config.mode
                 isMeta = mode != "direct"
+                registration = config.registration
                 if mode != "direct" {
                     // Meta mode lists the gateway's tools instead; hybrid adds the pinned ones.
                     // A pinned tool named like one of the gateway's is reached by gateway_invoke.

@@ -341,7 +341,7 @@ public final class ClientSession {
             batch.add(message)
         } else if frame.readableBytes < IOStream.copyThreshold {
             // The usual answer, assembled in place: the frame with the client's id put back.
-            output.answering = id
+            if output.stream == nil { output.answering = id }
             frame.withUnsafeReadableBytes { source in
                 id.withBytes { value in
                     let tail = source.count - range.upperBound
@@ -357,12 +357,12 @@ public final class ClientSession {
                 }
             }
         } else {
-            output.answering = id
+            if output.stream == nil { output.answering = id }
             var splice = Splice()
             splice.replace(range, raw: id)
             splice.write(frame, to: output)
         }
-        output.answering = nil
+        if output.stream == nil { output.answering = nil }
         requestEnded()
     }
 

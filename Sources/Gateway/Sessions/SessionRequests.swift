@@ -117,7 +117,7 @@ extension ClientSession {
 
     func callTool(_ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan, meta: Bool = true) {
         if era == .stateless && resumeWithInput(frame, raw, scan) { return }
-        if gateway.config.gateway.registration, let range = scan.paramsName,
+        if view.registration, let range = scan.paramsName,
            let name = try? JSONParser.parseString(UnsafeRawBufferPointer(rebasing: raw[range])), let tool = AdminTool(name: name) {
             guard isAdmin else {
                 return sendError(frame, scan.id!, code: ErrorCode.invalidParams,

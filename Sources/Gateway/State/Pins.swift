@@ -106,6 +106,7 @@ extension Gateway {
             log.warning("tool \"\(name)\" of server \"\(backend.name)\" changed its definition since it was pinned (sha256 \(change.pinned.prefix(12)) -> \(change.current.prefix(12)))\(strict ? "; withheld until `mcpd approve \(backend.name) \(name)`" : "; review it (mcpd approve \(backend.name) \(name) pins the new one)")")
         }
         backend.changedTools = changed
+        backend.withholdsAny = !changed.isEmpty && backend.pinsStrictly(config.gateway)
         if added {
             pins.servers[backend.name] = table
             writePins()

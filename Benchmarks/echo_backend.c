@@ -19,8 +19,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,19 +72,51 @@ static const char *skip_ws(const char *p, const char *end) {
     return p;
 }
 
-/* p points at the opening quote; returns pointer just past the closing quote, or NULL. */
+#ifdef __SSE2__
+/* Bit k set: p[k] is '"' (k < 64). */
+static inline uint64_t quote_mask64(const char *p) {
+    const __m128i quote = _mm_set1_epi8('"');
+    uint64_t m = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        m |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) << (16 * k);
+    }
+    return m;
+}
+#endif
+
+/* The quote at q is escaped: an odd number of backslashes precede it (back to s). */
+static inline int escaped_quote(const char *s, const char *q) {
+    const char *b = q;
+    while (b > s && b[-1] == '\\') b--;
+    return (q - b) & 1;
+}
+
+/* p points at the opening quote; returns the pointer just past the closing quote, or NULL.
+ * memchr finds the next quote; one preceded by an odd run of backslashes is escaped. After
+ * an escaped quote, the quotes of the next 64 bytes come from one SSE2 mask while there are
+ * any, so that a string dense with \" (JSON carried as a string) costs a few ns per quote
+ * rather than a memchr call each. */
 static const char *skip_string(const char *p, const char *end) {
-    p++;
-    while (p < end) {
+    const char *s = ++p;
+    for (;;) {
         const char *q = memchr(p, '"', (size_t)(end - p));
         if (!q) return NULL;
-        /* count backslashes immediately preceding the quote */
-        const char *b = q;
-        while (b > p && b[-1] == '\\') b--;
-        if (((q - b) & 1) == 0) return q + 1;
+        if (!escaped_quote(s, q)) return q + 1;
         p = q + 1;
+#ifdef __SSE2__
+        while (end - p >= 64) {
+            uint64_t m = quote_mask64(p);
+            if (!m) break;
+            do {
+                q = p + __builtin_ctzll(m);
+                if (!escaped_quote(s, q)) return q + 1;
+                m &= m - 1;
+            } while (m);
+            p += 64;
+        }
+#endif
     }
-    return NULL;
 }
 
 /* Skips one JSON value starting at p (after whitespace). Returns end pointer or NULL. */
@@ -112,9 +148,11 @@ static const char *skip_value(const char *p, const char *end) {
     return p;
 }
 
-/* Finds member `key` (raw, unescaped-free key) of the object spanning [p, end).
- * Returns 1 and fills *out with the raw value span if found. */
-static int obj_get(const char *p, const char *end, const char *key, span_t *out) {
+/* Finds member `key` (raw, unescaped-free key) of the object starting at p (the object's
+ * end, or anything after it, bounds the search at `end`). Returns 1 and fills *out with the
+ * raw value span if found; with want_end == 0, only out->s (the value is not skipped, so a
+ * large value is not scanned to find a member inside it). */
+static int obj_find(const char *p, const char *end, const char *key, span_t *out, int want_end) {
     size_t klen = strlen(key);
     p = skip_ws(p, end);
     if (p >= end || *p != '{') return 0;
@@ -130,6 +168,11 @@ static int obj_get(const char *p, const char *end, const char *key, span_t *out)
         if (p >= end || *p != ':') return 0;
         p = skip_ws(p + 1, end);
         const char *vs = p;
+        if (!want_end && kn == klen && memcmp(ks, key, klen) == 0) {
+            out->s = vs;
+            out->n = 0;
+            return 1;
+        }
         const char *ve = skip_value(p, end);
         if (!ve) return 0;
         if (kn == klen && memcmp(ks, key, klen) == 0) {
@@ -142,6 +185,10 @@ static int obj_get(const char *p, const char *end, const char *key, span_t *out)
         p = skip_ws(p + 1, end);
     }
     return 0;
+}
+
+static int obj_get(const char *p, const char *end, const char *key, span_t *out) {
+    return obj_find(p, end, key, out, 1);
 }
 
 static int span_is_str(span_t v, const char *lit) {
@@ -183,16 +230,17 @@ static void handle_line(buf_t *o, const char *s, const char *e) {
 
     if (span_is_str(method, "tools/call")) {
         span_t name = {0}, args = {0}, text = {0};
-        obj_get(s, e, "params", &params);
+        /* params and arguments are entered, not skipped: the text is scanned once */
+        obj_find(s, e, "params", &params, 0);
         if (params.s) {
-            obj_get(params.s, params.s + params.n, "name", &name);
-            obj_get(params.s, params.s + params.n, "arguments", &args);
+            obj_get(params.s, e, "name", &name);
+            obj_find(params.s, e, "arguments", &args, 0);
         }
         if (!span_is_str(name, "echo")) {
             resp_error(o, id, -32602, "Unknown tool");
             return;
         }
-        if (args.s) obj_get(args.s, args.s + args.n, "text", &text);
+        if (args.s) obj_get(args.s, e, "text", &text);
         if (!text.s || text.s[0] != '"') {
             resp_error(o, id, -32602, "Invalid params: arguments.text must be a string");
             return;

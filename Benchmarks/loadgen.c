@@ -2,7 +2,8 @@
  * loadgen: closed-loop MCP load generator over a child's stdio.
  *
  *   loadgen --depth D --payload BYTES --count N [--tool NAME | --tools A,B,...]
- *           [--warmup W] [--duration SECS] -- CMD ARGS...
+ *           [--kind ascii|code|cjk|json|base64] [--warmup W] [--duration SECS] [--timeout SECS]
+ *           -- CMD ARGS...
  *
  * Spawns CMD with pipes on its stdin/stdout (stderr inherited), performs the MCP
  * handshake (initialize, wait for the response, notifications/initialized),
@@ -11,14 +12,31 @@
  * one loop turn goes out in one write). Both pipe ends are nonblocking, driven by poll().
  * With --duration, no new request is issued once SECS have elapsed in the measured
  * phase (N is then only an upper bound); in-flight calls are drained and counted.
+ * --timeout SECS: fail (exit 2) when no byte comes from the child for SECS while calls
+ * are in flight (default 60).
+ * --print-payload: writes the literal of request id 1 to stdout and exits (no CMD).
  *
  * --tools A,B,...: round-robin over n tool names: request id k calls tool k mod n
  * (validation is the same for every tool: each must echo the text back).
  *
  * Payload: the JSON string literal of arguments.text is exactly BYTES bytes long
- * as raw JSON, quotes included. It contains the request id (so every request is
- * distinct), the escapes \" \\ \n \u00e9 \ud83d\ude00, raw 2-byte UTF-8 (é) and
- * raw 4-byte UTF-8 (😀); the rest is ASCII filler.
+ * as raw JSON, quotes included, for every kind. It contains the request id's ten
+ * digits (so every request is distinct), then, by --kind:
+ *   ascii   (default) the escapes \" \\ \n \u00e9 \ud83d\ude00, raw 2-byte UTF-8 (é)
+ *           and raw 4-byte UTF-8 (😀); the rest is ASCII filler a-z0-9A-Z-_.
+ *   code    "id=DDDDDDDDDD;" then C source text (this file's JSON scanner and response
+ *           check as first written, tab-indented), cycled, JSON-escaped: one of
+ *           \" \\ \n \t about every tenth byte.
+ *   cjk     "id=DDDDDDDDDD;" then multi-byte text, raw UTF-8: CJK and Hangul (3 bytes),
+ *           accented Latin, Greek, Cyrillic (2 bytes), emoji and other astral
+ *           characters (4 bytes), some ASCII, \n between paragraphs.
+ *   json    "id=DDDDDDDDDD;" then a JSON document (an array of issue records as an API
+ *           returns them, compact) embedded as a string: \" everywhere, \\n, \\\".
+ *   base64  the ten digits, then base64 only ([A-Za-z0-9+/=]): 0-3 'A' then the padded
+ *           encoding of a PNG-like byte stream (signature, IHDR, pseudo-random data),
+ *           ending in "==".
+ * code, cjk and json end on a whole character or escape, padded with 0-5 spaces to
+ * reach BYTES exactly.
  *
  * Validation of every response: the id must be an outstanding request id, there
  * must be no top-level "error", and the "result" must contain `"text":` followed
@@ -46,6 +64,9 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -126,17 +147,51 @@ static const char *skip_ws(const char *p, const char *end) {
     return p;
 }
 
+#ifdef __SSE2__
+/* Bit k set: p[k] is '"' (k < 64). */
+static inline uint64_t quote_mask64(const char *p) {
+    const __m128i quote = _mm_set1_epi8('"');
+    uint64_t m = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        m |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) << (16 * k);
+    }
+    return m;
+}
+#endif
+
+/* The quote at q is escaped: an odd number of backslashes precede it (back to s). */
+static inline int escaped_quote(const char *s, const char *q) {
+    const char *b = q;
+    while (b > s && b[-1] == '\\') b--;
+    return (q - b) & 1;
+}
+
+/* p points at the opening quote; returns the pointer just past the closing quote, or NULL.
+ * memchr finds the next quote; one preceded by an odd run of backslashes is escaped. After
+ * an escaped quote, the quotes of the next 64 bytes come from one SSE2 mask while there are
+ * any, so that a string dense with \" (JSON carried as a string) costs a few ns per quote
+ * rather than a memchr call each. */
 static const char *skip_string(const char *p, const char *end) {
-    p++;
-    while (p < end) {
+    const char *s = ++p;
+    for (;;) {
         const char *q = memchr(p, '"', (size_t)(end - p));
         if (!q) return NULL;
-        const char *b = q;
-        while (b > p && b[-1] == '\\') b--;
-        if (((q - b) & 1) == 0) return q + 1;
+        if (!escaped_quote(s, q)) return q + 1;
         p = q + 1;
+#ifdef __SSE2__
+        while (end - p >= 64) {
+            uint64_t m = quote_mask64(p);
+            if (!m) break;
+            do {
+                q = p + __builtin_ctzll(m);
+                if (!escaped_quote(s, q)) return q + 1;
+                m &= m - 1;
+            } while (m);
+            p += 64;
+        }
+#endif
     }
-    return NULL;
 }
 
 static const char *skip_value(const char *p, const char *end) {
@@ -208,26 +263,382 @@ static char *payload;      /* the string literal, quotes included, `payload_len`
 static size_t payload_len;
 static size_t digits_at;   /* offset of the ID_DIGITS-wide request id inside payload */
 
+enum kind { K_ASCII, K_CODE, K_CJK, K_JSON, K_BASE64 };
+static const char *const kind_names[] = {"ascii", "code", "cjk", "json", "base64"};
+static enum kind kind = K_ASCII;
+
+/* --kind code: real C source (this file's skip_ws ... scan_message and handle_line as first
+ * written, indented with tabs as kernel-style C is), cycled. Its JSON escape has a \" \\ \n
+ * or \t about every tenth byte. */
+static const char code_text[] =
+    "static const char *skip_ws(const char *p, const char *end) {\n"
+    "\twhile (p < end && (*p == ' ' || *p == '\\t' || *p == '\\r' || *p == '\\n')) p++;\n"
+    "\treturn p;\n"
+    "}\n"
+    "\n"
+    "static const char *skip_string(const char *p, const char *end) {\n"
+    "\tp++;\n"
+    "\twhile (p < end) {\n"
+    "\t\tconst char *q = memchr(p, '\"', (size_t)(end - p));\n"
+    "\t\tif (!q) return NULL;\n"
+    "\t\tconst char *b = q;\n"
+    "\t\twhile (b > p && b[-1] == '\\\\') b--;\n"
+    "\t\tif (((q - b) & 1) == 0) return q + 1;\n"
+    "\t\tp = q + 1;\n"
+    "\t}\n"
+    "\treturn NULL;\n"
+    "}\n"
+    "\n"
+    "static const char *skip_value(const char *p, const char *end) {\n"
+    "\tp = skip_ws(p, end);\n"
+    "\tif (p >= end) return NULL;\n"
+    "\tif (*p == '\"') return skip_string(p, end);\n"
+    "\tif (*p == '{' || *p == '[') {\n"
+    "\t\tint depth = 0;\n"
+    "\t\twhile (p < end) {\n"
+    "\t\t\tchar c = *p;\n"
+    "\t\t\tif (c == '\"') {\n"
+    "\t\t\t\tp = skip_string(p, end);\n"
+    "\t\t\t\tif (!p) return NULL;\n"
+    "\t\t\t\tcontinue;\n"
+    "\t\t\t}\n"
+    "\t\t\tif (c == '{' || c == '[') depth++;\n"
+    "\t\t\telse if (c == '}' || c == ']') {\n"
+    "\t\t\t\tif (--depth == 0) return p + 1;\n"
+    "\t\t\t}\n"
+    "\t\t\tp++;\n"
+    "\t\t}\n"
+    "\t\treturn NULL;\n"
+    "\t}\n"
+    "\twhile (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\\t' &&\n"
+    "\t\t   *p != '\\r' && *p != '\\n')\n"
+    "\t\tp++;\n"
+    "\treturn p;\n"
+    "}\n"
+    "\n"
+    "/* Looks up top-level members id, method, result, error in one pass. Returns 0 if not an object. */\n"
+    "typedef struct {\n"
+    "\tspan_t id, method, result, error;\n"
+    "} msg_t;\n"
+    "\n"
+    "static int scan_message(const char *p, const char *end, msg_t *m) {\n"
+    "\tmemset(m, 0, sizeof *m);\n"
+    "\tp = skip_ws(p, end);\n"
+    "\tif (p >= end || *p != '{') return 0;\n"
+    "\tp = skip_ws(p + 1, end);\n"
+    "\tif (p < end && *p == '}') return 1;\n"
+    "\twhile (p < end) {\n"
+    "\t\tif (*p != '\"') return 0;\n"
+    "\t\tconst char *ks = p + 1;\n"
+    "\t\tconst char *ke = skip_string(p, end);\n"
+    "\t\tif (!ke) return 0;\n"
+    "\t\tsize_t kn = (size_t)(ke - 1 - ks);\n"
+    "\t\tp = skip_ws(ke, end);\n"
+    "\t\tif (p >= end || *p != ':') return 0;\n"
+    "\t\tp = skip_ws(p + 1, end);\n"
+    "\t\tconst char *vs = p;\n"
+    "\t\tconst char *ve = skip_value(p, end);\n"
+    "\t\tif (!ve) return 0;\n"
+    "\t\tspan_t v = {vs, (size_t)(ve - vs)};\n"
+    "\t\tif (kn == 2 && memcmp(ks, \"id\", 2) == 0) m->id = v;\n"
+    "\t\telse if (kn == 6 && memcmp(ks, \"method\", 6) == 0) m->method = v;\n"
+    "\t\telse if (kn == 6 && memcmp(ks, \"result\", 6) == 0) m->result = v;\n"
+    "\t\telse if (kn == 5 && memcmp(ks, \"error\", 5) == 0) m->error = v;\n"
+    "\t\tp = skip_ws(ve, end);\n"
+    "\t\tif (p < end && *p == '}') return 1;\n"
+    "\t\tif (p >= end || *p != ',') return 0;\n"
+    "\t\tp = skip_ws(p + 1, end);\n"
+    "\t}\n"
+    "\treturn 0;\n"
+    "}\n"
+    "}\n"
+    "\n"
+    "/* Handles one incoming line. Returns the id of the completed call, or 0 if the\n"
+    " * line was not a call response (notification / server request). */\n"
+    "static uint64_t handle_line(const char *s, const char *e, uint64_t expect_init_id, int *init_done) {\n"
+    "\tmsg_t m;\n"
+    "\tif (e > s && e[-1] == '\\r') e--;\n"
+    "\tif (skip_ws(s, e) == e) return 0;\n"
+    "\tif (!scan_message(s, e, &m)) {\n"
+    "\t\tshow(\"unparseable message from child\", s, (size_t)(e - s));\n"
+    "\t\tfail(2, \"invalid JSON from child\");\n"
+    "\t}\n"
+    "\tif (m.method.s) {\n"
+    "\t\tif (m.id.s) { /* server -> client request: answer ping, refuse the rest */\n"
+    "\t\t\tchar tmp[128];\n"
+    "\t\t\tint is_ping = m.method.n == 6 && memcmp(m.method.s, \"\\\"ping\\\"\", 6) == 0;\n"
+    "\t\t\tbuf_puts(&outq, \"{\\\"jsonrpc\\\":\\\"2.0\\\",\\\"id\\\":\");\n"
+    "\t\t\tbuf_put(&outq, m.id.s, m.id.n);\n"
+    "\t\t\tsnprintf(tmp, sizeof tmp, \"%s\\n\",\n"
+    "\t\t\t\t\t is_ping ? \",\\\"result\\\":{}}\"\n"
+    "\t\t\t\t\t\t\t : \",\\\"error\\\":{\\\"code\\\":-32601,\\\"message\\\":\\\"Method not found\\\"}}\");\n"
+    "\t\t\tbuf_puts(&outq, tmp);\n"
+    "\t\t}\n"
+    "\t\treturn 0; /* notifications are ignored */\n"
+    "\t}\n"
+    "\tif (!m.id.s) {\n"
+    "\t\tshow(\"response without id\", s, (size_t)(e - s));\n"
+    "\t\tfail(2, \"response without id\");\n"
+    "\t}\n"
+    "\t/* ids we send are plain decimal integers */\n"
+    "\tuint64_t id = 0;\n"
+    "\tint ok = m.id.n > 0 && m.id.n <= 19;\n"
+    "\tfor (size_t i = 0; ok && i < m.id.n; i++) {\n"
+    "\t\tif (!isdigit((unsigned char)m.id.s[i])) ok = 0;\n"
+    "\t\telse id = id * 10 + (uint64_t)(m.id.s[i] - '0');\n"
+    "\t}\n"
+    "\tif (!ok) {\n"
+    "\t\tshow(\"response\", s, (size_t)(e - s));\n"
+    "\t\tfail(2, \"response id %.*s is not one we sent (we send decimal integers)\", (int)m.id.n, m.id.s);\n"
+    "\t}\n"
+    "\tif (m.error.s) {\n"
+    "\t\tshow(\"error response\", s, (size_t)(e - s));\n"
+    "\t\tfail(2, \"error response for id %\" PRIu64, id);\n"
+    "\t}\n"
+    "\tif (!m.result.s) {\n"
+    "\t\tshow(\"response\", s, (size_t)(e - s));\n"
+    "\t\tfail(2, \"response for id %\" PRIu64 \" has neither result nor error\", id);\n"
+    "\t}\n"
+    "\tif (init_done && !*init_done) {\n"
+    "\t\tif (id != expect_init_id) fail(2, \"unexpected response id %\" PRIu64 \" before initialize completed\", id);\n"
+    "\t\t*init_done = 1;\n"
+    "\t\treturn 0;\n"
+    "\t}\n"
+    "\tif (id == 0 || id > max_id || send_ns[id] == 0) {\n"
+    "\t\tshow(\"response\", s, (size_t)(e - s));\n"
+    "\t\tfail(2, \"response id %\" PRIu64 \" is not outstanding\", id);\n"
+    "\t}\n"
+    "\t/* find \"text\": inside result, then compare the literal */\n"
+    "\tstatic const char key[] = \"\\\"text\\\":\";\n"
+    "\tconst char *r = m.result.s, *re = m.result.s + m.result.n;\n"
+    "\tconst char *t = memmem(r, (size_t)(re - r), key, sizeof key - 1);\n"
+    "\tif (!t) {\n"
+    "\t\tshow(\"response\", s, (size_t)(e - s));\n"
+    "\t\tfail(2, \"response for id %\" PRIu64 \" has no \\\"text\\\": in result\", id);\n"
+    "\t}\n"
+    "\tt = skip_ws(t + sizeof key - 1, re);\n"
+    "\tpayload_set_id(id);\n"
+    "\tif ((size_t)(re - t) < payload_len || memcmp(t, payload, payload_len) != 0) {\n"
+    "\t\tsize_t avail = (size_t)(re - t), i = 0;\n"
+    "\t\twhile (i < avail && i < payload_len && t[i] == payload[i]) i++;\n"
+    "\t\tfprintf(stderr, \"loadgen: payload mismatch for id %\" PRIu64 \" at byte %zu of %zu\\n\", id, i, payload_len);\n"
+    "\t\tsize_t from = i > 40 ? i - 40 : 0;\n"
+    "\t\tshow(\"expected (from mismatch-40)\", payload + from, payload_len - from);\n"
+    "\t\tshow(\"received (from mismatch-40)\", t + from, avail - from);\n"
+    "\t\tfail(2, \"payload mismatch\");\n"
+    "\t}\n"
+    "\tconst char *after = skip_ws(t + payload_len, re);\n"
+    "\tif (after < re && *after != '}' && *after != ',') {\n"
+    "\t\tshow(\"response\", s, (size_t)(e - s));\n"
+    "\t\tfail(2, \"payload for id %\" PRIu64 \" is followed by unexpected bytes\", id);\n"
+    "\t}\n"
+    "\treturn id;\n"
+    "}\n"
+    "\n"
+;
+
+/* --kind cjk: multi-byte text, raw UTF-8: CJK and Hangul (3 bytes), accented Latin, Greek and
+ * Cyrillic (2 bytes), emoji, mathematical letters and CJK Extension B (4 bytes, astral), some
+ * ASCII; paragraphs end in a newline (escaped as \n), the only escape of this kind. */
+static const char cjk_text[] =
+    "東京の天気は晴れ、最高気温は二十三度の予報です。明日は午後から雨が降るでしょう。\n"
+    "我们的服务器已经更新到最新版本，请检查配置文件并重新启动网关。错误代码：E1024。\n"
+    "안녕하세요. 요청하신 파일을 찾을 수 없습니다. 다시 시도해 주십시오.\n"
+    "Café crème, déjà vu, garçon, naïve : où êtes-vous ? Señor Müller aß Käse in Zürich; "
+    "Łódź, Ångström, façade, São Paulo, Dvořák.\n"
+    "Αθήνα και Θεσσαλονίκη · Москва и Санкт-Петербург · Київ, Львів.\n"
+    "状态 ✅ 完成 😀🚀🎉👍🏽🔥💡📦 — 进度 100% (id 42)\n"
+    "数学記号 𝔸𝔹ℂ𝕯𝖊𝗑𝘆 𝟘𝟙𝟚𝟛 と 拡張漢字 𠀀𠮷𡈽𪚥𩸽 を含む行。\n"
+    "「検索結果」: 東京都千代田区丸の内一丁目、営業時間 9:00–18:00、定休日 日曜・祝日。\n"
+    "报告摘要：本季度收入增长百分之十二，用户数量达到三百万，客户满意度保持稳定。🙂🌏\n";
+
+/* Appends the JSON-escaped form of the character at s[i] (UTF-8 sequences raw, ", \ and
+ * control characters escaped) to out; returns its length and sets *adv to the bytes consumed. */
+static size_t esc_char(const unsigned char *s, size_t n, size_t i, char *out, size_t *adv) {
+    unsigned char c = s[i];
+    *adv = 1;
+    switch (c) {
+    case '"': memcpy(out, "\\\"", 2); return 2;
+    case '\\': memcpy(out, "\\\\", 2); return 2;
+    case '\n': memcpy(out, "\\n", 2); return 2;
+    case '\t': memcpy(out, "\\t", 2); return 2;
+    case '\r': memcpy(out, "\\r", 2); return 2;
+    default: break;
+    }
+    if (c < 0x20) {
+        snprintf(out, 7, "\\u%04x", c);
+        return 6;
+    }
+    size_t k = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    if (i + k > n) fail(1, "internal: truncated UTF-8 in a payload source text");
+    memcpy(out, s + i, k);
+    *adv = k;
+    return k;
+}
+
+/* Fills payload[o..lim) with the JSON escape of src (cycled), one whole character or escape
+ * at a time, then pads with spaces the few bytes (< 6) that no further character fits in.
+ * Returns lim. */
+static size_t fill_escaped(size_t o, size_t lim, const char *src, size_t n) {
+    const unsigned char *s = (const unsigned char *)src;
+    size_t i = 0;
+    char tmp[8];
+    for (;;) {
+        size_t adv, k = esc_char(s, n, i, tmp, &adv);
+        if (o + k > lim) break;
+        memcpy(payload + o, tmp, k);
+        o += k;
+        i += adv;
+        if (i >= n) i = 0;
+    }
+    memset(payload + o, ' ', lim - o);
+    return lim;
+}
+
+/* --kind json: a JSON document (an array of issue records, as a REST API returns them,
+ * serialized compactly) at least `min` bytes long, closed. Embedded as a string, every " of it
+ * becomes \" and its own escapes \\n, \\\" ... */
+static char *json_doc(size_t min, size_t *len) {
+    static const char *const users[] = {"alice", "bob-the-builder", "carol", "dmitri", "eve42"};
+    static const char *const titles[] = {
+        "Gateway drops \\\"large\\\" frames under load",
+        "tools/list is slow with 1,000 servers",
+        "Crash when a backend writes a partial line",
+        "Support naïve UTF-8 in tool names? (Zürich office)",
+        "Docs: explain `max_message_size`",
+    };
+    size_t cap = min + 4096, n = 0;
+    char *d = malloc(cap);
+    if (!d) fail(1, "out of memory");
+    d[n++] = '[';
+    for (unsigned i = 0; n < min; i++) {
+        if (cap - n < 2048) {
+            cap *= 2;
+            d = realloc(d, cap);
+            if (!d) fail(1, "out of memory");
+        }
+        if (i) d[n++] = ',';
+        n += (size_t)snprintf(d + n, cap - n,
+            "{\"url\":\"https://api.github.com/repos/example/mcpd/issues/%u\",\"id\":%u,\"number\":%u,"
+            "\"title\":\"%s\",\"user\":{\"login\":\"%s\",\"id\":%u,\"type\":\"User\",\"site_admin\":false},"
+            "\"labels\":[{\"id\":%u,\"name\":\"bug\",\"color\":\"d73a4a\",\"default\":true},"
+            "{\"id\":%u,\"name\":\"performance\",\"color\":\"0e8a16\",\"default\":false}],"
+            "\"state\":\"%s\",\"locked\":false,\"comments\":%u,\"created_at\":\"2026-11-%02uT%02u:%02u:00Z\","
+            "\"updated_at\":\"2026-12-%02uT08:30:00Z\",\"closed_at\":null,\"author_association\":\"MEMBER\","
+            "\"body\":\"Steps to reproduce:\\n1. run `make bench`\\n2. see \\\"x relay\\\" < 1.0\\n\\n"
+            "Log: C:\\\\tmp\\\\mcpd\\\\log.txt\\tline %u\\nExpected: the same as the relay.\","
+            "\"reactions\":{\"total_count\":%u,\"+1\":%u,\"-1\":0,\"heart\":%u}}",
+            1000 + i, 2100000000u + i * 7919u, 1000 + i, titles[i % 5], users[i % 5], 5000 + i % 97,
+            100 + i % 13, 200 + i % 17, i % 3 ? "open" : "closed", i % 23, 1 + i % 28, i % 24, i % 60,
+            1 + i % 7, 40 + i % 400, i % 11, i % 7, i % 3);
+    }
+    d[n++] = ']';
+    *len = n;
+    return d;
+}
+
+static void base64_encode(const unsigned char *in, size_t n, char *out) {
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0, i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = a[v >> 18];
+        out[o++] = a[(v >> 12) & 63];
+        out[o++] = a[(v >> 6) & 63];
+        out[o++] = a[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+        out[o++] = a[v >> 18];
+        out[o++] = a[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? a[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+}
+
 static void build_payload(size_t bytes) {
-    /* fixed part: "id=XXXXXXXXXX;esc:\"\\\n\u00e9\ud83d\ude00;raw:é😀;fill:......" */
+    static const char filler[] = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
+    size_t o = 0;
+    if (kind == K_ASCII) {
+        /* fixed part: "id=XXXXXXXXXX;esc:\"\\\n\u00e9\ud83d\ude00;raw:é😀;fill:......" */
+        static const char head[] = "\"id=";
+        static const char mid[] = ";esc:\\\"\\\\\\n\\u00e9\\ud83d\\ude00;raw:\xc3\xa9\xf0\x9f\x98\x80;fill:";
+        size_t fixed = strlen(head) + ID_DIGITS + strlen(mid) + 1 /* closing quote */;
+        if (bytes < fixed)
+            fail(1, "--payload must be at least %zu bytes (the fixed part of the literal)", fixed);
+        payload_len = bytes;
+        payload = malloc(bytes);
+        if (!payload) fail(1, "out of memory");
+        memcpy(payload + o, head, strlen(head));
+        o += strlen(head);
+        digits_at = o;
+        memset(payload + o, '0', ID_DIGITS);
+        o += ID_DIGITS;
+        memcpy(payload + o, mid, strlen(mid));
+        o += strlen(mid);
+        for (size_t i = 0; o < bytes - 1; i++, o++) payload[o] = filler[i % (sizeof filler - 1)];
+        payload[o++] = '"';
+        return;
+    }
+    if (kind == K_BASE64) {
+        /* "DDDDDDDDDD" + 0-3 'A' + the padded base64 of a PNG-like byte stream (signature,
+         * IHDR, then pseudo-random bytes as compressed image data), ending in "==". */
+        size_t fixed = 2 + ID_DIGITS;
+        if (bytes < fixed) fail(1, "--payload must be at least %zu bytes for --kind base64", fixed);
+        payload_len = bytes;
+        payload = malloc(bytes);
+        if (!payload) fail(1, "out of memory");
+        payload[o++] = '"';
+        digits_at = o;
+        memset(payload + o, '0', ID_DIGITS);
+        o += ID_DIGITS;
+        size_t data = bytes - 1 - o; /* base64 characters after the id */
+        size_t enc = data >= 4 ? data - data % 4 : 0;
+        memset(payload + o, 'A', data - enc);
+        o += data - enc;
+        if (enc) {
+            size_t n = enc / 4 * 3 - 2; /* encodes to exactly `enc` characters, the last two '=' */
+            unsigned char *raw = malloc(n + 33);
+            if (!raw) fail(1, "out of memory");
+            static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
+                                                'I', 'H', 'D', 'R', 0, 0, 4, 0, 0, 0, 3, 0, 8, 6, 0, 0, 0,
+                                                0x5c, 0x72, 0xa8, 0x66};
+            memcpy(raw, png, sizeof png);
+            uint64_t x = 0x9e3779b97f4a7c15ull;
+            for (size_t i = sizeof png; i < n; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                raw[i] = (unsigned char)(x >> 24);
+            }
+            base64_encode(raw, n, payload + o);
+            free(raw);
+            o += enc;
+        }
+        payload[o++] = '"';
+        return;
+    }
+    /* code, cjk, json: "id=DDDDDDDDDD;" + the escaped text + 0-5 spaces */
     static const char head[] = "\"id=";
-    static const char mid[] = ";esc:\\\"\\\\\\n\\u00e9\\ud83d\\ude00;raw:\xc3\xa9\xf0\x9f\x98\x80;fill:";
-    size_t fixed = strlen(head) + ID_DIGITS + strlen(mid) + 1 /* closing quote */;
-    if (bytes < fixed)
-        fail(1, "--payload must be at least %zu bytes (the fixed part of the literal)", fixed);
+    size_t fixed = strlen(head) + ID_DIGITS + 2;
+    if (bytes < fixed) fail(1, "--payload must be at least %zu bytes for --kind %s", fixed, kind_names[kind]);
     payload_len = bytes;
     payload = malloc(bytes);
     if (!payload) fail(1, "out of memory");
-    size_t o = 0;
-    memcpy(payload + o, head, strlen(head));
-    o += strlen(head);
+    memcpy(payload, head, strlen(head));
+    o = strlen(head);
     digits_at = o;
     memset(payload + o, '0', ID_DIGITS);
     o += ID_DIGITS;
-    memcpy(payload + o, mid, strlen(mid));
-    o += strlen(mid);
-    static const char filler[] = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
-    for (size_t i = 0; o < bytes - 1; i++, o++) payload[o] = filler[i % (sizeof filler - 1)];
+    payload[o++] = ';';
+    if (kind == K_CODE) {
+        o = fill_escaped(o, bytes - 1, code_text, sizeof code_text - 1);
+    } else if (kind == K_CJK) {
+        o = fill_escaped(o, bytes - 1, cjk_text, sizeof cjk_text - 1);
+    } else {
+        size_t n;
+        char *doc = json_doc(bytes, &n);
+        o = fill_escaped(o, bytes - 1, doc, n);
+        free(doc);
+    }
     payload[o++] = '"';
 }
 
@@ -278,6 +689,7 @@ static void ensure_id(uint64_t id) {
     max_id = ncap;
 }
 static uint64_t measure_from_id; /* ids >= this are measured */
+static int io_timeout_ms = 60000; /* --timeout: no byte from the child for this long while calls are in flight */
 
 static void queue_call(uint64_t id) {
     char head[256];
@@ -547,7 +959,9 @@ static double pct_us(double q) {
 static void usage(void) {
     fprintf(stderr,
             "usage: loadgen --depth D --payload BYTES --count N [--tool NAME | --tools A,B,...]\n"
-            "               [--warmup W] [--duration SECS] -- CMD ARGS...\n");
+            "               [--kind ascii|code|cjk|json|base64] [--warmup W] [--duration SECS] [--timeout SECS]\n"
+            "               -- CMD ARGS...\n"
+            "       loadgen --payload BYTES [--kind K] --print-payload   (the literal of request id 1)\n");
     exit(1);
 }
 
@@ -583,13 +997,13 @@ static uint64_t run_calls(uint64_t first, uint64_t count, uint64_t depth, uint64
         struct pollfd pf[2] = {{.fd = from_child, .events = POLLIN},
                                {.fd = to_child, .events = POLLOUT}};
         int nf = outq.len > outq.off ? 2 : 1;
-        int pr = poll(pf, (nfds_t)nf, 60000);
+        int pr = poll(pf, (nfds_t)nf, io_timeout_ms);
         if (pr < 0) {
             if (errno == EINTR) continue;
             fail(2, "poll: %s", strerror(errno));
         }
         if (pr == 0)
-            fail(2, "timeout: no response for 60 s (%" PRIu64 " calls done, %" PRIu64 " in flight)", done,
+            fail(2, "timeout: no response for %g s (%" PRIu64 " calls done, %" PRIu64 " in flight)", io_timeout_ms / 1e3, done,
                  inflight);
         if (nf == 2 && (pf[1].revents & (POLLERR)) && !(pf[0].revents & POLLIN))
             fail(2, "child's stdin was closed (child died?)");
@@ -607,12 +1021,16 @@ static uint64_t run_calls(uint64_t first, uint64_t count, uint64_t depth, uint64
 int main(int argc, char **argv) {
     uint64_t depth = 1, bytes = 100, count = 0, warmup = 0;
     double duration = 0;
-    int i;
+    int i, print_payload = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--") == 0) {
             i++;
             break;
+        }
+        if (strcmp(a, "--print-payload") == 0) {
+            print_payload = 1;
+            continue;
         }
         if (i + 1 >= argc) usage();
         if (strcmp(a, "--depth") == 0) depth = parse_u64(argv[++i], a);
@@ -621,6 +1039,19 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--warmup") == 0) warmup = parse_u64(argv[++i], a);
         else if (strcmp(a, "--tool") == 0) tool = argv[++i];
         else if (strcmp(a, "--tools") == 0) parse_tools(argv[++i]);
+        else if (strcmp(a, "--kind") == 0) {
+            const char *k = argv[++i];
+            size_t n = sizeof kind_names / sizeof *kind_names, j = 0;
+            while (j < n && strcmp(k, kind_names[j]) != 0) j++;
+            if (j == n) fail(1, "bad value for --kind: %s (ascii, code, cjk, json or base64)", k);
+            kind = (enum kind)j;
+        }
+        else if (strcmp(a, "--timeout") == 0) {
+            char *e;
+            double t = strtod(argv[++i], &e);
+            if (*e || t <= 0 || t > 86400) fail(1, "bad value for --timeout: %s", argv[i]);
+            io_timeout_ms = (int)(t * 1000);
+        }
         else if (strcmp(a, "--duration") == 0) {
             char *e;
             duration = strtod(argv[++i], &e);
@@ -629,6 +1060,12 @@ int main(int argc, char **argv) {
         else usage();
     }
     if (count == 0) count = duration > 0 ? UINT64_MAX / 4 : 1000;
+    if (print_payload) { /* the literal of request id 1, then exit (no child) */
+        build_payload(bytes);
+        payload_set_id(1);
+        fwrite(payload, 1, payload_len, stdout);
+        return fflush(stdout) ? 1 : 0;
+    }
     if (i >= argc || depth == 0) usage();
     char **cmd = argv + i;
     tick_s = 1.0 / (double)sysconf(_SC_CLK_TCK);

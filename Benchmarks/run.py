@@ -28,6 +28,15 @@ where relay_ratio_* = mcpd calls/s (MB/s for p100k) / relay's in the same case, 
 rss_mb = the largest mcpd VmHWM seen in any run, in MiB.
 
 Further sections of the same run (see README.md), printed after the table:
+  kinds       payload kinds (loadgen --kind ascii|code|cjk|json|base64: plain filler, escaped
+              source code, raw multi-byte UTF-8, a JSON document carried as a string, base64)
+              at 100 kB, depth 16, and 1 MB, depth 4: mcpd beside the byte relay and the
+              newline-framing relay (relay --frame-lines), MB/s and the ratios, each case
+              pinned (loadgen on one CPU, the child and the backend on the other) and unpinned;
+              medians of --kinds-reps interleaved runs of --kinds-duration s (~2.5 min in all;
+              --sections without kinds skips it, --kinds / --kinds-cases / --kinds-pinning /
+              --kinds-reps / --kinds-duration shorten it). A failed run (e.g. mcpd refusing a
+              call as "overloaded") is counted in the table's `failed` column, not fatal.
   scale       mcpd with 1, 10, 50, 100 echo backends running (tool of the last one), depth 1,
               100 B; round-robin over 10 backends (loadgen --tools) at depth 1 and 16, beside the
               same 10 backends with one tool at depth 16. Per row: calls/s (median of
@@ -70,7 +79,14 @@ ROOT = HERE.parent
 
 ALL_SYSTEMS = ("direct", "relay", "mcpd")
 DEFAULT_CASES = "1x100,16x100,1x100000,16x100000"
-ALL_SECTIONS = ("main", "scale", "callgrind", "allocs", "coldstart")
+ALL_SECTIONS = ("main", "kinds", "scale", "callgrind", "allocs", "coldstart")
+ALL_KINDS = ("ascii", "code", "cjk", "json", "base64")
+# The payload-kinds table's systems: the byte relay, the newline-framing relay, mcpd.
+KIND_SYSTEMS = ("relay", "nlrelay", "mcpd")
+# 1 MB at depth 4, not 16: mcpd refuses a call to a backend once more than 4 MiB wait to be
+# written to it (IOStream.highWatermark), and until under 1 MiB ("backend is overloaded"):
+# 5 calls of 1 MB in flight already hit it (see README.md, "Payload kinds").
+DEFAULT_KIND_CASES = "16x100000,4x1000000"
 
 
 def parse_args() -> argparse.Namespace:
@@ -112,6 +128,20 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--coldstart-runs", type=int, default=7, help="runs of each cold-start measurement (default: %(default)s)")
     ap.add_argument("--coldstart-backends", type=int, default=10,
                     help="backends configured for the cold-start row (default: %(default)s)")
+    ap.add_argument("--kinds", default=",".join(ALL_KINDS),
+                    help="payload kinds of the kinds table (loadgen --kind; default: %(default)s)")
+    ap.add_argument("--kinds-cases", default=DEFAULT_KIND_CASES,
+                    help="DEPTHxPAYLOAD cases of the kinds table (default: %(default)s)")
+    ap.add_argument("--kinds-reps", type=int, default=3,
+                    help="repetitions of each kinds-table run, interleaved; medians (default: %(default)s)")
+    ap.add_argument("--kinds-duration", type=float, default=0.6,
+                    help="seconds per kinds-table run (default: %(default)s)")
+    ap.add_argument("--kinds-timeout", type=float, default=15.0,
+                    help="a kinds-table run fails when no answer comes for this long (loadgen --timeout; "
+                         "default: %(default)s)")
+    ap.add_argument("--kinds-pinning", default="pinned,unpinned",
+                    help="comma list of the rows of each kinds case: pinned (loadgen on one CPU, the child and "
+                         "its children on another, with taskset), unpinned (default: %(default)s)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every run's loadgen line")
     return ap.parse_args()
 
@@ -181,14 +211,25 @@ def parse_line(line: str) -> dict[str, float]:
     return out
 
 
-def run_tool(args, label: str, cmd: list[str], prefix: str) -> dict[str, float]:
-    """Runs one benchmark tool (loadgen or coldstart); returns its parsed last stdout line."""
+def run_tool(args, label: str, cmd: list[str], prefix: str, cpus: set[int] | None = None,
+             soft: bool = False) -> dict[str, float] | str:
+    """Runs one benchmark tool (loadgen or coldstart); returns its parsed last stdout line.
+    The tool runs on `cpus` (default --cpus, if given). With `soft`, a failure is returned
+    (the tool's last stderr line) instead of ending the benchmark."""
+    cpus = cpus or args.cpu_set
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
-                             preexec_fn=(lambda: os.sched_setaffinity(0, args.cpu_set)) if args.cpu_set else None)
+                             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     except subprocess.TimeoutExpired:
+        if soft:
+            return f"killed after {args.timeout} s"
         fail(f"{label}: timed out after {args.timeout} s\n  command: {' '.join(cmd)}")
     line = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
+    if soft and (res.returncode != 0 or not line.startswith(prefix)):
+        lines = [ln for ln in res.stderr.strip().splitlines() if ln.startswith("loadgen:")] or ["(no message)"]
+        why = f"exit {res.returncode}: " + " / ".join(ln[:240] for ln in (lines[:1] + lines[-1:] if len(lines) > 1 else lines))
+        print(f"bench: warning: {label}: {why}", file=sys.stderr, flush=True)
+        return why
     if res.returncode != 0 or not line.startswith(prefix):
         err = res.stderr.strip()
         if len(err) > 4000:
@@ -202,8 +243,10 @@ def run_tool(args, label: str, cmd: list[str], prefix: str) -> dict[str, float]:
 
 
 def loadgen_cmd(bins, depth: int, payload: int, warmup: int, count: int = 0, duration: float = 0.0,
-                tools: list[str] | None = None) -> list[str]:
+                tools: list[str] | None = None, kind: str = "ascii") -> list[str]:
     cmd = [str(bins["loadgen"]), "--depth", str(depth), "--payload", str(payload), "--warmup", str(warmup)]
+    if kind != "ascii":
+        cmd += ["--kind", kind]
     cmd += ["--count", str(count)] if count > 0 else ["--duration", str(duration)]
     if tools:
         cmd += ["--tools", ",".join(tools)] if len(tools) > 1 else ["--tool", tools[0]]
@@ -228,6 +271,97 @@ def run_one(args, bins, cfg: Path | None, system: str, depth: int, payload: int)
     else:
         raise AssertionError(system)
     return run_tool(args, f"{system} d={depth} p={payload_label(payload)}", cmd, "calls=")
+
+
+# ---- payload kinds ----
+
+def kind_cmd(args, bins, cfg: Path, system: str, depth: int, payload: int, kind: str,
+             child_cpu: int | None) -> list[str]:
+    """loadgen's command for one kinds-table run; with child_cpu, loadgen's child (relay or
+    mcpd) and, by inheritance, echo_backend run on that CPU (taskset execs the child)."""
+    warmup = args.warmup_p100k if payload < 500_000 else max(2 * depth, args.warmup_p100k // 10)
+    tools = [args.tool] if system == "mcpd" else None
+    cmd = loadgen_cmd(bins, depth, payload, warmup, 0, args.kinds_duration, tools, kind)
+    cmd += ["--timeout", f"{args.kinds_timeout:g}", "--"]
+    if child_cpu is not None:
+        cmd += [args.taskset, "-c", str(child_cpu)]
+    if system == "relay":
+        return cmd + [str(bins["relay"]), "--", str(bins["echo_backend"])]
+    if system == "nlrelay":
+        return cmd + [str(bins["relay"]), "--frame-lines", "--", str(bins["echo_backend"])]
+    return cmd + mcpd_cmd(args, cfg)
+
+
+def run_kinds(args, bins, cfg: Path) -> dict[tuple, list[dict[str, float] | str]]:
+    """The payload-kinds runs: rep -> case -> kind -> pinning -> system (the system order
+    rotated each rep). Returns {(depth, payload, kind, pinning, system): [loadgen results]};
+    a run that failed (a wrong answer, an error answer, no answer for --kinds-timeout) is
+    kept as its reason, a string, and the table goes on."""
+    out: dict[tuple, list[dict[str, float] | str]] = {}
+    systems = list(KIND_SYSTEMS)
+    for rep in range(args.kinds_reps):
+        rot = rep % len(systems)
+        for depth, payload in args.kind_cases:
+            for kind in args.kind_list:
+                for pin in args.kind_pinning:
+                    for system in systems[rot:] + systems[:rot]:
+                        lg_cpus, child_cpu = ({args.pin_cpus[0]}, args.pin_cpus[1]) if pin == "pinned" else (None, None)
+                        cmd = kind_cmd(args, bins, cfg, system, depth, payload, kind, child_cpu)
+                        label = f"kinds {system} d={depth} p={payload_label(payload)} {kind} {pin}"
+                        out.setdefault((depth, payload, kind, pin, system), []).append(
+                            run_tool(args, label, cmd, "calls=", lg_cpus, soft=True))
+        print(f"  kinds: rep {rep + 1}/{args.kinds_reps} done", file=sys.stderr, flush=True)
+    return out
+
+
+def print_kinds(args, res: dict[tuple, list[dict[str, float] | str]]) -> None:
+    def ok(key: tuple) -> list[dict[str, float]]:
+        return [r for r in res.get(key, []) if isinstance(r, dict)]
+
+    def med(key: tuple, field: str) -> float | None:
+        runs = ok(key)
+        return statistics.median(r[field] for r in runs) if runs else None
+
+    pins = ", ".join(f"{p} (loadgen on CPU {args.pin_cpus[0]}, relay or mcpd and echo_backend on CPU "
+                     f"{args.pin_cpus[1]})" if p == "pinned" else p for p in args.kind_pinning)
+    print(f"\npayload kinds: medians of {args.kinds_reps} reps of {args.kinds_duration:g} s, interleaved; "
+          f"rows: {pins}. relay = C byte relay, nl relay = C newline-framing relay (relay --frame-lines: "
+          "memchr for every newline, whole lines forwarded); x = mcpd MB/s / that relay's MB/s")
+    header = ["payload", "depth", "kind", "cpus", "mcpd calls/s", "mcpd MB/s", "relay MB/s", "nl relay MB/s",
+              "x relay", "x nl relay", "spread", "failed"]
+    rows, breaks, machine, failures = [], set(), [], []
+    for depth, payload in args.kind_cases:
+        if rows:
+            breaks.add(len(rows))
+        for kind in args.kind_list:
+            for pin in args.kind_pinning:
+                k = (depth, payload, kind, pin)
+                m, rl, nl = (med(k + (s,), "mb_per_s") for s in ("mcpd", "relay", "nlrelay"))
+                cps = [r["calls_per_s"] for r in ok(k + ("mcpd",))]
+                mc = statistics.median(cps) if cps else None
+                failed = []
+                for system in KIND_SYSTEMS:
+                    for rep_no, r in enumerate(res.get(k + (system,), []), 1):
+                        if isinstance(r, str):
+                            failed.append(system)
+                            failures.append(f"  {payload_label(payload)} d={depth} {kind} {pin}, {system}, rep {rep_no}: {r}")
+                rows.append([payload_label(payload), str(depth), kind, pin, fmt(mc, ",.0f"), fmt(m, ",.1f"),
+                             fmt(rl, ",.1f"), fmt(nl, ",.1f"),
+                             fmt(m / rl if m and rl else None, ".2f"), fmt(m / nl if m and nl else None, ".2f"),
+                             f"{100 * (max(cps) - min(cps)) / mc:.0f}%" if mc else "-",
+                             ",".join(f"{failed.count(x)} {x}" for x in KIND_SYSTEMS if x in failed) or "-"])
+                tag = f"p{payload_label(payload)}_d{depth}_{kind}_{pin}"
+                if m and rl and nl:
+                    machine += [f"kinds_x_relay_{tag}={m / rl:.3f}", f"kinds_x_nl_{tag}={m / nl:.3f}"]
+    print_table(header, rows, left=4, breaks=breaks)
+    print("MB/s = 2 x payload x calls/s / 1e6 (request + response text literals); spread = (max - min) / median "
+          "of mcpd's calls/s over the reps; every answer checked byte for byte against its request's literal; "
+          "failed = runs that ended in a wrong or error answer or no answer for --kinds-timeout (medians over the rest)"
+          + (":" if failures else ""))
+    for f in failures:
+        print(f)
+    if machine:
+        print(" ".join(machine))
 
 
 # ---- scale, callgrind, allocations, cold start ----
@@ -370,6 +504,28 @@ def main() -> None:
     if args.skip_mcpd:
         systems = [s for s in systems if s != "mcpd"]
         sections = [s for s in sections if s == "main"]
+    args.kind_cases = parse_cases(args.kinds_cases)
+    args.kind_list = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    args.kind_pinning = [p.strip() for p in args.kinds_pinning.split(",") if p.strip()]
+    for k in args.kind_list:
+        if k not in ALL_KINDS:
+            fail(f"unknown payload kind {k!r} (known: {', '.join(ALL_KINDS)})")
+    for p in args.kind_pinning:
+        if p not in ("pinned", "unpinned"):
+            fail(f"unknown --kinds-pinning {p!r} (pinned, unpinned)")
+    if args.kinds_reps < 1 or args.kinds_duration <= 0:
+        fail("--kinds-reps must be >= 1 and --kinds-duration > 0")
+    if "kinds" in sections and "pinned" in args.kind_pinning:
+        avail = sorted(os.sched_getaffinity(0))
+        args.taskset = shutil.which("taskset")
+        if len(avail) < 2 or args.taskset is None:
+            print("bench: warning: the kinds table's pinned rows need 2 CPUs and taskset (util-linux); "
+                  "running unpinned rows only", file=sys.stderr)
+            args.kind_pinning = [p for p in args.kind_pinning if p != "pinned"]
+        else:
+            args.pin_cpus = avail[:2]
+    if "kinds" in sections and not (args.kind_list and args.kind_cases and args.kind_pinning):
+        sections.remove("kinds")
     try:
         args.scale_ns = [int(n) for n in args.scale_backends.split(",") if n.strip()]
         args.count_pair = tuple(int(n) for n in args.counts.split(","))
@@ -405,7 +561,7 @@ def main() -> None:
                  "  build it first (swift build -c release), pass --mcpd PATH, or use --skip-mcpd")
 
     tmp = Path(tempfile.mkdtemp(prefix="mcpd-bench-"))
-    cfg = write_config(tmp, bins["echo_backend"]) if "mcpd" in systems else None
+    cfg = write_config(tmp, bins["echo_backend"]) if "mcpd" in systems or "kinds" in sections else None
     if uses_mcpd and "callgrind" in sections and shutil.which("strip"):
         stripped = tmp / "mcpd-callgrind"
         if subprocess.run(["strip", "--strip-debug", "-o", str(stripped), args.mcpd]).returncode == 0:
@@ -418,14 +574,18 @@ def main() -> None:
     print(f"mcpd stdio benchmark: {platform.node()} {platform.system()} {platform.release()}, "
           f"{os.cpu_count()} cpus"
           + (f" (pinned to {','.join(map(str, sorted(args.cpu_set)))})" if args.cpu_set else "")
-          + f", loadavg {load[0]:.2f}; {args.reps} reps, interleaved; "
-          + (f"{args.duration:g} s per run" if not (args.count_p100 and args.count_p100k) else "fixed counts"),
+          + f", loadavg {load[0]:.2f}"
+          + (f"; main table: {args.reps} reps, interleaved; "
+             + (f"{args.duration:g} s per run" if not (args.count_p100 and args.count_p100k) else "fixed counts")
+             if systems else ""),
           flush=True)
     if uses_mcpd:
         print(f"mcpd: {args.mcpd} stdio --config <generated> --log-level warning"
-              + (f"  (main table: tool {args.tool})" if cfg else ""), flush=True)
+              + (f"  ({' and '.join(t for t, on in (('main', bool(systems)), ('kinds', 'kinds' in sections)) if on)}"
+                 f" table{'s' if systems and 'kinds' in sections else ''}: tool {args.tool})" if cfg else ""), flush=True)
 
     results: dict[tuple[str, int, int], list[dict[str, float]]] = {}
+    kind_results: dict[tuple, list[dict[str, float] | str]] = {}
     rows_scale = scale_rows(args)
     alloc_cases: list[tuple[int, int, float | None]] = []
     cold: dict[str, list[dict[str, float]]] = {}
@@ -445,6 +605,9 @@ def main() -> None:
                     r = run_one(args, bins, cfg, system, depth, payload)
                     results.setdefault((system, depth, payload), []).append(r)
             print(f"  main: rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
+
+        if "kinds" in sections:
+            kind_results = run_kinds(args, bins, cfg)
 
         live = [r for r in rows_scale if r.n > 0]
         if "scale" in sections:
@@ -536,6 +699,15 @@ def main() -> None:
                   f"({'below 100%: the load generator is not the bottleneck' if max(lg) < 90 else 'NEAR SATURATION: direct may be loadgen-bound'})")
         print("MB/s counts request + response payload literals (2 x payload x calls/s, 1 MB = 1e6 B); "
               "tree cpu% = child process tree; medians of", args.reps, "reps")
+
+    if kind_results:
+        print_kinds(args, kind_results)
+
+    # TODO(issue 16): scanner microbenchmark table here: mcpd's JSON scanner alone (no pipes,
+    # no processes) over the same payload kinds, GB/s per kind beside memchr's for a newline
+    # and a C byte-at-a-time validator, so that the kinds table's gap can be split into
+    # scanning and the rest. Needs a Swift harness linking the scanner (Sources/), e.g. a
+    # `mcpd-bench-scan` executable target printing one line per kind for this script to parse.
 
     extra: list[str] = []  # the machine-readable line before the last one
     by_key = {r.key: r for r in rows_scale}

@@ -33,6 +33,7 @@ from mcpd_helpers import (
     LineProcess,
     pid_is_alive,
     recorded_pids,
+    server_entry,
     wait_for_pidfiles,
 )
 
@@ -312,8 +313,9 @@ def test_frames_held_during_start_up_are_bounded_in_bytes(start_mcpd, write_conf
 
 def test_backend_flooding_pings_without_reading_bounds_memory(start_mcpd, write_config, piddir):
     """A backend stops reading its stdin and sends ping requests (of 550 bytes, ids of 512) as fast
-    as it can: mcpd's replies must count against that backend's stdin watermark (mcpd stops
-    reading it), not pile up. The long ids make the debug build's queue grow past the bound too."""
+    as it can: mcpd's replies must count against that backend's stdin watermark (past it, mcpd
+    leaves its requests unanswered and says so in the log), not pile up. The long ids make the
+    debug build's queue grow past the bound too."""
     config = write_config({"servers": {"hostile": hostile(piddir)}})
     p = start_mcpd(config)
     p.initialize(timeout=10)
@@ -324,6 +326,38 @@ def test_backend_flooding_pings_without_reading_bounds_memory(start_mcpd, write_
     hwm = vm_hwm_mib(p.proc.pid)
     assert hwm < 100, f"mcpd's VmHWM is {hwm:.0f} MiB after 5 s of a backend flooding pings it never reads answers to (bound: 100)"
     p.ping(timeout=5)
+
+
+def test_large_answers_while_the_backend_input_is_full_never_deadlock(start_mcpd, write_config, piddir):
+    """Six 1 MB echo calls sent at once to one single-threaded backend (hostile, which reads a line,
+    then writes its answer with blocking writes): more than the 4 MiB mcpd queues for a backend's
+    input. The backend blocks writing its 1 MB answer and reads no more input until that write is
+    done, so mcpd must keep reading its answers while its input is full (it used to stop, and both
+    waited for good). Every call is answered within 60 s: the echo, byte for byte, or an
+    `overloaded` error for calls refused while the queue was over its bound; at least one echoes;
+    mcpd still answers a ping."""
+    config = write_config({"servers": {"hostile": hostile(piddir)}})
+    p = start_mcpd(config)
+    p.initialize(timeout=20)
+    text = ("0123456789abcdefé" * 62_000)[:1_000_000]
+    ids = [p.new_id() for _ in range(6)]
+    for call_id in ids:
+        p.send({"jsonrpc": "2.0", "id": call_id, "method": "tools/call", "params": {"name": "hostile__echo", "arguments": {"text": text}}})
+    answers: dict[Any, dict[str, Any]] = {}
+    deadline = time.monotonic() + 60
+    while len(answers) < len(ids):
+        _, msg = p.recv_response(timeout=max(0.1, deadline - time.monotonic()))
+        answers[msg["id"]] = msg
+    echoed = 0
+    for call_id in ids:
+        msg = answers[call_id]
+        if "result" in msg:
+            assert msg["result"]["content"][0]["text"] == text, f"call {call_id}: the echo differs"
+            echoed += 1
+        else:
+            assert "overloaded" in msg["error"]["message"], msg["error"]
+    assert echoed >= 1, answers
+    p.ping(timeout=10)
 
 
 # --------------------------------------------------------------------------- 5. a backend whose stdin broke

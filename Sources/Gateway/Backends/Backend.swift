@@ -121,6 +121,8 @@ public final class Backend {
     var framer: LineFramer
     /// True while mcpd does not read the backend's stdout (back-pressure: `pauseReading`).
     var readPaused = false
+    /// Its requests left unanswered while it did not read its input.
+    var droppedRequests = 0
     private var stderrLog: StderrLog
     let pending = PendingTable()
     /// Answered client requests by method, for `/metrics`.

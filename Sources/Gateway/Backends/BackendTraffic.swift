@@ -286,7 +286,7 @@ extension Backend {
             }
             switch next {
             case .needMore:
-                if gateway.clientOutputStalled || process?.stdin.isWritable == false { pauseReading() }
+                if gateway.clientOutputStalled { pauseReading() }
                 return
             case .tooLong, .skippedLongLine:
                 log.error("backend \"\(name)\" sent a line longer than \(framer.maxLineLength) bytes; stopping it (raise gateway.max_message_size if that is legitimate)")
@@ -303,20 +303,21 @@ extension Backend {
         }
     }
 
-    /// Stops reading the backend while a client does not read its answers, or while the
-    /// backend does not read what mcpd writes it (its replies, cancels and list requests count
-    /// as much as forwarded requests): it waits, blocked on its own pipe, and mcpd's memory
-    /// stays bounded by the watermarks.
+    /// Stops reading the backend while a client does not read its answers: it waits, blocked on
+    /// its own pipe, and mcpd's memory stays bounded by the watermarks. Never because the
+    /// backend does not read its input: a server that blocks writing its answer reads no more
+    /// input until that write is done, so both would wait for good. mcpd's writes to it stay
+    /// bounded anyway: requests are refused while its input is over the high watermark.
     private func pauseReading() {
         guard !readPaused, let process else { return }
         readPaused = true
         process.stdout.stopReading()
-        log.debug("backend \"\(name)\": not reading it while \(gateway.clientOutputStalled ? "a client does not read its answers" : "it does not read its input")")
+        log.debug("backend \"\(name)\": not reading it while a client does not read its answers")
     }
 
-    /// Reads the backend again once neither holds.
+    /// Reads the backend again once the clients read again.
     func resumeReading() {
-        guard readPaused, let process, process.stdin.isWritable, !gateway.clientOutputStalled else { return }
+        guard readPaused, let process, !gateway.clientOutputStalled else { return }
         readPaused = false
         process.stdout.startReading()
     }
@@ -336,6 +337,15 @@ extension Backend {
             } else if scan.kind == .notification {
                 handleNotification(frame, raw, scan)
             } else if scan.kind == .request {
+                if process?.stdin.isWritable == false {
+                    // It does not read its input, yet asks for more: an answer would only grow
+                    // the queue of what it does not read. Dropped, as its pipe would drop it.
+                    droppedRequests += 1
+                    if droppedRequests == 1 || droppedRequests % 1000 == 0 {
+                        log.warning("backend \"\(name)\" sends requests while it does not read its input (\(process?.stdin.queuedBytes ?? 0) bytes waiting); \(plural(droppedRequests, "request")) of it left unanswered")
+                    }
+                    return
+                }
                 handleRequest(frame, raw, scan)
             } else {
                 log.warning("backend \"\(name)\" sent a batch; mcpd does not accept batches from backends")

@@ -52,10 +52,8 @@ the end-to-end parts the official SDK (mcp 2.3.0 `streamable_http_client` + `Cli
 
 from __future__ import annotations
 
-import http.client
 import json
 import signal
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -71,14 +69,13 @@ from mcpd_helpers import ALPHA_TOOLS, PROTOCOL_VERSION, pids_of, server_entry
 from test_http_eras import SSEReader
 from test_streamable_http import (  # noqa: F401  (serve is a fixture)
     BOTH,
-    HOST,
+    EventStream,
     SESSION_ID,
     TEXTS,
     Reply,
     dumps,
     http_request,
     init_message,
-    parse_events,
     serve,
 )
 
@@ -157,46 +154,16 @@ class PathSession:
         return http_request(self.port, "DELETE", headers={"Mcp-Session-Id": self.id}, path=path or self.path)
 
 
-class Stream:
-    """A GET event stream at `path` for a session, read event by event."""
+class Stream(EventStream):
+    """A GET event stream at `path` for a session, read message by message."""
 
     def __init__(self, port: int, path: str, session_id: str) -> None:
-        self.conn = http.client.HTTPConnection(HOST, port, timeout=10)
-        self.conn.connect()
-        self.sock = self.conn.sock
-        self.conn.request("GET", path, headers={"Accept": "text/event-stream", "Mcp-Session-Id": session_id})
-        self.response = self.conn.getresponse()
-        self.status = self.response.status
-        self.headers = {k.lower(): v for k, v in self.response.getheaders()}
+        super().__init__(port, session_id, path=path)
 
     def next_message(self, timeout: float = 10.0) -> dict[str, Any]:
-        self.sock.settimeout(timeout)
-        lines: list[str] = []
-        try:
-            while True:
-                raw = self.response.readline()
-                if not raw:
-                    raise AssertionError(f"the GET stream ended; partial event: {lines}")
-                line = raw.decode().rstrip("\r\n")
-                if line == "":
-                    if lines:
-                        break
-                    continue
-                if not line.startswith(":"):
-                    lines.append(line)
-        except (TimeoutError, socket.timeout):
-            raise AssertionError(f"no event on the GET stream within {timeout} s; partial: {lines}") from None
-        (event, data), = parse_events("\n".join(lines) + "\n\n")
+        event, data = self.next_event(timeout)
         assert event == "message", (event, data)
-        return json.loads(data)
-
-    def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.conn.close()
-        self.sock.close()
+        return data
 
 
 class Inbox:

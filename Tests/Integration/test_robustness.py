@@ -44,7 +44,8 @@ def test_file_stdin_and_stdout_with_a_slow_backend(mcpd_bin, write_config, piddi
         "args": ["-c", f"sleep 2; exec {sys.executable} {backend_script('alpha')}"],
         "env": {"MCPD_TEST_PIDDIR": str(piddir)},
     }
-    config = write_config({"gateway": {"drain_timeout": "500ms"}, "servers": {"alpha": slow}})
+    # startup_wait covers the 2 s sleep and a loaded machine's Python start.
+    config = write_config({"gateway": {"drain_timeout": "500ms", "startup_wait": "30s"}, "servers": {"alpha": slow}})
     requests = tmp_path / "requests.jsonl"
     requests.write_text(
         line(INIT)

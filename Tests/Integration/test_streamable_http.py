@@ -214,13 +214,13 @@ class RawSession:
 
 
 class EventStream:
-    """The session's GET stream, read event by event."""
+    """The session's GET stream (at `path`: /mcp, or /mcp/<server>), read event by event."""
 
-    def __init__(self, port: int, session_id: str, timeout: float = 10.0) -> None:
+    def __init__(self, port: int, session_id: str, timeout: float = 10.0, path: str = "/mcp") -> None:
         self.conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
         self.conn.connect()
         self.sock = self.conn.sock
-        self.conn.request("GET", "/mcp", headers={"Accept": "text/event-stream", "Mcp-Session-Id": session_id})
+        self.conn.request("GET", path, headers={"Accept": "text/event-stream", "Mcp-Session-Id": session_id})
         self.response = self.conn.getresponse()
         self.status = self.response.status
         self.headers = {k.lower(): v for k, v in self.response.getheaders()}

@@ -643,6 +643,31 @@ command_tools:
     assert not survivors, f"the command tool's processes outlived the client: {survivors}"
 
 
+def test_cancel_kills_the_program_and_nothing_is_answered(raw_mcpd, write_config, tmp_path):
+    """A call of `sh -c "sleep 30 & wait"` (string id) is running when the client sends
+    notifications/cancelled for it: within 3 s neither sh nor sleep is alive, no answer to the call
+    comes (the next line is the answer to a later ping), and a second call of the tool still runs."""
+    pids = tmp_path / "run.pids"
+    config = write_config(f"""\
+command_tools:
+  long:
+    command: ["sh", "-c", "echo $$$$ > \\"$PIDS\\"; sleep 30 & echo $! >> \\"$PIDS\\"; wait"]
+    timeout: 60s
+    env: {{PIDS: {yaml_str(str(pids))}}}
+  quick:
+    command: ["echo", "done"]
+""")
+    p = start(raw_mcpd, config)
+    p.send_raw('{"jsonrpc":"2.0","id":"c-1","method":"tools/call","params":{"name":"long","arguments":{}}}')
+    running = read_pids(pids, 2)
+    p.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c-1", "reason": "test"}})
+    survivors = wait_dead(running)
+    assert not survivors, f"the cancelled command tool's processes are alive: {survivors}"
+    _, msg, _ = p.request("ping", timeout=5)
+    assert msg.get("result") == {}, f"expected only the ping's answer, got {msg}"
+    assert ok_text(call(p, "quick")) == "done\n"
+
+
 # --------------------------------------------------------------------------- HTTP
 
 

@@ -646,6 +646,41 @@ def test_pipeline_ending_with_a_command_step_running(mcpd_bin, write_config, tmp
     assert "Fatal error" not in p.stderr_text(), p.stderr_text()[-3000:]
 
 
+def test_cancel_stops_a_pipeline_and_its_steps(mcpd_bin, write_config, piddir, tmp_path, raw_mcpd):
+    """A pipeline whose first step is alpha__sleep 30 and whose second writes a mark is running
+    when the client cancels it (notifications/cancelled, string id): alpha counts the sleep
+    cancelled within 5 s, no answer to the call comes (the next answer is the stats call's), the
+    mark is never written, and the pipeline still runs when called again with a short sleep."""
+    log = tmp_path / "marks.jsonl"
+    steps = [{"id": "nap", "tool": "alpha__sleep", "arguments": {"seconds": "{{input.seconds}}"}},
+             {"id": "after", "tool": "mark", "arguments": {"ran": True}}]
+    config = write_config(config_text(servers=alpha(piddir), gateway=PATIENT, command_tools={"mark": mark_tool(log)},
+                                      pipelines={"p": {"steps": steps}}))
+    p: LineProcess = raw_mcpd(config)
+    p.initialize()
+    _, msg, _ = p.request("tools/call", {"name": "alpha__echo", "arguments": {"text": "warm"}}, timeout=30)
+    assert "result" in msg, msg
+
+    def stats() -> dict[str, Any]:
+        _, answer, _ = p.request("tools/call", {"name": "alpha__stats", "arguments": {}}, timeout=10)
+        return json.loads(answer["result"]["content"][0]["text"])
+
+    p.send_raw('{"jsonrpc":"2.0","id":"run-1","method":"tools/call","params":{"name":"p","arguments":{"seconds":30}}}')
+    deadline = time.monotonic() + 5
+    while stats()["sleep_started"] < 1:
+        assert time.monotonic() < deadline, "alpha's sleep did not start"
+        time.sleep(0.05)
+    p.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "run-1"}})
+    deadline = time.monotonic() + 5
+    while (counts := stats())["sleep_cancelled"] < 1:
+        assert time.monotonic() < deadline, f"the step was not cancelled: {counts}"
+        time.sleep(0.05)
+    assert marks(log) == [], marks(log)
+    _, msg, _ = p.request("tools/call", {"name": "p", "arguments": {"seconds": 0.1}}, timeout=10)
+    assert msg.get("result", {}).get("isError") is not True, msg
+    assert marks(log) == [{"ran": True}], marks(log)
+
+
 # --------------------------------------------------------------------------- roles
 
 

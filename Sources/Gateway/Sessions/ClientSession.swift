@@ -227,6 +227,7 @@ public final class ClientSession {
             } else if rangeEquals(raw, method, "\"notifications/cancelled\"") {
                 guard let requestID = scan.paramsRequestID else { return }
                 if !listenStreams.isEmpty && endListen(raw, requestID: requestID) { return }
+                if cancelOwnRun(raw, requestID) { return }
                 for backend in gateway.allBackends {
                     if let gatewayID = backend.pendingID(session: self, clientID: raw, range: requestID) {
                         let batch = backend.forwardCancel(frame, requestIDRange: requestID, gatewayID: gatewayID)
@@ -485,6 +486,23 @@ public final class ClientSession {
     }
 
     static let maxCommandRuns = 64
+
+    /// A client's cancel of a command tool's call (its process group is killed) or of a
+    /// pipeline's (its steps in flight are cancelled): no answer follows. False when the id
+    /// names neither.
+    private func cancelOwnRun(_ raw: UnsafeRawBufferPointer, _ requestID: Range<Int>) -> Bool {
+        if let run = commandRuns.first(where: { RawValue($0.frame, $0.idRange).equals(raw, requestID) }) {
+            run.abandon()
+            commandRuns.removeAll { $0 === run }
+        } else if let run = pipelineRuns.first(where: { RawValue($0.frame, $0.idRange).equals(raw, requestID) }) {
+            run.abandon()
+            pipelineRuns.removeAll { $0 === run }
+        } else {
+            return false
+        }
+        requestEnded()
+        return true
+    }
 
     /// A pipeline's call: its steps run in a session of the gateway's own.
     func runPipeline(_ pipeline: PipelineConfig, _ frame: ByteBuffer, _ raw: UnsafeRawBufferPointer, _ scan: MessageScan) {

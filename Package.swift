@@ -14,8 +14,9 @@ let package = Package(
     name: "mcpd",
     products: [
         .executable(name: "mcpd", targets: ["mcpd"]),
-        // For the fuzz targets only: Fuzz/ is a package of its own (its executables are built with
-        // -sanitize=fuzzer and take libFuzzer's main) that depends on this one by path.
+        // For the fuzz targets (Fuzz/ is a package of its own: its executables are built with
+        // -sanitize=fuzzer and take libFuzzer's main) and the scanner benchmark (Benchmarks/ScanBench),
+        // which depend on this one by path.
         .library(name: "MCPDFuzzing", targets: ["Reactor", "Gateway", "JSONOracle"]),
     ],
     targets: [
@@ -25,14 +26,16 @@ let package = Package(
         .systemLibrary(name: "CHTTP", providers: [.apt(["libhttp-parser-dev"])]),
         .target(name: "CProcess"),
         .target(name: "CBuildInfo"),
+        // The JSON scanner's string skip in SIMD blocks (SSSE3 or AVX2, chosen at run time).
+        .target(name: "CJSONScan"),
         .target(name: "Reactor", dependencies: ["CUV", "CProcess", "CHTTP"], swiftSettings: hotPathSettings),
-        .target(name: "Gateway", dependencies: ["Reactor", "CYAML"], swiftSettings: hotPathSettings),
+        .target(name: "Gateway", dependencies: ["Reactor", "CYAML", "CJSONScan"], swiftSettings: hotPathSettings),
         .executableTarget(name: "mcpd", dependencies: ["Gateway", "CBuildInfo"]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CUV"]),
         // The independent JSON parser and JSON-RPC rules the scanner is checked against, shared by
         // the unit tests and the fuzz targets (test code: nothing in mcpd depends on it).
         .target(name: "JSONOracle", dependencies: ["Gateway", "Reactor"], path: "Tests/JSONOracle"),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Reactor", "JSONOracle"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Reactor", "JSONOracle", "CJSONScan"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,4 @@
+import CJSONScan
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -240,9 +241,42 @@ struct JSONCursor {
     }
 
     /// Skips a string literal starting at its opening quote; returns whether it had escapes.
-    /// The hot loop of the scanner: it keeps its position in a register (stored back only on
-    /// return or failure) and uses wrapping arithmetic, since every offset is bounded by `count`.
+    /// A string closed within 16 plain bytes is read here from two words. Longer ones go to the
+    /// block scan (CJSONScan: 64 bytes per step whatever they hold); a string it refuses (or
+    /// any string, on a CPU without SSSE3) is read again byte by byte, which finds the error and
+    /// its offset, so that there is one definition of what a valid string is and how it fails.
+    @inline(__always)
     mutating func skipString() throws(ScanError) -> Bool {
+        let start = index &+ 1
+        guard count &- start >= 16 else { return try skipStringByBytes() }
+        let first = plainMask(UnsafeRawPointer(bytes + start).loadUnaligned(as: UInt64.self))
+        let special = first != 0 ? first.trailingZeroBitCount &>> 3
+            : 8 &+ plainMask(UnsafeRawPointer(bytes + (start &+ 8)).loadUnaligned(as: UInt64.self)).trailingZeroBitCount &>> 3
+        if special < 16 && bytes[start &+ special] == UInt8(ascii: "\"") {
+            index = start &+ special &+ 1
+            return false
+        }
+        let skipped = skipStringInBlocks(from: start)
+        if skipped >= 0 {
+            index = Int(truncatingIfNeeded: skipped &>> 1)
+            return skipped & 1 != 0
+        }
+        return try skipStringByBytes()
+    }
+
+    /// `mcpd_skip_string` from the body's first byte: (offset after the closing quote) << 1 |
+    /// whether it had an escape, or -1.
+    @inline(__always)
+    func skipStringInBlocks(from start: Int) -> Int64 {
+        mcpd_skip_string(bytes, Int64(truncatingIfNeeded: start), Int64(truncatingIfNeeded: count))
+    }
+
+    /// Skips a string literal starting at its opening quote, byte by byte where bytes need a
+    /// look and a word at a time where they do not; returns whether it had escapes. The reference
+    /// for the block scan, and where every string error is reported. It keeps its position in a
+    /// register (stored back only on return or failure) and uses wrapping arithmetic, since
+    /// every offset is bounded by `count`.
+    mutating func skipStringByBytes() throws(ScanError) -> Bool {
         let p = bytes
         let end = count
         var i = index &+ 1  // opening quote

@@ -26,7 +26,7 @@ let package = Package(
         .systemLibrary(name: "CHTTP", providers: [.apt(["libhttp-parser-dev"])]),
         .target(name: "CProcess"),
         .target(name: "CBuildInfo"),
-        // The JSON scanner's string skip in SIMD blocks (SSSE3 or AVX2, chosen at run time).
+        // The JSON scanner's string skip in SIMD blocks (SSSE3, AVX2 or AVX-512BW, chosen at run time).
         .target(name: "CJSONScan"),
         .target(name: "Reactor", dependencies: ["CUV", "CProcess", "CHTTP"], swiftSettings: hotPathSettings),
         .target(name: "Gateway", dependencies: ["Reactor", "CYAML", "CJSONScan"], swiftSettings: hotPathSettings),

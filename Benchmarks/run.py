@@ -83,10 +83,9 @@ ALL_SECTIONS = ("main", "kinds", "scale", "callgrind", "allocs", "coldstart")
 ALL_KINDS = ("ascii", "code", "cjk", "json", "base64")
 # The payload-kinds table's systems: the byte relay, the newline-framing relay, mcpd.
 KIND_SYSTEMS = ("relay", "nlrelay", "mcpd")
-# 1 MB at depth 4, not 16: mcpd refuses a call to a backend once more than 4 MiB wait to be
-# written to it (IOStream.highWatermark), and until under 1 MiB ("backend is overloaded"):
-# 5 calls of 1 MB in flight already hit it (see README.md, "Payload kinds").
-DEFAULT_KIND_CASES = "16x100000,4x1000000"
+# Both at depth 16: 16 calls of 1 MB in flight stay under gateway.max_backend_queue (32 MiB by
+# default; past it mcpd refuses calls with "backend is overloaded").
+DEFAULT_KIND_CASES = "16x100000,16x1000000"
 
 
 def parse_args() -> argparse.Namespace:

@@ -68,8 +68,11 @@ static const uint8_t utf8_second_high[16] = {
     TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,                                              /* lead */
 };
 
-/* The bytes past which the last three of a chunk begin a sequence the chunk does not finish. */
-static const uint8_t incomplete_last[32] = {
+/* The bytes past which the last three of a chunk begin a sequence the chunk does not finish (the
+ * last 16, 32 or 64 entries, by the chunk's width). */
+static const uint8_t incomplete_last[64] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0 - 1, 0xE0 - 1, 0xC0 - 1,
 };
@@ -83,18 +86,19 @@ static const uint8_t incomplete_last[32] = {
 #define V_SET1(c) _mm_set1_epi8((char)(c))
 #define V_TABLE(table) _mm_loadu_si128((const __m128i *)(const void *)(table))
 #define V_LOAD(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
-#define V_EQ(a, b) _mm_cmpeq_epi8(a, b)
-#define V_MINU(a, b) _mm_min_epu8(a, b)
+#define V_EQ_MASK(a, b) ((uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a, b)))
+#define V_LE_MASK(a, b) V_EQ_MASK(_mm_min_epu8(a, b), a)
+#define V_SIGN_MASK(a) ((uint64_t)(uint32_t)_mm_movemask_epi8(a))
+#define V_NONZERO_MASK(a) (V_EQ_MASK(a, V_ZERO) ^ 0xFFFFu)
 #define V_SUBS(a, b) _mm_subs_epu8(a, b)
 #define V_AND(a, b) _mm_and_si128(a, b)
 #define V_OR(a, b) _mm_or_si128(a, b)
 #define V_XOR(a, b) _mm_xor_si128(a, b)
-#define V_MASK(v) ((uint32_t)_mm_movemask_epi8(v))
 #define V_SHR4(x) _mm_srli_epi16(x, 4)
 #define V_SHUF(table, index) _mm_shuffle_epi8(table, index)
 /* The vector of the bytes n places before those of x, the first n from the end of before. */
 #define V_PREV(x, before, n) _mm_alignr_epi8(x, before, 16 - (n))
-#define V_INCOMPLETE _mm_loadu_si128((const __m128i *)(const void *)(incomplete_last + 16))
+#define V_INCOMPLETE V_LOAD(incomplete_last + 48)
 #include "string_block.h"
 #undef SCAN_FN
 #undef SCAN_TARGET
@@ -104,13 +108,14 @@ static const uint8_t incomplete_last[32] = {
 #undef V_SET1
 #undef V_TABLE
 #undef V_LOAD
-#undef V_EQ
-#undef V_MINU
+#undef V_EQ_MASK
+#undef V_LE_MASK
+#undef V_SIGN_MASK
+#undef V_NONZERO_MASK
 #undef V_SUBS
 #undef V_AND
 #undef V_OR
 #undef V_XOR
-#undef V_MASK
 #undef V_SHR4
 #undef V_SHUF
 #undef V_PREV
@@ -126,18 +131,64 @@ static const uint8_t incomplete_last[32] = {
 #define V_SET1(c) _mm256_set1_epi8((char)(c))
 #define V_TABLE(table) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(table)))
 #define V_LOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
-#define V_EQ(a, b) _mm256_cmpeq_epi8(a, b)
-#define V_MINU(a, b) _mm256_min_epu8(a, b)
+#define V_EQ_MASK(a, b) ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, b)))
+#define V_LE_MASK(a, b) V_EQ_MASK(_mm256_min_epu8(a, b), a)
+#define V_SIGN_MASK(a) ((uint64_t)(uint32_t)_mm256_movemask_epi8(a))
+#define V_NONZERO_MASK(a) (V_EQ_MASK(a, V_ZERO) ^ 0xFFFFFFFFu)
 #define V_SUBS(a, b) _mm256_subs_epu8(a, b)
 #define V_AND(a, b) _mm256_and_si256(a, b)
 #define V_OR(a, b) _mm256_or_si256(a, b)
 #define V_XOR(a, b) _mm256_xor_si256(a, b)
-#define V_MASK(v) ((uint32_t)_mm256_movemask_epi8(v))
 #define V_SHR4(x) _mm256_srli_epi16(x, 4)
 #define V_SHUF(table, index) _mm256_shuffle_epi8(table, index)
 /* Across lanes: the upper lane of before and the lower lane of x, then the in-lane align. */
 #define V_PREV(x, before, n) _mm256_alignr_epi8(x, _mm256_permute2x128_si256(before, x, 0x21), 16 - (n))
-#define V_INCOMPLETE _mm256_loadu_si256((const __m256i *)(const void *)incomplete_last)
+#define V_INCOMPLETE V_LOAD(incomplete_last + 32)
+#include "string_block.h"
+#undef SCAN_FN
+#undef SCAN_TARGET
+#undef V
+#undef W
+#undef V_ZERO
+#undef V_SET1
+#undef V_TABLE
+#undef V_LOAD
+#undef V_EQ_MASK
+#undef V_LE_MASK
+#undef V_SIGN_MASK
+#undef V_NONZERO_MASK
+#undef V_SUBS
+#undef V_AND
+#undef V_OR
+#undef V_XOR
+#undef V_SHR4
+#undef V_SHUF
+#undef V_PREV
+#undef V_INCOMPLETE
+
+/* AVX-512BW: the block is one vector, and compares give their 64-bit masks directly. */
+#define SCAN_FN skip_string_avx512
+#define SCAN_TARGET __attribute__((target("avx512f,avx512bw")))
+#define V __m512i
+#define W 64
+#define V_ZERO _mm512_setzero_si512()
+#define V_SET1(c) _mm512_set1_epi8((char)(c))
+#define V_TABLE(table) _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(table)))
+#define V_LOAD(p) _mm512_loadu_si512((const void *)(p))
+#define V_EQ_MASK(a, b) ((uint64_t)_mm512_cmpeq_epi8_mask(a, b))
+#define V_LE_MASK(a, b) ((uint64_t)_mm512_cmple_epu8_mask(a, b))
+#define V_SIGN_MASK(a) ((uint64_t)_mm512_movepi8_mask(a))
+#define V_NONZERO_MASK(a) ((uint64_t)_mm512_test_epi8_mask(a, a))
+#define V_SUBS(a, b) _mm512_subs_epu8(a, b)
+#define V_AND(a, b) _mm512_and_si512(a, b)
+#define V_OR(a, b) _mm512_or_si512(a, b)
+#define V_XOR(a, b) _mm512_xor_si512(a, b)
+#define V_SHR4(x) _mm512_srli_epi16(x, 4)
+#define V_SHUF(table, index) _mm512_shuffle_epi8(table, index)
+/* Across lanes: each lane's predecessor lane (the last of before for the first), then the
+ * in-lane align. */
+#define V_PREV(x, before, n) _mm512_alignr_epi8(x, _mm512_alignr_epi64(x, before, 6), 16 - (n))
+#define V_INCOMPLETE V_LOAD(incomplete_last)
 #include "string_block.h"
 
 static int level = -1;
@@ -145,13 +196,15 @@ static int level = -1;
 int mcpd_string_scan_level(void) {
     if (level < 0) {
         __builtin_cpu_init();
-        level = __builtin_cpu_supports("avx2") ? 2 : __builtin_cpu_supports("ssse3") ? 1 : 0;
+        level = __builtin_cpu_supports("avx512bw") ? 3 : __builtin_cpu_supports("avx2") ? 2
+              : __builtin_cpu_supports("ssse3") ? 1 : 0;
     }
     return level;
 }
 
 int64_t mcpd_skip_string_at_level(int at, const uint8_t *bytes, int64_t start, int64_t end) {
     switch (at) {
+    case 3: return skip_string_avx512(bytes, start, end);
     case 2: return skip_string_avx2(bytes, start, end);
     case 1: return skip_string_ssse3(bytes, start, end);
     default: return -1;

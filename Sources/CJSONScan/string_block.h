@@ -1,6 +1,6 @@
 /* The block scan of a JSON string body, written once over a vector of W bytes and included by
- * string.c for each instruction set (SSSE3: W 16, AVX2: W 32). A block is 64 bytes, so that every
- * per-byte property is one 64-bit mask (bit k: byte k of the block):
+ * string.c for each instruction set (SSSE3: W 16, AVX2: W 32, AVX-512BW: W 64). A block is 64
+ * bytes, so that every per-byte property is one 64-bit mask (bit k: byte k of the block):
  *   - quotes, backslashes, control bytes (< 0x20) and non-ASCII bytes from vector compares;
  *   - which bytes are escaped, from the backslash mask by carry arithmetic (odd-length runs of
  *     backslashes escape the byte after them), with the carry into the next block;
@@ -15,10 +15,10 @@
  * Only what lies before the closing quote counts (and, for UTF-8, the quote itself: a sequence
  * cut short by it is an error). Any error returns -1 and the caller rescans byte by byte.
  *
- * Expects: SCAN_FN, SCAN_TARGET, V (vector type), W, and the V_ macros below. */
+ * Expects: SCAN_FN, SCAN_TARGET, V (vector type), W, and the V_ macros (string.c). The _MASK ones
+ * give one bit per byte, in a uint64_t. */
 
 #define CHUNKS (64 / W)
-#define WMASK ((uint32_t)((1ULL << W) - 1))
 
 SCAN_TARGET
 static int64_t SCAN_FN(const uint8_t *bytes, int64_t start, int64_t end) {
@@ -29,7 +29,10 @@ static int64_t SCAN_FN(const uint8_t *bytes, int64_t start, int64_t end) {
     // UTF-8 state: the last W bytes of the previous block (zeros after an ASCII block) and
     // whether they end inside a sequence.
     V previous = V_ZERO;
-    int previousIncomplete = 0;
+    int previousHigh = 0;
+    // UTF-8 errors of the blocks before the last, checked once at the closing quote: a string
+    // that has one is refused all the same, and valid text pays no test per block.
+    V earlierErrors = V_ZERO;
     // The offset (from `bytes`) of a \u escape's 'u' already checked as the second half of a
     // surrogate pair.
     int64_t pairedLow = -1;
@@ -59,10 +62,10 @@ static int64_t SCAN_FN(const uint8_t *bytes, int64_t start, int64_t end) {
         for (int c = 0; c < CHUNKS; c++) {
             V x = V_LOAD(block + c * W);
             chunk[c] = x;
-            quotes |= (uint64_t)V_MASK(V_EQ(x, quote)) << (c * W);
-            backslashes |= (uint64_t)V_MASK(V_EQ(x, backslash)) << (c * W);
-            controls |= (uint64_t)V_MASK(V_EQ(V_MINU(x, lastControl), x)) << (c * W);
-            high |= (uint64_t)V_MASK(x) << (c * W);
+            quotes |= V_EQ_MASK(x, quote) << (c * W);
+            backslashes |= V_EQ_MASK(x, backslash) << (c * W);
+            controls |= V_LE_MASK(x, lastControl) << (c * W);
+            high |= V_SIGN_MASK(x) << (c * W);
         }
 
         // Escaped bytes: a backslash not itself escaped escapes the byte after it.
@@ -89,8 +92,8 @@ static int64_t SCAN_FN(const uint8_t *bytes, int64_t start, int64_t end) {
             for (int c = 0; c < CHUNKS; c++) {
                 V x = chunk[c];
                 V classes = V_AND(V_SHUF(escapeHigh, V_AND(V_SHR4(x), nibble)), V_SHUF(escapeLow, V_AND(x, nibble)));
-                valid |= (uint64_t)(~V_MASK(V_EQ(classes, V_ZERO)) & WMASK) << (c * W);
-                unicode |= (uint64_t)V_MASK(V_EQ(x, letterU)) << (c * W);
+                valid |= V_NONZERO_MASK(classes) << (c * W);
+                unicode |= V_EQ_MASK(x, letterU) << (c * W);
             }
             if ((escapes & ~valid) != 0) return -1;
             for (uint64_t u = escapes & unicode; u != 0; u &= u - 1) {
@@ -124,24 +127,28 @@ static int64_t SCAN_FN(const uint8_t *bytes, int64_t start, int64_t end) {
                 chunk[c] = error;  // kept for the error's position below
                 before = x;
             }
-            if (V_MASK(V_EQ(errors, V_ZERO)) != WMASK) {
+            if (closing == 0) {
+                earlierErrors = V_OR(earlierErrors, errors);
+            } else if (V_NONZERO_MASK(errors) != 0) {
                 // An error counts up to the closing quote (a sequence it cuts short included).
                 uint64_t at = 0;
-                for (int c = 0; c < CHUNKS; c++)
-                    at |= (uint64_t)(~V_MASK(V_EQ(chunk[c], V_ZERO)) & WMASK) << (c * W);
+                for (int c = 0; c < CHUNKS; c++) at |= V_NONZERO_MASK(chunk[c]) << (c * W);
                 if ((at & (inside | (inside + 1))) != 0) return -1;
             }
             previous = before;
-            previousIncomplete = V_MASK(V_EQ(V_SUBS(before, V_INCOMPLETE), V_ZERO)) != WMASK;
-        } else {
+            previousHigh = 1;
+        } else if (previousHigh) {
             // After an ASCII block, a sequence the previous block began is cut short.
-            if (previousIncomplete) return -1;
+            if (V_NONZERO_MASK(V_SUBS(previous, V_INCOMPLETE)) != 0) return -1;
             previous = V_ZERO;
+            previousHigh = 0;
         }
 
-        if (closing != 0) return (start + offset + __builtin_ctzll(closing) + 1) << 1 | hadEscape;
+        if (closing != 0) {
+            if (V_NONZERO_MASK(earlierErrors) != 0) return -1;
+            return (start + offset + __builtin_ctzll(closing) + 1) << 1 | hadEscape;
+        }
     }
 }
 
 #undef CHUNKS
-#undef WMASK

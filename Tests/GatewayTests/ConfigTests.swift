@@ -35,6 +35,8 @@ final class ConfigTests: XCTestCase {
         assertError("gateway: {name_budget: lots}\nservers: {a: {command: x}}", line: 1, contains: "must be a whole number")
         assertError("gateway: {page_size: 0}\nservers: {a: {command: x}}", line: 1, contains: "page_size must be between 1 and 10000")
         assertError("servers:\n  a: {command: x, era: stateless}", line: 2, contains: "era must be auto or handshake")
+        assertError("gateway: {max_backend_queue: 1KiB}\nservers: {a: {command: x}}", line: 1, contains: "max_backend_queue \"1KiB\" must be a size between 64KiB and 1GiB")
+        XCTAssertEqual(try load("servers: {a: {command: x}}").gateway.maxBackendQueue, 32 << 20)
     }
 
     func testServersForm() throws {
@@ -43,6 +45,7 @@ final class ConfigTests: XCTestCase {
               separator: "-"
               request_timeout: 1.5s
               max_message_size: 1MiB
+              max_backend_queue: 32MiB
             servers:
               github:
                 command: npx
@@ -59,6 +62,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.gateway.separator, "-")
         XCTAssertEqual(config.gateway.requestTimeoutMs, 1500)
         XCTAssertEqual(config.gateway.maxMessageSize, 1 << 20)
+        XCTAssertEqual(config.gateway.maxBackendQueue, 32 << 20)
         XCTAssertEqual(config.servers.map(\.name), ["github", "off"])
         let github = config.servers[0]
         XCTAssertEqual(github.command, "npx")

@@ -451,10 +451,11 @@ def test_every_request_in_flight_fails_when_the_backend_exits_and_none_is_replay
 
 def test_backend_that_stops_reading_gets_fast_overloaded_errors_and_others_serve(raw_mcpd, write_config, piddir):
     """RELIABILITY 18: `stuck` answers `stop_reading`, then never reads its stdin again. 100 calls
-    of 128 KiB each to it fill its pipe and then mcpd's write queue (high watermark 4 MiB): the rest
-    fail at once with an error saying `stuck` is overloaded, long before their 30 s deadline, while
-    `other` answers as usual."""
+    of 128 KiB each to it fill its pipe and then mcpd's write queue (gateway.max_backend_queue
+    4MiB): the rest fail at once with an error saying `stuck` is overloaded, long before their
+    30 s deadline, while `other` answers as usual."""
     config = write_config({
+        "gateway": {"max_backend_queue": "4MiB"},
         "servers": {"stuck": hostile(piddir, "extra", timeout="30s"), "other": hostile(piddir, timeout="30s")},
     })
     p = raw_mcpd(config)

@@ -331,12 +331,12 @@ def test_backend_flooding_pings_without_reading_bounds_memory(start_mcpd, write_
 def test_large_answers_while_the_backend_input_is_full_never_deadlock(start_mcpd, write_config, piddir):
     """Six 1 MB echo calls sent at once to one single-threaded backend (hostile, which reads a line,
     then writes its answer with blocking writes): more than the 4 MiB mcpd queues for a backend's
-    input. The backend blocks writing its 1 MB answer and reads no more input until that write is
+    input here (gateway.max_backend_queue). The backend blocks writing its 1 MB answer and reads no more input until that write is
     done, so mcpd must keep reading its answers while its input is full (it used to stop, and both
     waited for good). Every call is answered within 60 s: the echo, byte for byte, or an
     `overloaded` error for calls refused while the queue was over its bound; at least one echoes;
     mcpd still answers a ping."""
-    config = write_config({"servers": {"hostile": hostile(piddir)}})
+    config = write_config({"gateway": {"max_backend_queue": "4MiB"}, "servers": {"hostile": hostile(piddir)}})
     p = start_mcpd(config)
     p.initialize(timeout=20)
     text = ("0123456789abcdefé" * 62_000)[:1_000_000]

@@ -8,15 +8,15 @@
  * past `end` is read). On success returns (offset after the closing quote) << 1, plus 1 when the
  * string holds an escape. Returns -1 when the string is not valid (a control byte, a bad escape
  * or \u escape, a lone surrogate escape, invalid UTF-8), is not closed before `end`, or when the
- * CPU has neither AVX2 nor SSSE3: the caller's byte-by-byte scan then finds the error and its
+ * CPU has none of AVX-512BW, AVX2 and SSSE3: the caller's byte-by-byte scan then finds the error and its
  * offset, so that errors stay those of one implementation. */
 int64_t mcpd_skip_string(const uint8_t *bytes, int64_t start, int64_t end);
 
-/* Which implementation mcpd_skip_string uses on this CPU: 2 AVX2, 1 SSSE3, 0 none (every call
- * returns -1). */
+/* Which implementation mcpd_skip_string uses on this CPU: 3 AVX-512BW, 2 AVX2, 1 SSSE3, 0 none
+ * (every call returns -1). */
 int mcpd_string_scan_level(void);
 
-/* mcpd_skip_string with a given implementation (2 AVX2, 1 SSSE3), which the CPU must have: for
+/* mcpd_skip_string with a given implementation (3 AVX-512BW, 2 AVX2, 1 SSSE3), which the CPU must have: for
  * the tests, which check each one against the byte-by-byte scan. */
 int64_t mcpd_skip_string_at_level(int level, const uint8_t *bytes, int64_t start, int64_t end);
 

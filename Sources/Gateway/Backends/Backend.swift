@@ -309,6 +309,8 @@ public final class Backend {
             stderrEnded = true
             if exitStatus != nil && stdoutEnded { finishExit() }
         }
+        child.stdin.highWatermark = gateway.config.gateway.maxBackendQueue
+        child.stdin.lowWatermark = gateway.config.gateway.maxBackendQueue / 4
         child.stdin.onWriteError = { [unowned self] error in stdinFailed(error) }
         child.stdin.onWritable = { [unowned self] in resumeReading() }
         readPaused = false

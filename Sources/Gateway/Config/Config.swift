@@ -536,9 +536,15 @@ struct ConfigLoader {
                 throw error(value, "gateway.max_message_size \"\(text)\" must be a size between 1KiB and 1GiB (example: 16MiB)")
             }
             config.gateway.maxMessageSize = size
+        case "max_backend_queue":
+            let text = try string(value, "gateway.max_backend_queue")
+            guard let size = parseSize(text), size >= 64 << 10, size <= 1 << 30 else {
+                throw error(value, "gateway.max_backend_queue \"\(text)\" must be a size between 64KiB and 1GiB (example: 16MiB)")
+            }
+            config.gateway.maxBackendQueue = size
         default:
             let expected = ["state_dir", "separator", "name_budget", "page_size", "mode", "enable_meta_mcp", "pinned_tools", "pin", "registration", "plugins_python", "default_role", "admin_roles", "request_timeout", "idle_timeout", "startup_wait",
-                            "stop_grace", "drain_timeout", "restart_limit", "restart_window", "max_message_size"]
+                            "stop_grace", "drain_timeout", "restart_limit", "restart_window", "max_message_size", "max_backend_queue"]
             throw error(key, "unknown key gateway.\(key.scalar!)\(didYouMean(key.scalar!, expected)) (expected \(expected.joined(separator: ", ")))")
         }
     }

@@ -119,6 +119,9 @@ public struct GatewaySettings: Sendable {
     /// How long the first `initialize` waits for backends that have no catalog entry yet.
     public var startupWaitMs: UInt64 = 5_000
     public var maxMessageSize = 16 << 20
+    /// Bytes of requests that may wait for one backend to read its input; past them its calls
+    /// get "overloaded" errors (and its own requests go unanswered).
+    public var maxBackendQueue = 32 << 20
     /// Grace after closing a backend's stdin before SIGTERM, and after SIGTERM before SIGKILL.
     public var stopGraceMs: UInt64 = 2_000
     /// How long requests in flight may finish after the client closed its input.

@@ -100,6 +100,9 @@ extension Gateway {
         if next.gateway.maxMessageSize != previous.gateway.maxMessageSize {
             log.warning("gateway.max_message_size changed: it applies to backends as they start and to clients that connect from now on")
         }
+        if next.gateway.maxBackendQueue != previous.gateway.maxBackendQueue {
+            log.warning("gateway.max_backend_queue changed: it applies to backends as they start")
+        }
         var kept: [Backend] = []
         var added: [String] = []
         var restarted: [String] = []

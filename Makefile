@@ -167,6 +167,7 @@ bench: deps release bench-tools
 	@missing=""; for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "make bench: installing$$missing" >&2; \
 	  $(SUDO) apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+	swift build -c release --package-path Benchmarks/ScanBench --scratch-path Benchmarks/.build-scanbench
 	python3 Benchmarks/run.py --mcpd .build/release/mcpd
 	python3 Benchmarks/lifecycle.py --mcpd .build/release/mcpd
 	@test -x $(FASTMCP_VENV)/bin/python || python3 -m venv $(FASTMCP_VENV)
@@ -195,4 +196,4 @@ Benchmarks/.build-bench/malloc_count.so: Benchmarks/malloc_count.c
 	gcc -shared -fPIC -O2 -Wall -Wextra -std=gnu11 -o $@ $< -ldl
 
 clean:
-	rm -rf .build .build-fuzz .build-asan .build-tsan Benchmarks/.build-bench
+	rm -rf .build .build-fuzz .build-asan .build-tsan Benchmarks/.build-bench Benchmarks/.build-scanbench

@@ -37,6 +37,11 @@ Further sections of the same run (see README.md), printed after the table:
               --sections without kinds skips it, --kinds / --kinds-cases / --kinds-pinning /
               --kinds-reps / --kinds-duration shorten it). A failed run (e.g. mcpd refusing a
               call as "overloaded") is counted in the table's `failed` column, not fatal.
+  scan        mcpd's JSON scanner alone (Benchmarks/ScanBench, built by `make bench`): GB/s over
+              the request and the answer carrying each payload kind at 100 kB and 1 MB (median
+              of --scan-reps), memchr's GB/s for a newline over the same bytes, and instructions
+              per byte under callgrind (100 kB; valgrind runs the AVX2 scan, as its CPU has no
+              AVX-512); skipped with a warning when --scanbench does not exist.
   scale       mcpd with 1, 10, 50, 100 echo backends running (tool of the last one), depth 1,
               100 B; round-robin over 10 backends (loadgen --tools) at depth 1 and 16, beside the
               same 10 backends with one tool at depth 16. Per row: calls/s (median of
@@ -79,7 +84,7 @@ ROOT = HERE.parent
 
 ALL_SYSTEMS = ("direct", "relay", "mcpd")
 DEFAULT_CASES = "1x100,16x100,1x100000,16x100000"
-ALL_SECTIONS = ("main", "kinds", "scale", "callgrind", "allocs", "coldstart")
+ALL_SECTIONS = ("main", "kinds", "scan", "scale", "callgrind", "allocs", "coldstart")
 ALL_KINDS = ("ascii", "code", "cjk", "json", "base64")
 # The payload-kinds table's systems: the byte relay, the newline-framing relay, mcpd.
 KIND_SYSTEMS = ("relay", "nlrelay", "mcpd")
@@ -124,6 +129,11 @@ def parse_args() -> argparse.Namespace:
                     help="SHORT,LONG calls for the callgrind and allocation differences (default: %(default)s); "
                          "payloads >= 10 kB use a tenth of each")
     ap.add_argument("--valgrind", default="valgrind", help="valgrind binary for the instructions/call column")
+    ap.add_argument("--scanbench", default=str(Path(__file__).resolve().parent / ".build-scanbench/release/scanbench"),
+                    help="the scanner microbenchmark (section scan; default: %(default)s)")
+    ap.add_argument("--scan-reps", type=int, default=3, help="repetitions of the scan section (default: %(default)s)")
+    ap.add_argument("--scan-seconds", type=float, default=0.3,
+                    help="seconds per kind and repetition of the scan section (default: %(default)s)")
     ap.add_argument("--coldstart-runs", type=int, default=7, help="runs of each cold-start measurement (default: %(default)s)")
     ap.add_argument("--coldstart-backends", type=int, default=10,
                     help="backends configured for the cold-start row (default: %(default)s)")
@@ -424,6 +434,82 @@ def counts_for(args, payload: int) -> tuple[int, int]:
     return (max(1, short // 10), max(2, long_ // 10)) if payload >= 10_000 else (short, long_)
 
 
+SCAN_SIZES = (100_000, 1_000_000)
+
+
+def run_scan(args, bins, tmp: Path) -> dict[tuple[int, str], dict[str, float]]:
+    """The scanner microbenchmark: (payload, kind) -> median scan and memchr bytes/s, and
+    instructions per byte (100 kB, when valgrind is there)."""
+    files = {}
+    for payload in SCAN_SIZES:
+        for kind in args.kind_list:
+            path = tmp / f"scan-{kind}-{payload}.lit"
+            with open(path, "w") as out:
+                subprocess.run([str(bins["loadgen"]), "--payload", str(payload), "--kind", kind, "--print-payload"],
+                               stdout=out, check=True)
+            files[(payload, kind)] = path
+    runs: dict[tuple[int, str], list[dict]] = {}
+    order = list(files)
+    for rep in range(args.scan_reps):
+        rot = rep % len(order)
+        keys = order[rot:] + order[:rot]
+        res = subprocess.run([args.scanbench, "--seconds", f"{args.scan_seconds:g}"] + [str(files[k]) for k in keys],
+                             capture_output=True, text=True, timeout=args.timeout)
+        if res.returncode != 0:
+            fail(f"scanbench exited {res.returncode}: {res.stderr.strip()}")
+        for key, line in zip(keys, res.stdout.strip().splitlines()):
+            runs.setdefault(key, []).append(json.loads(line))
+    out = {}
+    for key, rs in runs.items():
+        out[key] = {"scan": statistics.median(r["scan_bytes_per_s"] for r in rs),
+                    "memchr": statistics.median(r["memchr_bytes_per_s"] for r in rs), "bytes": rs[0]["bytes"]}
+    if shutil.which(args.valgrind) and shutil.which("strip"):
+        stripped = tmp / "scanbench"
+        shutil.copy(args.scanbench, stripped)
+        subprocess.run(["strip", "--strip-debug", str(stripped)], check=True)
+        for (payload, kind), path in files.items():
+            if payload != SCAN_SIZES[0]:
+                continue
+            ir = []
+            for n in (0, 10):
+                cg = tmp / f"callgrind.scan.{kind}.{n}.out"
+                subprocess.run([args.valgrind, "--tool=callgrind", "-q", f"--callgrind-out-file={cg}", str(stripped),
+                                "--iterations", str(n), str(path)], check=True, timeout=args.timeout)
+                ir.append(instr_total(cg))
+            out[(payload, kind)]["instr_per_byte"] = (ir[1] - ir[0]) / (10 * out[(payload, kind)]["bytes"])
+    print("  scan: done", file=sys.stderr, flush=True)
+    return out
+
+
+def print_scan(res: dict[tuple[int, str], dict[str, float]]) -> None:
+    header = ["payload", "kind", "scan GB/s", "memchr GB/s", "instr/byte"]
+    rows, breaks, extra = [], set(), []
+    for payload in SCAN_SIZES:
+        keys = [k for k in res if k[0] == payload]
+        if not keys:
+            continue
+        if rows:
+            breaks.add(len(rows))
+        for key in keys:
+            r = res[key]
+            rows.append([payload_label(payload), key[1], f"{r['scan'] / 1e9:.2f}", f"{r['memchr'] / 1e9:.1f}",
+                         fmt(r.get("instr_per_byte"), ".2f")])
+            extra.append(f"scan_gbps_p{payload_label(payload)}_{key[1]}={r['scan'] / 1e9:.2f}")
+        speeds = [res[k]["scan"] for k in keys]
+        extra.append(f"scan_spread_p{payload_label(payload)}={max(speeds) / min(speeds):.2f}")
+    print("\nscan: mcpd's JSONScanner alone over the tools/call request and the answer that carry each payload kind "
+          "(Benchmarks/ScanBench); GB/s = bytes scanned per second (1 GB = 1e9 B), medians; memchr = a search for "
+          "a newline over the same bytes; instr/byte from callgrind (100 kB)")
+    print_table(header, rows, breaks=breaks)
+    for payload in SCAN_SIZES:
+        speeds = {k[1]: res[k]["scan"] for k in res if k[0] == payload}
+        if speeds:
+            fast, slow = max(speeds, key=speeds.get), min(speeds, key=speeds.get)
+            print(f"{payload_label(payload)}: slowest kind {slow} {speeds[slow] / 1e9:.2f} GB/s, fastest {fast} "
+                  f"{speeds[fast] / 1e9:.2f} GB/s: {speeds[fast] / speeds[slow]:.2f}x apart (target: >= 2 GB/s, within 2x)")
+    print(" ".join(extra))
+
+
 def callgrind_per_call(args, bins, tmp: Path, cfg: Path, label: str, tools: list[str], depth: int,
                        payload: int = 100) -> float:
     """mcpd instructions per call: (Ir(long) - Ir(short)) / (long - short); start-up and exit cancel."""
@@ -523,6 +609,9 @@ def main() -> None:
             args.kind_pinning = [p for p in args.kind_pinning if p != "pinned"]
         else:
             args.pin_cpus = avail[:2]
+    if "scan" in sections and not (os.access(args.scanbench, os.X_OK) and args.kind_list):
+        print(f"bench: warning: {args.scanbench} not found (make bench builds it): no scan table", file=sys.stderr)
+        sections.remove("scan")
     if "kinds" in sections and not (args.kind_list and args.kind_cases and args.kind_pinning):
         sections.remove("kinds")
     try:
@@ -585,6 +674,7 @@ def main() -> None:
 
     results: dict[tuple[str, int, int], list[dict[str, float]]] = {}
     kind_results: dict[tuple, list[dict[str, float] | str]] = {}
+    scan_results: dict[tuple[int, str], dict[str, float]] = {}
     rows_scale = scale_rows(args)
     alloc_cases: list[tuple[int, int, float | None]] = []
     cold: dict[str, list[dict[str, float]]] = {}
@@ -607,6 +697,8 @@ def main() -> None:
 
         if "kinds" in sections:
             kind_results = run_kinds(args, bins, cfg)
+        if "scan" in sections:
+            scan_results = run_scan(args, bins, tmp)
 
         live = [r for r in rows_scale if r.n > 0]
         if "scale" in sections:
@@ -702,11 +794,8 @@ def main() -> None:
     if kind_results:
         print_kinds(args, kind_results)
 
-    # TODO(issue 16): scanner microbenchmark table here: mcpd's JSON scanner alone (no pipes,
-    # no processes) over the same payload kinds, GB/s per kind beside memchr's for a newline
-    # and a C byte-at-a-time validator, so that the kinds table's gap can be split into
-    # scanning and the rest. Needs a Swift harness linking the scanner (Sources/), e.g. a
-    # `mcpd-bench-scan` executable target printing one line per kind for this script to parse.
+    if scan_results:
+        print_scan(scan_results)
 
     extra: list[str] = []  # the machine-readable line before the last one
     by_key = {r.key: r for r in rows_scale}

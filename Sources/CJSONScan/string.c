@@ -1,5 +1,6 @@
 #include "cjsonscan.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -198,6 +199,8 @@ int mcpd_string_scan_level(void) {
         __builtin_cpu_init();
         level = __builtin_cpu_supports("avx512bw") ? 3 : __builtin_cpu_supports("avx2") ? 2
               : __builtin_cpu_supports("ssse3") ? 1 : 0;
+        const char *cap = getenv("MCPD_SIMD");
+        if (cap && *cap >= '0' && *cap <= '3' && *cap - '0' < level) level = *cap - '0';
     }
     return level;
 }

@@ -13,7 +13,8 @@
 int64_t mcpd_skip_string(const uint8_t *bytes, int64_t start, int64_t end);
 
 /* Which implementation mcpd_skip_string uses on this CPU: 3 AVX-512BW, 2 AVX2, 1 SSSE3, 0 none
- * (every call returns -1). */
+ * (every call returns -1). The environment variable MCPD_SIMD (a digit) caps it, to compare
+ * them or to rule one out. */
 int mcpd_string_scan_level(void);
 
 /* mcpd_skip_string with a given implementation (3 AVX-512BW, 2 AVX2, 1 SSSE3), which the CPU must have: for

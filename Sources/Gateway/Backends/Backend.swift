@@ -309,6 +309,7 @@ public final class Backend {
             stderrEnded = true
             if exitStatus != nil && stdoutEnded { finishExit() }
         }
+        child.stdout.minimumReadSize = StdioTransport.minimumReadSize
         child.stdin.highWatermark = gateway.config.gateway.maxBackendQueue
         child.stdin.lowWatermark = gateway.config.gateway.maxBackendQueue / 4
         child.stdin.onWriteError = { [unowned self] error in stdinFailed(error) }

@@ -27,9 +27,15 @@ final class StdioTransport: SessionTransport {
         self.input = input
         self.output = output
         self.framer = LineFramer(maxLineLength: maxLineLength)
+        input.minimumReadSize = StdioTransport.minimumReadSize
         output.earlyWriteFirst = StdioTransport.earlyWriteFirst
         output.earlyWriteEvery = StdioTransport.earlyWriteEvery
     }
+
+    /// Each read of the client (and of a backend's answers) is offered at least this much room,
+    /// what a pipe holds before it grows. With 4 KiB, 100 kB calls at depth 16 took 4 reads a
+    /// call instead of 2.4, and 3.3 context switches instead of 2.1 (perf stat).
+    static let minimumReadSize = 64 << 10
 
     /// The first answer queued in a loop turn is written at once, and every sixth after it with
     /// those before it, not only at the turn's end: when one read from a backend brings many

@@ -30,7 +30,7 @@ rss_mb = the largest mcpd VmHWM seen in any run, in MiB.
 Further sections of the same run (see README.md), printed after the table:
   kinds       payload kinds (loadgen --kind ascii|code|cjk|json|base64: plain filler, escaped
               source code, raw multi-byte UTF-8, a JSON document carried as a string, base64)
-              at 100 kB, depth 16, and 1 MB, depth 4: mcpd beside the byte relay and the
+              at 100 kB and 1 MB, both at depth 16: mcpd beside the byte relay and the
               newline-framing relay (relay --frame-lines), MB/s and the ratios, each case
               pinned (loadgen on one CPU, the child and the backend on the other) and unpinned;
               medians of --kinds-reps interleaved runs of --kinds-duration s (~2.5 min in all;

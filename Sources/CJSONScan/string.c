@@ -101,26 +101,6 @@ static const uint8_t incomplete_last[64] = {
 #define V_PREV(x, before, n) _mm_alignr_epi8(x, before, 16 - (n))
 #define V_INCOMPLETE V_LOAD(incomplete_last + 48)
 #include "string_block.h"
-#undef SCAN_FN
-#undef SCAN_TARGET
-#undef V
-#undef W
-#undef V_ZERO
-#undef V_SET1
-#undef V_TABLE
-#undef V_LOAD
-#undef V_EQ_MASK
-#undef V_LE_MASK
-#undef V_SIGN_MASK
-#undef V_NONZERO_MASK
-#undef V_SUBS
-#undef V_AND
-#undef V_OR
-#undef V_XOR
-#undef V_SHR4
-#undef V_SHUF
-#undef V_PREV
-#undef V_INCOMPLETE
 
 /* AVX2: two 32-byte chunks per block; the nibble tables are repeated in both 16-byte lanes
  * (a byte shuffle stays in its lane). */
@@ -146,26 +126,6 @@ static const uint8_t incomplete_last[64] = {
 #define V_PREV(x, before, n) _mm256_alignr_epi8(x, _mm256_permute2x128_si256(before, x, 0x21), 16 - (n))
 #define V_INCOMPLETE V_LOAD(incomplete_last + 32)
 #include "string_block.h"
-#undef SCAN_FN
-#undef SCAN_TARGET
-#undef V
-#undef W
-#undef V_ZERO
-#undef V_SET1
-#undef V_TABLE
-#undef V_LOAD
-#undef V_EQ_MASK
-#undef V_LE_MASK
-#undef V_SIGN_MASK
-#undef V_NONZERO_MASK
-#undef V_SUBS
-#undef V_AND
-#undef V_OR
-#undef V_XOR
-#undef V_SHR4
-#undef V_SHUF
-#undef V_PREV
-#undef V_INCOMPLETE
 
 /* AVX-512BW: the block is one vector, and compares give their 64-bit masks directly. */
 #define SCAN_FN skip_string_avx512

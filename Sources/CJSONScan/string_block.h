@@ -15,8 +15,8 @@
  * Only what lies before the closing quote counts (and, for UTF-8, the quote itself: a sequence
  * cut short by it is an error). Any error returns -1 and the caller rescans byte by byte.
  *
- * Expects: SCAN_FN, SCAN_TARGET, V (vector type), W, and the V_ macros (string.c). The _MASK ones
- * give one bit per byte, in a uint64_t. */
+ * Expects: SCAN_FN, SCAN_TARGET, V (vector type), W, and the V_ macros (string.c), and undefines
+ * them at its end. The _MASK ones give one bit per byte, in a uint64_t. */
 
 #define CHUNKS (64 / W)
 
@@ -152,3 +152,24 @@ static int64_t SCAN_FN(const uint8_t *bytes, int64_t start, int64_t end) {
 }
 
 #undef CHUNKS
+/* The parameters, for the next instruction set's. */
+#undef SCAN_FN
+#undef SCAN_TARGET
+#undef V
+#undef W
+#undef V_ZERO
+#undef V_SET1
+#undef V_TABLE
+#undef V_LOAD
+#undef V_EQ_MASK
+#undef V_LE_MASK
+#undef V_SIGN_MASK
+#undef V_NONZERO_MASK
+#undef V_SUBS
+#undef V_AND
+#undef V_OR
+#undef V_XOR
+#undef V_SHR4
+#undef V_SHUF
+#undef V_PREV
+#undef V_INCOMPLETE

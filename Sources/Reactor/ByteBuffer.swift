@@ -197,12 +197,19 @@ public struct ByteBuffer {
         }
     }
 
+    /// The most room `reserveWritable(_:pool:framesAhead:)` adds for frames ahead.
+    public static let maxAhead = 4 << 20
+
     /// Makes room to append at least `count` bytes in place.
     ///
     /// Moves the readable bytes to the front when the storage is not shared and that frees
     /// enough; otherwise moves them to new storage of at least twice the size needed (slices of
-    /// the old storage keep it alive). Never copies when the tail already has room.
-    public mutating func reserveWritable(_ count: Int, pool: StoragePool? = nil) {
+    /// the old storage keep it alive). Never copies when the tail already has room. With
+    /// `framesAhead`, new storage also has room for that many more runs of the readable bytes'
+    /// size (at most `maxAhead` bytes): a stream of large frames, whose partial last frame moves
+    /// each time the storage fills while the frames before it are still being written, moves it
+    /// less often.
+    public mutating func reserveWritable(_ count: Int, pool: StoragePool? = nil, framesAhead: Int = 0) {
         if writerIndex == storage.fill && writableBytes >= count { return }
         let readable = readableBytes
         if writerIndex == storage.fill && isKnownUniquelyReferenced(&storage) && storage.capacity - readable >= count
@@ -216,7 +223,8 @@ public struct ByteBuffer {
             return
         }
         var capacity = storage.capacity
-        while capacity - readable < count { capacity *= 2 }
+        let room = max(count, min(readable &* framesAhead, ByteBuffer.maxAhead))
+        while capacity - readable < room { capacity *= 2 }
         let fresh = pool?.take(capacity: capacity) ?? ByteStorage(capacity: capacity)
         fresh.base.update(from: storage.base + readerIndex, count: readable)
         fresh.fill = readable

@@ -30,6 +30,9 @@ public final class IOStream {
     public var inbound: ByteBuffer
     /// The smallest tail offered to a read; the buffer grows or compacts below it.
     public var minimumReadSize = 4096
+    /// When a partial frame must move to new storage, room for this many more frames of its
+    /// size after it (`ByteBuffer.reserveWritable`); 0 for streams of small frames.
+    public var framesAhead = 0
 
     /// Called after each read with the inbound buffer; consume from its reader index.
     /// The callback may close the stream.
@@ -206,7 +209,8 @@ public final class IOStream {
         if let handle {
             let rc = uv_read_start(handle, { handle, _, buf in
                 let stream = Unmanaged<IOStream>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
-                stream.inbound.reserveWritable(stream.minimumReadSize, pool: stream.loop.storagePool)
+                stream.inbound.reserveWritable(stream.minimumReadSize, pool: stream.loop.storagePool,
+                                               framesAhead: stream.framesAhead)
                 buf!.pointee = uv_buf_t(base: UnsafeMutableRawPointer(stream.inbound.writablePointer)
                     .assumingMemoryBound(to: CChar.self), len: stream.inbound.writableBytes)
             }, { handle, nread, _ in
@@ -261,7 +265,7 @@ public final class IOStream {
         let request = zeroedAllocation(uv_fs_t.self)
         request.pointee.data = Unmanaged.passRetained(self).toOpaque()
         fileRead = request
-        inbound.reserveWritable(max(minimumReadSize, 64 << 10), pool: loop.storagePool)
+        inbound.reserveWritable(max(minimumReadSize, 64 << 10), pool: loop.storagePool, framesAhead: framesAhead)
         var buffer = uv_buf_t(base: UnsafeMutableRawPointer(inbound.writablePointer).assumingMemoryBound(to: CChar.self),
                               len: inbound.writableBytes)
         // Offset -1: read(2) from the current position (the shell may have consumed a prefix).

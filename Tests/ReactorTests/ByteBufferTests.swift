@@ -58,6 +58,25 @@ final class ByteBufferTests: XCTestCase {
         XCTAssertEqual(buffer.string, "aa")
     }
 
+    /// A partial frame that moves to new storage gets room for `framesAhead` more of its size
+    /// (up to `maxAhead`), so that it moves less often; without it, room for what was asked.
+    func testReserveLeavesRoomForFramesAheadWhenItMoves() {
+        func moved(framesAhead: Int, partial: Int) -> Int {
+            var buffer = ByteBuffer(capacity: 4096)
+            buffer.append(string: String(repeating: "a", count: 4096))
+            let pinned = buffer.slice(from: 0, length: 4096 - partial)  // frames being written
+            buffer.moveReaderIndex(forwardBy: 4096 - partial)
+            buffer.reserveWritable(1024, framesAhead: framesAhead)
+            XCTAssertFalse(buffer.storage === pinned.storage)
+            XCTAssertEqual(buffer.string, String(repeating: "a", count: partial))
+            return buffer.storage.capacity
+        }
+        XCTAssertEqual(moved(framesAhead: 0, partial: 3500), 8192, "3500 bytes and 1024 more: doubled once")
+        XCTAssertGreaterThanOrEqual(moved(framesAhead: 8, partial: 3000), 3000 * 9)
+        XCTAssertLessThan(moved(framesAhead: 8, partial: 3000), 3000 * 9 * 2)
+        XCTAssertEqual(moved(framesAhead: 8, partial: 10), 4096, "never less room than asked for")
+    }
+
     func testReadInPlace() {
         var buffer = ByteBuffer(capacity: 8)
         buffer.reserveWritable(5)

@@ -310,6 +310,7 @@ public final class Backend {
             if exitStatus != nil && stdoutEnded { finishExit() }
         }
         child.stdout.minimumReadSize = StdioTransport.minimumReadSize
+        child.stdout.framesAhead = StdioTransport.framesAhead
         child.stdin.highWatermark = gateway.config.gateway.maxBackendQueue
         child.stdin.lowWatermark = gateway.config.gateway.maxBackendQueue / 4
         child.stdin.onWriteError = { [unowned self] error in stdinFailed(error) }

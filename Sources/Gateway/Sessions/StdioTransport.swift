@@ -28,6 +28,7 @@ final class StdioTransport: SessionTransport {
         self.output = output
         self.framer = LineFramer(maxLineLength: maxLineLength)
         input.minimumReadSize = StdioTransport.minimumReadSize
+        input.framesAhead = StdioTransport.framesAhead
         output.earlyWriteFirst = StdioTransport.earlyWriteFirst
         output.earlyWriteEvery = StdioTransport.earlyWriteEvery
     }
@@ -36,6 +37,11 @@ final class StdioTransport: SessionTransport {
     /// what a pipe holds before it grows. With 4 KiB, 100 kB calls at depth 16 took 4 reads a
     /// call instead of 2.4, and 3.3 context switches instead of 2.1 (perf stat).
     static let minimumReadSize = 64 << 10
+    /// A partial message that must move (its storage full, the messages before it still being
+    /// written) moves to storage with room for this many more of its size (at most 4 MiB
+    /// more): with 100 kB calls at depth 16 it moved every 2-3 messages, and copying it took
+    /// 3.3% of the CPU that mcpd and the backend share (perf).
+    static let framesAhead = 8
 
     /// The first answer queued in a loop turn is written at once, and every sixth after it with
     /// those before it, not only at the turn's end: when one read from a backend brings many

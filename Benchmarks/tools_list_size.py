@@ -187,6 +187,9 @@ def main() -> None:
     parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"),
                         help="the interpreter running the catalog backend (needs the mcp SDK)")
     args = parser.parse_args()
+    # The config lives in a temporary directory, against which mcpd resolves a relative command
+    # (abspath, not resolve: a venv's python is a symlink that must stay inside the venv).
+    args.python = os.path.abspath(args.python)
     if not os.access(args.mcpd, os.X_OK):
         raise SystemExit(f"no mcpd binary at {args.mcpd} (build it, or pass --mcpd)")
     encode, tokenizer_name = tokenizer()

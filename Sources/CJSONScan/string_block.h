@@ -5,9 +5,8 @@
  *   - which bytes are escaped, from the backslash mask by carry arithmetic (odd-length runs of
  *     backslashes escape the byte after them), with the carry into the next block;
  *   - the closing quote: the first quote not escaped;
- *   - escaped bytes must be one of " \ / b f n r t u (two nibble lookups, tables in string.c); each
- *     \u escape is then
- *     checked on its own (four hex digits, surrogates paired);
+ *   - escaped bytes must be one of " \ / b f n r t u (two nibble lookups, tables in string.c);
+ *     each \u escape is then checked on its own (four hex digits, surrogates paired);
  *   - UTF-8 by Keiser and Lemire's lookup algorithm ("Validating UTF-8 In Less Than One
  *     Instruction Per Byte", 2021): three 16-entry tables indexed by the nibbles of each byte and
  *     of the byte before it flag every invalid pair, and a compare of the two and three bytes
@@ -26,8 +25,8 @@ static int64_t SCAN_FN(const uint8_t *bytes, int64_t start, int64_t end) {
     const int64_t length = end - start;
     // Escape state: whether the first byte of the next block is escaped.
     uint64_t escapeCarry = 0;
-    // UTF-8 state: the last W bytes of the previous block (zeros after an ASCII block) and
-    // whether they end inside a sequence.
+    // UTF-8 state: the last W bytes of the previous block (zeros after an ASCII block), and
+    // whether that block had non-ASCII bytes (then a sequence it began may be cut short).
     V previous = V_ZERO;
     int previousHigh = 0;
     // UTF-8 errors of the blocks before the last, checked once at the closing quote: a string

@@ -50,9 +50,10 @@ static int64_t SCAN_FN(const uint8_t *bytes, int64_t start, int64_t end) {
         if (available < 64) {
             // The frame's last bytes, padded with spaces (plain bytes): a string not closed
             // before the end has no closing quote in them.
+            // Byte by byte, not memcpy: a call in the loop would make the compiler reload every
+            // vector constant after it, in every block.
             if (available <= 0) return -1;
-            memcpy(tail, block, (size_t)available);
-            memset(tail + available, ' ', (size_t)(64 - available));
+            for (int k = 0; k < 64; k++) tail[k] = k < available ? block[k] : ' ';
             block = tail;
             last = 1;
         }

@@ -169,6 +169,15 @@ def progress_recorder() -> tuple[list[tuple[float, float | None, str | None]], C
     return seen, on_progress
 
 
+async def progress_arrives(seen: list, count: int, seconds: float = 5.0) -> None:
+    """Waits until `count` progress notifications were recorded: the SDK client runs progress
+    callbacks apart from resolving the call, so the last one (sent before the result) can be
+    recorded after call_tool returns."""
+    with anyio.move_on_after(seconds):
+        while len(seen) < count:
+            await anyio.sleep(0.01)
+
+
 def check_errors(proc) -> str:
     """Everything `mcpd check` printed (errors go to stderr)."""
     return proc.stdout + proc.stderr
@@ -359,6 +368,7 @@ async def test_readme_example_runs_stages_with_templates_and_progress(mcpd_bin, 
             started = time.monotonic()
             result = await session.call_tool("greet", {"name": "Ada"}, progress_callback=on_progress)
             elapsed = time.monotonic() - started
+            await progress_arrives(seen, 4)
     assert handle.returncode == 0, handle.stderr_text()[-3000:]
     assert result.is_error is not True, result
     assert [c.text for c in result.content] == ["hello Ada + 2"], result
@@ -844,6 +854,7 @@ async def test_pipelines_over_http(serve, write_config, piddir):
         async with sdk_session(served.url) as session:
             names = [t.name for t in (await session.list_tools()).tools]
             result = await session.call_tool("greet", {"name": "Bo"}, progress_callback=on_progress)
+            await progress_arrives(seen, 4)
             failed = await session.call_tool("failing", {})
     assert names[-4:] == ["nap", "greet", "failing", "twice"], names
     assert [c.text for c in result.content] == ["hello Bo + 2"] and result.is_error is not True, result
